@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors. Errors returned by Run wrap one of these or the cause
+// reported by a user's source, operator or sink.
+var (
+	// ErrInvalidPipeline reports a pipeline graph or option that cannot run.
+	ErrInvalidPipeline = errors.New("engine: invalid pipeline")
+	// ErrAlreadyRunning is returned by Run when the pipeline was already started.
+	ErrAlreadyRunning = errors.New("engine: pipeline already started")
+	// ErrNotRunning is returned by Checkpoint when Run is not in progress.
+	ErrNotRunning = errors.New("engine: pipeline not running")
+	// ErrCheckpointAborted is returned by Checkpoint when the pipeline ended
+	// (input exhausted, failure or cancellation) before the checkpoint completed.
+	ErrCheckpointAborted = errors.New("engine: checkpoint aborted")
+)
+
+// Source produces the records of a stream.
+//
+// Lifecycle: Open, then Read until it returns an error (io.EOF marks the end
+// of a bounded input), then Close. All three are called from the same
+// goroutine, one owned by the engine for this source; a Source need not be
+// safe for concurrent use.
+type Source[T any] interface {
+	// Open prepares the source. ctx is cancelled when the pipeline stops.
+	Open(ctx context.Context) error
+	// Read fills buf with up to len(buf) records and returns how many it
+	// wrote. It may block until records are available, but should return
+	// (possibly with n == 0) at least every few hundred milliseconds so that
+	// checkpoint barriers can be injected, and must return promptly once ctx
+	// is cancelled. It returns io.EOF, possibly together with n > 0 records,
+	// when the input is exhausted. Any other error fails the pipeline.
+	Read(ctx context.Context, buf []T) (n int, err error)
+	// Close releases resources. It is called once, even after a failure.
+	Close() error
+}
+
+// StatefulSource is a Source whose read position can be checkpointed.
+// SnapshotState and RestoreState are called from the source's goroutine,
+// never concurrently with Read: SnapshotState between two Reads, when a
+// checkpoint barrier is injected; RestoreState after Open and before the
+// first Read.
+type StatefulSource[T any] interface {
+	Source[T]
+	SnapshotState() ([]byte, error)
+	RestoreState(state []byte) error
+}
+
+// Operator is a keyed, stateful stage. The engine creates one instance per
+// subtask; an instance sees only the keys whose key groups its subtask owns,
+// each key's records in arrival order.
+//
+// Lifecycle and threading: Open, then any sequence of ProcessBatch,
+// OnWatermark, OnProcessingTime, OnCheckpoint and OnCommit, then Close. Every
+// hook of one instance is called from the same goroutine, so an Operator needs
+// no locking for its own state. Hooks may emit records through out; the
+// engine forwards them downstream after the hook returns. A hook that returns
+// an error fails the pipeline.
+type Operator[IN, OUT any] interface {
+	// Open is called once before any other hook. ctx describes the subtask.
+	Open(ctx OperatorContext) error
+	// ProcessBatch handles a batch of records. The slice is only valid until
+	// ProcessBatch returns: copy any record it keeps.
+	ProcessBatch(in []IN, out *Output[OUT]) error
+	// OnWatermark is called when the subtask's event-time clock advances:
+	// no record with a timestamp <= wm is expected any more.
+	OnWatermark(wm int64, out *Output[OUT]) error
+	// OnProcessingTime is called periodically (see WithProcessingTimeInterval)
+	// with the wall clock in Unix milliseconds.
+	OnProcessingTime(nowMillis int64, out *Output[OUT]) error
+	// OnCheckpoint snapshots the operator's state for checkpoint id, after
+	// every record before the barrier was processed and before any record
+	// after it. State is written by key group so that it can be redistributed
+	// when the parallelism changes. It should only copy or freeze state; any
+	// slow encoding can happen in the returned state's writer.
+	OnCheckpoint(id uint64, state *KeyedState) error
+	// OnCommit tells the operator that checkpoint id is durable everywhere.
+	OnCommit(id uint64) error
+	// Close is called once at the end, also after a failure. At the end of a
+	// bounded input it may emit final records (end-of-input flush); after a
+	// failure or cancellation its output is discarded.
+	Close(out *Output[OUT]) error
+}
+
+// OperatorContext describes the subtask an Operator instance runs in.
+type OperatorContext struct {
+	// Context is cancelled when the pipeline stops.
+	Context context.Context
+	// Name is the stage name given to Process.
+	Name string
+	// Subtask is this instance's index in [0, Parallelism).
+	Subtask int
+	// Parallelism is the number of subtasks of the stage.
+	Parallelism int
+	// KeyGroups is the half-open key-group range this subtask owns.
+	KeyGroups KeyGroupRange
+	// MaxParallelism is the number of key groups.
+	MaxParallelism int
+	// Restored holds the state this subtask's key groups had in the
+	// checkpoint the pipeline was restored from, or nil.
+	Restored *KeyedState
+}
+
+// Sink consumes the records of a stream.
+//
+// Lifecycle: Open, then Write and Flush any number of times, then Close. The
+// engine calls a Sink from one goroutine; a Sink need not be safe for
+// concurrent use, but may work asynchronously inside.
+type Sink[T any] interface {
+	// Open prepares the sink.
+	Open(ctx context.Context) error
+	// Write accepts a batch. It may block, which is how a sink pushes back on
+	// the pipeline. It must not keep batch after returning (copy instead). An
+	// asynchronous sink may return before the records are durable; an error of
+	// an earlier asynchronous write must be returned by the next call.
+	Write(ctx context.Context, batch []T) error
+	// Flush returns once every record accepted by Write so far is durable,
+	// or with the error that prevented it.
+	Flush(ctx context.Context) error
+	// Close releases resources. After a clean end of input the engine calls
+	// Flush before Close; Close must not lose records it already acknowledged.
+	Close() error
+}
+
+// Output collects the records an Operator emits during one hook call. It is
+// a concrete type so that Emit is a plain append on the hot path.
+type Output[T any] struct {
+	buf []T
+}
+
+// Emit appends one record to the output.
+func (o *Output[T]) Emit(v T) { o.buf = append(o.buf, v) }
+
+// EmitAll appends a batch of records to the output.
+func (o *Output[T]) EmitAll(vs []T) { o.buf = append(o.buf, vs...) }
+
+// Len reports how many records were emitted since the last hand-off.
+func (o *Output[T]) Len() int { return len(o.buf) }

@@ -1,0 +1,36 @@
+// Package engine is topspeed's dataflow runtime: typed sources, stateless
+// transforms, a key-group exchange, keyed operators and sinks, connected into
+// a pipeline that runs until its sources end or its context is cancelled.
+//
+// # Building a pipeline
+//
+//	p := engine.New(engine.WithParallelism(4))
+//	cars := engine.FromSource(p, "cars", src, engine.Monotonous(func(c Car) int64 { return c.Time }))
+//	keyed := engine.KeyBy(cars, func(c Car) int32 { return c.ID }, engine.HashInt32)
+//	top := engine.Process(keyed, "top-speed", newOperator)
+//	engine.ToSink(top, "stdout", sink)
+//	err := p.Run(ctx)
+//
+// # Data path
+//
+// Records move in batches (slices). A source fills a batch, stateless
+// transforms ([Map], [Filter], [FlatMap]) run chained in the source's
+// goroutine, and [KeyBy] splits each batch by key group into one batch per
+// downstream subtask. Every subtask owns a fixed range of key groups and runs
+// its own [Operator] instance in its own goroutine; it sees each key's records
+// in arrival order. Output batches go to the sinks. Channels between stages
+// carry whole batches and are bounded, so a slow sink or operator blocks its
+// producers (backpressure) instead of growing memory.
+//
+// # Control path
+//
+// Watermarks, checkpoint barriers and end-of-input travel in the same queues
+// as data, between batches. A subtask with several inputs takes the minimum
+// watermark and aligns checkpoint barriers (see [Pipeline.Checkpoint]).
+//
+// # Errors and shutdown
+//
+// The first error from any source, operator or sink cancels the pipeline and
+// is returned by [Pipeline.Run], wrapped with the stage that failed. Run
+// returns only after every goroutine it started has ended.
+package engine

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// ctrlKind says what a control message means.
+type ctrlKind uint8
+
+const (
+	ctrlWatermark ctrlKind = iota + 1
+	ctrlBarrier
+	ctrlEnd
+)
+
+// ctrl is an in-band control message: it travels between data batches.
+type ctrl struct {
+	kind ctrlKind
+	wm   int64  // ctrlWatermark
+	cp   uint64 // ctrlBarrier: checkpoint id
+}
+
+// message is what queues between stages carry: a batch or a control message.
+type message[T any] struct {
+	from    int
+	records []T
+	ctrl    ctrl // kind == 0 for data
+}
+
+// Snapshot is a consistent checkpoint of a running pipeline: the sources'
+// positions and every keyed stage's state by key group, all taken at the
+// same barrier, with every sink flushed up to it.
+type Snapshot struct {
+	// ID is the checkpoint id, increasing within one Run.
+	ID uint64
+	// Sources maps a source stage's name to its SnapshotState, for sources
+	// that implement StatefulSource.
+	Sources map[string][]byte
+	// Operators maps a keyed stage's name to its state.
+	Operators map[string]*KeyedState
+}
+
+// execution is the state of one Run.
+type execution struct {
+	ctx context.Context
+	log *zap.Logger
+	p   *Pipeline
+
+	mu      sync.Mutex
+	pending map[uint64]*pendingCheckpoint
+	nextID  uint64
+	parts   int // reports a checkpoint needs: sources + subtasks + sinks
+
+	sources   []*sourceControl // one per source: barrier requests
+	commitChs []chan uint64    // one per keyed subtask: commit notifications
+}
+
+type pendingCheckpoint struct {
+	snap      *Snapshot
+	remaining int
+	done      chan struct{}
+}
+
+// report records one part of checkpoint id: a source position, a subtask's
+// state, or a sink's flush (name "" and no data).
+func (x *execution) report(id uint64, fn func(s *Snapshot)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	pc := x.pending[id]
+	if pc == nil {
+		return
+	}
+	if fn != nil {
+		fn(pc.snap)
+	}
+	pc.remaining--
+	if pc.remaining == 0 {
+		close(pc.done)
+	}
+}
+
+// send delivers m on ch unless the execution is cancelled.
+func send[T any](ctx context.Context, ch chan<- message[T], m message[T]) error {
+	select {
+	case ch <- m:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Run executes the pipeline until every source is exhausted and every sink
+// flushed (nil), or until the first failure or ctx's cancellation (the
+// cause). It returns only after all goroutines it started have ended. A
+// Pipeline runs once.
+func (p *Pipeline) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return ErrAlreadyRunning
+	}
+	p.started = true
+	if p.err != nil {
+		p.mu.Unlock()
+		return p.err
+	}
+	if len(p.nodes) == 0 {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: no stages", ErrInvalidPipeline)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	x := &execution{ctx: gctx, log: p.cfg.Logger, p: p, pending: map[uint64]*pendingCheckpoint{}}
+	var fns []func() error
+	for _, n := range p.nodes {
+		f, err := n.start(x)
+		if err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("engine: stage %q: %w", n.name(), err)
+		}
+		fns = append(fns, f...)
+	}
+	p.run = x
+	p.mu.Unlock()
+
+	x.log.Info("pipeline started", zap.Int("parallelism", p.cfg.Parallelism), zap.Int("stages", len(p.nodes)))
+	for _, f := range fns {
+		g.Go(f)
+	}
+	err := g.Wait()
+
+	p.mu.Lock()
+	p.run = nil
+	p.mu.Unlock()
+	x.abortPending()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {
+		x.log.Info("pipeline cancelled", zap.Error(err))
+		return err
+	}
+	if err != nil {
+		x.log.Error("pipeline failed", zap.Error(err))
+		return err
+	}
+	x.log.Info("pipeline finished")
+	return nil
+}
+
+func (x *execution) abortPending() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id, pc := range x.pending {
+		delete(x.pending, id)
+		close(pc.done) // waiters see remaining > 0 and report an abort
+	}
+}
+
+// Checkpoint takes a consistent snapshot of the running pipeline: it injects
+// a barrier at every source, waits until every keyed subtask has snapshotted
+// its state at that barrier and every sink has flushed everything before it,
+// and returns the snapshot. It does not tell operators that the checkpoint
+// is durable; call Commit once the snapshot is stored. Checkpoints may be
+// requested from any goroutine; barriers are injected in id order.
+func (p *Pipeline) Checkpoint(ctx context.Context) (*Snapshot, error) {
+	p.mu.Lock()
+	x := p.run
+	p.mu.Unlock()
+	if x == nil {
+		return nil, ErrNotRunning
+	}
+	x.mu.Lock()
+	x.nextID++
+	id := x.nextID
+	pc := &pendingCheckpoint{
+		snap:      &Snapshot{ID: id, Sources: map[string][]byte{}, Operators: map[string]*KeyedState{}},
+		remaining: x.parts,
+		done:      make(chan struct{}),
+	}
+	x.pending[id] = pc
+	srcs := x.sources
+	x.mu.Unlock()
+
+	for _, sc := range srcs {
+		select {
+		case sc.req <- id:
+		case <-sc.done:
+			x.mu.Lock()
+			delete(x.pending, id)
+			x.mu.Unlock()
+			return nil, fmt.Errorf("%w: checkpoint %d: a source has already ended", ErrCheckpointAborted, id)
+		case <-x.ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrCheckpointAborted, context.Cause(x.ctx))
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+	select {
+	case <-pc.done:
+	case <-ctx.Done():
+		x.mu.Lock()
+		delete(x.pending, id)
+		x.mu.Unlock()
+		return nil, context.Cause(ctx)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if pc.remaining > 0 {
+		return nil, fmt.Errorf("%w: checkpoint %d: pipeline ended", ErrCheckpointAborted, id)
+	}
+	delete(x.pending, id)
+	return pc.snap, nil
+}
+
+// Commit tells every operator (OnCommit) that checkpoint id is durable. It
+// does not wait for the operators to run the hook.
+func (p *Pipeline) Commit(id uint64) error {
+	p.mu.Lock()
+	x := p.run
+	p.mu.Unlock()
+	if x == nil {
+		return ErrNotRunning
+	}
+	for _, ch := range x.commitChs {
+		select {
+		case ch <- id:
+		case <-x.ctx.Done():
+			return context.Cause(x.ctx)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// exchange is the outlet of a KeyBy: it splits each batch by key group into
+// one batch per downstream subtask. Split batches come from a free list and
+// go back to it once the subtask has processed them, so the steady state
+// allocates nothing.
+type exchange[K comparable, T any] struct {
+	keys    Keys[K, T]
+	owner   []int32 // key group -> subtask
+	to      *keyedNode[T]
+	scratch [][][]T // [from][subtask] batch being filled
+}
+
+func newExchange[K comparable, T any](keys Keys[K, T], to *keyedNode[T]) *exchange[K, T] {
+	par := len(to.subtasks)
+	owner := make([]int32, keys.MaxParallelism)
+	for kg := range owner {
+		owner[kg] = int32(SubtaskForKeyGroup(kg, keys.MaxParallelism, par))
+	}
+	scratch := make([][][]T, to.inputs)
+	for i := range scratch {
+		scratch[i] = make([][]T, par)
+	}
+	return &exchange[K, T]{keys: keys, owner: owner, to: to, scratch: scratch}
+}
+
+func (e *exchange[K, T]) push(x *execution, from int, batch []T) error {
+	bufs := e.scratch[from]
+	maxPar := uint64(e.keys.MaxParallelism)
+	for i := range batch {
+		st := e.owner[e.keys.Hash(e.keys.Key(batch[i]))%maxPar]
+		b := bufs[st]
+		if b == nil {
+			b = e.to.getBatch()
+		}
+		bufs[st] = append(b, batch[i])
+	}
+	for st, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		bufs[st] = nil
+		if err := send(x.ctx, e.to.subtasks[st].in, message[T]{from: from, records: b}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *exchange[K, T]) control(x *execution, from int, c ctrl) error {
+	for _, st := range e.to.subtasks {
+		if err := send(x.ctx, st.in, message[T]{from: from, ctrl: c}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyedNode is a keyed stage; its input type is IN. The output side is in
+// subtask, which knows OUT.
+type keyedNode[IN any] struct {
+	n        string
+	inputs   int // upstream producer instances
+	free     chan []IN
+	subtasks []*subtaskIn[IN]
+	run      []func(x *execution) func() error
+}
+
+// subtaskIn is the input queue of one subtask.
+type subtaskIn[IN any] struct {
+	in chan message[IN]
+}
+
+func (k *keyedNode[IN]) name() string { return k.n }
+
+func (k *keyedNode[IN]) getBatch() []IN {
+	select {
+	case b := <-k.free:
+		return b[:0]
+	default:
+		return make([]IN, 0, 64)
+	}
+}
+
+func (k *keyedNode[IN]) putBatch(b []IN) {
+	select {
+	case k.free <- b[:0]:
+	default:
+	}
+}
+
+func (k *keyedNode[IN]) start(x *execution) ([]func() error, error) {
+	fns := make([]func() error, len(k.run))
+	for i, r := range k.run {
+		fns[i] = r(x)
+	}
+	x.parts += len(k.run)
+	return fns, nil
+}
+
+// newKeyedNode builds a keyed stage with par subtasks running ops.
+func newKeyedNode[IN, OUT any](name string, par, inputs, queue int, ops []Operator[IN, OUT], outs *fanout[OUT]) *keyedNode[IN] {
+	k := &keyedNode[IN]{n: name, inputs: inputs, free: make(chan []IN, par*(queue+2))}
+	for i := 0; i < par; i++ {
+		in := &subtaskIn[IN]{in: make(chan message[IN], queue)}
+		k.subtasks = append(k.subtasks, in)
+		st := &subtask[IN, OUT]{node: k, index: i, par: par, op: ops[i], in: in.in, outs: outs}
+		k.run = append(k.run, st.runner)
+	}
+	return k
+}
+
+// subtask runs one Operator instance.
+type subtask[IN, OUT any] struct {
+	node  *keyedNode[IN]
+	index int
+	par   int
+	op    Operator[IN, OUT]
+	in    chan message[IN]
+	outs  *fanout[OUT]
+	out   Output[OUT]
+
+	// per-input state
+	wms     []int64
+	ended   []bool
+	blocked []bool        // barrier received, waiting for alignment
+	held    []message[IN] // messages from blocked inputs
+	nEnded  int
+	barrier uint64 // checkpoint being aligned, 0 if none
+	nBlock  int
+	wm      int64
+	commit  chan uint64
+}
+
+func (s *subtask[IN, OUT]) runner(x *execution) func() error {
+	s.commit = make(chan uint64, 16)
+	x.commitChs = append(x.commitChs, s.commit)
+	return func() error {
+		err := s.run(x)
+		if err != nil && x.ctx.Err() == nil {
+			err = fmt.Errorf("engine: stage %q subtask %d: %w", s.node.n, s.index, err)
+		}
+		return err
+	}
+}
+
+func (s *subtask[IN, OUT]) run(x *execution) (err error) {
+	ctx := x.ctx
+	cfg := x.p.cfg
+	n := s.node.inputs
+	s.wms = make([]int64, n)
+	for i := range s.wms {
+		s.wms[i] = MinWatermark
+	}
+	s.ended = make([]bool, n)
+	s.blocked = make([]bool, n)
+	s.wm = MinWatermark
+	kgs := KeyGroupRangeFor(s.index, cfg.MaxParallelism, s.par)
+	octx := OperatorContext{Context: ctx, Name: s.node.n, Subtask: s.index, Parallelism: s.par, KeyGroups: kgs, MaxParallelism: cfg.MaxParallelism}
+	if snap := x.p.restore; snap != nil {
+		if st := snap.Operators[s.node.n]; st != nil {
+			octx.Restored = st.Subset(kgs)
+		}
+	}
+	if err := s.op.Open(octx); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	finished := false
+	defer func() {
+		s.out.buf = s.out.buf[:0]
+		cerr := s.op.Close(&s.out)
+		if cerr == nil && finished {
+			cerr = s.flush(x)
+		}
+		if cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+		if err == nil && finished {
+			err = s.outs.control(x, s.index, ctrl{kind: ctrlEnd})
+		}
+	}()
+
+	var tick <-chan time.Time
+	if cfg.ProcessingTimeInterval > 0 {
+		t := time.NewTicker(cfg.ProcessingTimeInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for s.nEnded < n {
+		select {
+		case m := <-s.in:
+			if err := s.handle(x, m); err != nil {
+				return err
+			}
+		case now := <-tick:
+			if err := s.op.OnProcessingTime(now.UnixMilli(), &s.out); err != nil {
+				return fmt.Errorf("processing time: %w", err)
+			}
+			if err := s.flush(x); err != nil {
+				return err
+			}
+		case id := <-s.commit:
+			if err := s.op.OnCommit(id); err != nil {
+				return fmt.Errorf("commit %d: %w", id, err)
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	// End of input: event time jumps to the end, as in Flink.
+	if s.wm < math.MaxInt64 {
+		s.wm = math.MaxInt64
+		if err := s.op.OnWatermark(s.wm, &s.out); err != nil {
+			return fmt.Errorf("watermark: %w", err)
+		}
+		if err := s.flush(x); err != nil {
+			return err
+		}
+	}
+	finished = true
+	return nil
+}
+
+// handle processes one message, holding back messages from inputs that are
+// blocked by checkpoint alignment.
+func (s *subtask[IN, OUT]) handle(x *execution, m message[IN]) error {
+	if s.blocked[m.from] {
+		s.held = append(s.held, m)
+		return nil
+	}
+	switch m.ctrl.kind {
+	case 0:
+		err := s.op.ProcessBatch(m.records, &s.out)
+		s.node.putBatch(m.records)
+		if err != nil {
+			return err
+		}
+		return s.flush(x)
+	case ctrlWatermark:
+		s.wms[m.from] = m.ctrl.wm
+		return s.advanceWatermark(x)
+	case ctrlBarrier:
+		if s.barrier != 0 && s.barrier != m.ctrl.cp {
+			return fmt.Errorf("barrier %d arrived while aligning %d", m.ctrl.cp, s.barrier)
+		}
+		s.barrier = m.ctrl.cp
+		s.blocked[m.from] = true
+		s.nBlock++
+		return s.maybeAligned(x)
+	case ctrlEnd:
+		s.ended[m.from] = true
+		s.nEnded++
+		if err := s.advanceWatermark(x); err != nil {
+			return err
+		}
+		return s.maybeAligned(x)
+	}
+	return fmt.Errorf("unknown control message %d", m.ctrl.kind)
+}
+
+// maybeAligned completes the pending checkpoint once every live input has
+// delivered its barrier, then replays the held messages.
+func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
+	if s.barrier == 0 || s.nBlock+s.nEnded < len(s.blocked) {
+		return nil
+	}
+	id := s.barrier
+	st := NewKeyedState()
+	if err := s.op.OnCheckpoint(id, st); err != nil {
+		return fmt.Errorf("checkpoint %d: %w", id, err)
+	}
+	if err := s.flush(x); err != nil {
+		return err
+	}
+	x.report(id, func(snap *Snapshot) {
+		agg := snap.Operators[s.node.n]
+		if agg == nil {
+			agg = NewKeyedState()
+			snap.Operators[s.node.n] = agg
+		}
+		agg.Merge(st)
+	})
+	if err := s.outs.control(x, s.index, ctrl{kind: ctrlBarrier, cp: id}); err != nil {
+		return err
+	}
+	s.barrier = 0
+	s.nBlock = 0
+	for i := range s.blocked {
+		s.blocked[i] = false
+	}
+	held := s.held
+	s.held = nil
+	for i, m := range held {
+		if err := s.handle(x, m); err != nil {
+			return err
+		}
+		held[i] = message[IN]{}
+	}
+	return nil
+}
+
+// advanceWatermark calls OnWatermark when the minimum over live inputs grows.
+func (s *subtask[IN, OUT]) advanceWatermark(x *execution) error {
+	min := int64(math.MaxInt64)
+	for i, w := range s.wms {
+		if !s.ended[i] && w < min {
+			min = w
+		}
+	}
+	if min == math.MaxInt64 || min <= s.wm {
+		return nil // all ended (handled at the end) or no progress
+	}
+	s.wm = min
+	if err := s.op.OnWatermark(min, &s.out); err != nil {
+		return fmt.Errorf("watermark: %w", err)
+	}
+	if err := s.flush(x); err != nil {
+		return err
+	}
+	return s.outs.control(x, s.index, ctrl{kind: ctrlWatermark, wm: min})
+}
+
+// flush hands the operator's output to the downstream outlets.
+func (s *subtask[IN, OUT]) flush(x *execution) error {
+	if len(s.out.buf) == 0 {
+		return nil
+	}
+	err := s.outs.push(x, s.index, s.out.buf)
+	s.out.buf = s.out.buf[:0]
+	return err
+}

@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config holds a pipeline's settings. Build it with DefaultConfig and Options.
+type Config struct {
+	// Parallelism is the number of subtasks of every keyed stage.
+	Parallelism int
+	// MaxParallelism is the number of key groups; it bounds Parallelism and
+	// must stay the same across restores.
+	MaxParallelism int
+	// BatchSize is the number of records a source reads per batch.
+	BatchSize int
+	// QueueBatches is the capacity, in batches, of each queue between stages.
+	QueueBatches int
+	// ProcessingTimeInterval is how often operators get OnProcessingTime.
+	// Zero disables processing-time callbacks.
+	ProcessingTimeInterval time.Duration
+	// Logger receives lifecycle logs. Never nil after New.
+	Logger *zap.Logger
+}
+
+// DefaultConfig returns the defaults: parallelism = number of CPUs, 128 key
+// groups, 1024-record batches, 8 batches per queue, processing-time callbacks
+// every 100 ms, and no logging.
+func DefaultConfig() Config {
+	return Config{
+		Parallelism:            runtime.NumCPU(),
+		MaxParallelism:         DefaultMaxParallelism,
+		BatchSize:              1024,
+		QueueBatches:           8,
+		ProcessingTimeInterval: 100 * time.Millisecond,
+		Logger:                 zap.NewNop(),
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxParallelism < 1 || c.MaxParallelism > 1<<15:
+		return fmt.Errorf("%w: max parallelism %d not in [1, 32768]", ErrInvalidPipeline, c.MaxParallelism)
+	case c.Parallelism < 1 || c.Parallelism > c.MaxParallelism:
+		return fmt.Errorf("%w: parallelism %d not in [1, max parallelism %d]", ErrInvalidPipeline, c.Parallelism, c.MaxParallelism)
+	case c.BatchSize < 1:
+		return fmt.Errorf("%w: batch size %d < 1", ErrInvalidPipeline, c.BatchSize)
+	case c.QueueBatches < 1:
+		return fmt.Errorf("%w: queue capacity %d < 1", ErrInvalidPipeline, c.QueueBatches)
+	case c.ProcessingTimeInterval < 0:
+		return fmt.Errorf("%w: negative processing-time interval", ErrInvalidPipeline)
+	}
+	return nil
+}
+
+// Option changes a Config.
+type Option func(*Config)
+
+// WithParallelism sets the number of subtasks of keyed stages.
+func WithParallelism(n int) Option { return func(c *Config) { c.Parallelism = n } }
+
+// WithMaxParallelism sets the number of key groups.
+func WithMaxParallelism(n int) Option { return func(c *Config) { c.MaxParallelism = n } }
+
+// WithBatchSize sets how many records a source reads per batch.
+func WithBatchSize(n int) Option { return func(c *Config) { c.BatchSize = n } }
+
+// WithQueueBatches sets the capacity, in batches, of queues between stages.
+func WithQueueBatches(n int) Option { return func(c *Config) { c.QueueBatches = n } }
+
+// WithProcessingTimeInterval sets how often OnProcessingTime is called
+// (0 = never).
+func WithProcessingTimeInterval(d time.Duration) Option {
+	return func(c *Config) { c.ProcessingTimeInterval = d }
+}
+
+// WithLogger sets the logger for lifecycle events.
+func WithLogger(l *zap.Logger) Option {
+	return func(c *Config) {
+		if l != nil {
+			c.Logger = l
+		}
+	}
+}
+
+// WithConfig replaces the whole configuration.
+func WithConfig(cfg Config) Option { return func(c *Config) { *c = cfg } }
+
+// Pipeline is a dataflow graph under construction and, once Run is called,
+// its execution. Build the graph with FromSource, KeyBy, Process, Map,
+// Filter, FlatMap and ToSink before calling Run; the builders are not safe
+// for concurrent use.
+type Pipeline struct {
+	cfg   Config
+	err   error // first error found while building
+	nodes []node
+
+	mu      sync.Mutex
+	started bool
+	run     *execution // non-nil while Run is in progress
+	restore *Snapshot
+}
+
+// node is a runnable stage: a source driver, a keyed stage or a sink.
+type node interface {
+	name() string
+	// start prepares the node for an execution and returns the goroutines to
+	// run. It is called in graph order (producers before consumers).
+	start(x *execution) ([]func() error, error)
+}
+
+// New returns an empty pipeline.
+func New(opts ...Option) *Pipeline {
+	cfg := DefaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	p := &Pipeline{cfg: cfg}
+	if err := cfg.Validate(); err != nil {
+		p.err = err
+	}
+	return p
+}
+
+// Config returns the pipeline's configuration.
+func (p *Pipeline) Config() Config { return p.cfg }
+
+func (p *Pipeline) fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+// RestoreFrom makes the next Run start from snap: sources resume from their
+// recorded positions and keyed stages get their key groups' state. It must
+// be called before Run.
+func (p *Pipeline) RestoreFrom(snap *Snapshot) { p.restore = snap }

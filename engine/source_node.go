@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"go.uber.org/zap"
+)
+
+// sourceControl lets Checkpoint reach a running source driver.
+type sourceControl struct {
+	req  chan uint64   // checkpoint ids to inject as barriers
+	done chan struct{} // closed when the driver has stopped
+}
+
+// sourceNode drives one Source: it reads batches, observes event time, and
+// pushes batches and control messages to the stream's outlets.
+type sourceNode[T any] struct {
+	n    string
+	src  Source[T]
+	ws   WatermarkStrategy[T]
+	outs *fanout[T]
+}
+
+func (s *sourceNode[T]) name() string { return s.n }
+
+func (s *sourceNode[T]) start(x *execution) ([]func() error, error) {
+	sc := &sourceControl{req: make(chan uint64, 1), done: make(chan struct{})}
+	x.sources = append(x.sources, sc)
+	x.parts++
+	var restored []byte
+	if snap := x.p.restore; snap != nil {
+		restored = snap.Sources[s.n]
+	}
+	if restored != nil {
+		if _, ok := s.src.(StatefulSource[T]); !ok {
+			return nil, fmt.Errorf("checkpoint holds a position but the source cannot restore one")
+		}
+	}
+	return []func() error{func() error {
+		defer close(sc.done)
+		err := s.run(x, sc, restored)
+		if err != nil && x.ctx.Err() == nil {
+			err = fmt.Errorf("engine: source %q: %w", s.n, err)
+		}
+		return err
+	}}, nil
+}
+
+func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte) (err error) {
+	ctx := x.ctx
+	if err := s.src.Open(ctx); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer func() {
+		if cerr := s.src.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}()
+	if restored != nil {
+		if err := s.src.(StatefulSource[T]).RestoreState(restored); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		x.log.Info("source restored", zap.String("source", s.n))
+	}
+	wm := newWatermarker(s.ws)
+	buf := make([]T, x.p.cfg.BatchSize)
+	for {
+		select {
+		case id := <-sc.req:
+			if err := s.barrier(x, id); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		default:
+		}
+		n, rerr := s.src.Read(ctx, buf)
+		if n > 0 {
+			if err := s.outs.push(x, 0, buf[:n]); err != nil {
+				return err
+			}
+			if w, ok := wm.observe(buf[:n]); ok {
+				if err := s.outs.control(x, 0, ctrl{kind: ctrlWatermark, wm: w}); err != nil {
+					return err
+				}
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			x.log.Info("source exhausted", zap.String("source", s.n))
+			return s.outs.control(x, 0, ctrl{kind: ctrlEnd})
+		}
+		if rerr != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return rerr
+		}
+	}
+}
+
+// barrier records the source's position for checkpoint id and sends the
+// barrier downstream, between two batches.
+func (s *sourceNode[T]) barrier(x *execution, id uint64) error {
+	var pos []byte
+	if ss, ok := s.src.(StatefulSource[T]); ok {
+		b, err := ss.SnapshotState()
+		if err != nil {
+			return fmt.Errorf("snapshot for checkpoint %d: %w", id, err)
+		}
+		pos = b
+	}
+	x.report(id, func(snap *Snapshot) {
+		if pos != nil {
+			snap.Sources[s.n] = pos
+		}
+	})
+	return s.outs.control(x, 0, ctrl{kind: ctrlBarrier, cp: id})
+}

@@ -1,0 +1,187 @@
+package engine
+
+import "fmt"
+
+// Stream is a typed stream of records in a pipeline under construction.
+type Stream[T any] struct {
+	p *Pipeline
+	// producers is the number of instances that push into outs.
+	producers int
+	outs      *fanout[T]
+}
+
+// Pipeline returns the pipeline the stream belongs to.
+func (s Stream[T]) Pipeline() *Pipeline { return s.p }
+
+// KeyedStream is a stream partitioned by key: every record of one key goes
+// to the same subtask of the next stage.
+type KeyedStream[K comparable, T any] struct {
+	in   Stream[T]
+	keys Keys[K, T]
+}
+
+// Keys describes how a KeyedStream's records map to keys and key groups.
+// Operators use it to group their state by key group for checkpoints.
+type Keys[K comparable, T any] struct {
+	// Key extracts a record's key.
+	Key func(T) K
+	// Hash hashes a key; it must be stable across processes.
+	Hash func(K) uint64
+	// MaxParallelism is the number of key groups.
+	MaxParallelism int
+}
+
+// KeyGroup returns key's key group.
+func (k Keys[K, T]) KeyGroup(key K) int { return KeyGroup(k.Hash(key), k.MaxParallelism) }
+
+// outlet receives what a producing instance emits. push and control for one
+// `from` are only ever called from that producer's goroutine. push must not
+// keep batch after it returns.
+type outlet[T any] interface {
+	push(x *execution, from int, batch []T) error
+	control(x *execution, from int, c ctrl) error
+}
+
+// fanout forwards to every outlet attached to a stream.
+type fanout[T any] struct{ list []outlet[T] }
+
+func (f *fanout[T]) push(x *execution, from int, batch []T) error {
+	for _, o := range f.list {
+		if err := o.push(x, from, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fanout[T]) control(x *execution, from int, c ctrl) error {
+	for _, o := range f.list {
+		if err := o.control(x, from, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) addNode(n node) {
+	for _, m := range p.nodes {
+		if m.name() == n.name() {
+			p.fail(fmt.Errorf("%w: two stages named %q", ErrInvalidPipeline, n.name()))
+		}
+	}
+	p.nodes = append(p.nodes, n)
+}
+
+// FromSource adds a source to the pipeline. ws says how to read event time
+// from its records; pass NoWatermarks() if event time is not used.
+func FromSource[T any](p *Pipeline, name string, src Source[T], ws WatermarkStrategy[T]) Stream[T] {
+	out := &fanout[T]{}
+	p.addNode(&sourceNode[T]{n: name, src: src, ws: ws, outs: out})
+	return Stream[T]{p: p, producers: 1, outs: out}
+}
+
+// KeyBy partitions a stream by key. hash must be stable across processes
+// (see HashInt32, HashString), because it decides which key group, and so
+// which checkpointed state, a key belongs to.
+func KeyBy[K comparable, T any](s Stream[T], key func(T) K, hash func(K) uint64) KeyedStream[K, T] {
+	return KeyedStream[K, T]{in: s, keys: Keys[K, T]{Key: key, Hash: hash, MaxParallelism: s.p.cfg.MaxParallelism}}
+}
+
+// Keys returns how the stream maps records to keys and key groups.
+func (k KeyedStream[K, T]) Keys() Keys[K, T] { return k.keys }
+
+// OperatorFactory creates the Operator of one subtask.
+type OperatorFactory[K comparable, IN, OUT any] func(keys Keys[K, IN]) Operator[IN, OUT]
+
+// Process adds a keyed stage running one Operator per subtask, with the
+// pipeline's parallelism.
+func Process[K comparable, IN, OUT any](in KeyedStream[K, IN], name string, factory OperatorFactory[K, IN, OUT]) Stream[OUT] {
+	p := in.in.p
+	par := p.cfg.Parallelism
+	out := &fanout[OUT]{}
+	ops := make([]Operator[IN, OUT], par)
+	for i := range ops {
+		ops[i] = factory(in.keys)
+	}
+	st := newKeyedNode(name, par, in.in.producers, p.cfg.QueueBatches, ops, out)
+	ex := newExchange(in.keys, st)
+	in.in.outs.list = append(in.in.outs.list, ex)
+	p.addNode(st)
+	return Stream[OUT]{p: p, producers: par, outs: out}
+}
+
+// ToSink sends a stream to a sink. A stream may feed several sinks; each
+// gets every record.
+func ToSink[T any](s Stream[T], name string, sink Sink[T]) {
+	sn := newSinkNode(name, sink, s.producers, s.p.cfg.QueueBatches)
+	s.outs.list = append(s.outs.list, sn)
+	s.p.addNode(sn)
+}
+
+// Map applies fn to every record. It runs chained in the producer's
+// goroutine, without a queue.
+func Map[T, U any](s Stream[T], fn func(T) U) Stream[U] {
+	out := &fanout[U]{}
+	s.outs.list = append(s.outs.list, &mapOutlet[T, U]{fn: fn, bufs: make([][]U, s.producers), next: out})
+	return Stream[U]{p: s.p, producers: s.producers, outs: out}
+}
+
+// Filter keeps the records for which keep returns true, chained like Map.
+func Filter[T any](s Stream[T], keep func(T) bool) Stream[T] {
+	return FlatMap(s, func(v T, emit func(T)) {
+		if keep(v) {
+			emit(v)
+		}
+	})
+}
+
+// FlatMap calls fn for every record; fn emits zero or more records. It is
+// chained like Map.
+func FlatMap[T, U any](s Stream[T], fn func(T, func(U))) Stream[U] {
+	out := &fanout[U]{}
+	fo := &flatMapOutlet[T, U]{fn: fn, bufs: make([][]U, s.producers), next: out}
+	s.outs.list = append(s.outs.list, fo)
+	return Stream[U]{p: s.p, producers: s.producers, outs: out}
+}
+
+type mapOutlet[T, U any] struct {
+	fn   func(T) U
+	bufs [][]U
+	next *fanout[U]
+}
+
+func (m *mapOutlet[T, U]) push(x *execution, from int, batch []T) error {
+	buf := m.bufs[from][:0]
+	for i := range batch {
+		buf = append(buf, m.fn(batch[i]))
+	}
+	m.bufs[from] = buf
+	return m.next.push(x, from, buf)
+}
+
+func (m *mapOutlet[T, U]) control(x *execution, from int, c ctrl) error {
+	return m.next.control(x, from, c)
+}
+
+type flatMapOutlet[T, U any] struct {
+	fn   func(T, func(U))
+	bufs [][]U
+	next *fanout[U]
+}
+
+func (m *flatMapOutlet[T, U]) push(x *execution, from int, batch []T) error {
+	buf := m.bufs[from][:0]
+	emit := func(u U) { buf = append(buf, u) }
+	for i := range batch {
+		m.fn(batch[i], emit)
+	}
+	m.bufs[from] = buf
+	if len(buf) == 0 {
+		return nil
+	}
+	return m.next.push(x, from, buf)
+}
+
+func (m *flatMapOutlet[T, U]) control(x *execution, from int, c ctrl) error {
+	return m.next.control(x, from, c)
+}

@@ -320,3 +320,33 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+func TestStopFlushesWhatWasRead(t *testing.T) {
+	gate := make(chan struct{}) // never opened: the source stalls at 60
+	c := &collect{}
+	p := build(&sliceSource{recs: seq(100), chunk: 10, gate: gate, stopAt: 60}, c, engine.WithParallelism(2))
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	for deadline := time.Now().Add(5 * time.Second); len(c.records()) < 60; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d records arrived", len(c.records()))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.Stop()
+	p.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Stop")
+	}
+	if got := len(c.records()); got != 60 {
+		t.Fatalf("got %d records after Stop, want the 60 read", got)
+	}
+	if c.flushes == 0 {
+		t.Fatal("sink was not flushed")
+	}
+}

@@ -24,6 +24,9 @@ type ctrl struct {
 	kind ctrlKind
 	wm   int64  // ctrlWatermark
 	cp   uint64 // ctrlBarrier: checkpoint id
+	// stopped marks a ctrlEnd caused by Stop rather than the input's end:
+	// event time does not jump to the end, so open windows do not fire.
+	stopped bool
 }
 
 // message is what queues between stages carry: a batch or a control message.

@@ -133,6 +133,7 @@ type subtask[IN, OUT any] struct {
 	blocked []bool        // barrier received, waiting for alignment
 	held    []message[IN] // messages from blocked inputs
 	nEnded  int
+	stopped bool   // an input ended because of Stop
 	barrier uint64 // checkpoint being aligned, 0 if none
 	nBlock  int
 	wm      int64
@@ -183,7 +184,7 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 			err = fmt.Errorf("close: %w", cerr)
 		}
 		if err == nil && finished {
-			err = s.outs.control(x, s.index, ctrl{kind: ctrlEnd})
+			err = s.outs.control(x, s.index, ctrl{kind: ctrlEnd, stopped: s.stopped})
 		}
 	}()
 
@@ -214,8 +215,9 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 			return context.Cause(ctx)
 		}
 	}
-	// End of input: event time jumps to the end, as in Flink.
-	if s.wm < math.MaxInt64 {
+	// End of input: event time jumps to the end, as in Flink, unless the
+	// pipeline was stopped rather than its input exhausted.
+	if s.wm < math.MaxInt64 && !s.stopped {
 		s.wm = math.MaxInt64
 		if err := s.op.OnWatermark(s.wm, &s.out); err != nil {
 			return fmt.Errorf("watermark: %w", err)
@@ -257,6 +259,7 @@ func (s *subtask[IN, OUT]) handle(x *execution, m message[IN]) error {
 	case ctrlEnd:
 		s.ended[m.from] = true
 		s.nEnded++
+		s.stopped = s.stopped || m.ctrl.stopped
 		if err := s.advanceWatermark(x); err != nil {
 			return err
 		}

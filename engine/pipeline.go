@@ -104,6 +104,9 @@ type Pipeline struct {
 	started bool
 	run     *execution // non-nil while Run is in progress
 	restore *Snapshot
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Stop
 }
 
 // node is a runnable stage: a source driver, a keyed stage or a sink.
@@ -123,7 +126,7 @@ func New(opts ...Option) *Pipeline {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	p := &Pipeline{cfg: cfg}
+	p := &Pipeline{cfg: cfg, stop: make(chan struct{})}
 	if err := cfg.Validate(); err != nil {
 		p.err = err
 	}
@@ -143,3 +146,12 @@ func (p *Pipeline) fail(err error) {
 // recorded positions and keyed stages get their key groups' state. It must
 // be called before Run.
 func (p *Pipeline) RestoreFrom(snap *Snapshot) { p.restore = snap }
+
+// Stop ends the pipeline gracefully: every source stops reading at its next
+// batch boundary and reports the end of its input, so that operators and
+// sinks process and flush everything already read, and Run returns nil.
+// Unlike the end of a bounded input, event time does not jump to the end, so
+// event-time windows still open do not fire (like Flink's stop without
+// --drain). Stop may be called from any goroutine, more than once, and
+// before Run.
+func (p *Pipeline) Stop() { p.stopOnce.Do(func() { close(p.stop) }) }

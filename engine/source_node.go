@@ -73,6 +73,9 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte) (e
 			if err := s.barrier(x, id); err != nil {
 				return err
 			}
+		case <-x.p.stop:
+			x.log.Info("source stopped", zap.String("source", s.n))
+			return s.outs.control(x, 0, ctrl{kind: ctrlEnd, stopped: true})
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		default:

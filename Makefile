@@ -10,6 +10,10 @@ export TOPSPEED_CACHE
 .PHONY: all build test vet fmt-check unit
 all: build
 
+# The test command (README, CI): formatting, vet, race-enabled unit and
+# integration tests, then result parity with real Flink on small inputs.
+test: fmt-check vet unit parity-small
+
 build:
 	$(GO) build -o $(BIN)/topspeed ./cmd/topspeed
 

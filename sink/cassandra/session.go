@@ -1,0 +1,132 @@
+package cassandra
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/gocql/gocql"
+	"go.uber.org/zap"
+)
+
+// ErrAuth means the server rejected the credentials; it is never retried.
+var ErrAuth = errors.New("cassandra: authentication failed")
+
+// ErrUnavailable means no host could be reached within the connect budget.
+var ErrUnavailable = errors.New("cassandra: no host reachable")
+
+// clusterConfig turns a Config into gocql's.
+func clusterConfig(c Config) (*gocql.ClusterConfig, error) {
+	cl := gocql.NewCluster(c.Hosts...)
+	cl.Port = c.Port
+	cl.Consistency = c.Consistency
+	cl.Timeout = c.Timeout
+	cl.ConnectTimeout = c.ConnectTimeout
+	cl.NumConns = 2
+	fallback := gocql.RoundRobinHostPolicy()
+	if c.LocalDC != "" {
+		fallback = gocql.DCAwareRoundRobinPolicy(c.LocalDC)
+	}
+	cl.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(fallback)
+	cl.ReconnectionPolicy = &gocql.ExponentialReconnectionPolicy{MaxRetries: 10, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second}
+	cl.ReconnectInterval = time.Second
+	cl.Logger = nopLogger{}
+	if c.Compression {
+		cl.Compressor = gocql.SnappyCompressor{}
+	}
+	if c.Username != "" {
+		cl.Authenticator = gocql.PasswordAuthenticator{Username: c.Username, Password: c.Password}
+	}
+	if c.TLS.Enabled() {
+		tc, err := tlsConfig(c.TLS)
+		if err != nil {
+			return nil, err
+		}
+		cl.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: !c.TLS.InsecureSkipVerify}
+	}
+	return cl, nil
+}
+
+func tlsConfig(t TLSConfig) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cassandra: TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cassandra: TLS CA %s: no PEM certificate found", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cassandra: TLS client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// isAuthError reports whether err is a credential rejection.
+func isAuthError(err error) bool {
+	var re gocql.RequestError
+	if errors.As(err, &re) && (re.Code() == gocql.ErrCodeCredentials || re.Code() == gocql.ErrCodeUnauthorized) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "Provided username") || strings.Contains(s, "authentication failed") ||
+		strings.Contains(s, "Unable to perform authentication") || strings.Contains(s, "AuthenticationException")
+}
+
+// Connect opens a session, retrying with exponential backoff for up to
+// c.ConnectBudget while no host answers. A credential rejection is returned
+// at once as ErrAuth. log may be nil.
+func Connect(ctx context.Context, c Config, log *zap.Logger) (*gocql.Session, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cl, err := clusterConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	attempt := 0
+	op := func() (*gocql.Session, error) {
+		attempt++
+		s, err := cl.CreateSession()
+		if err == nil {
+			return s, nil
+		}
+		if isAuthError(err) {
+			return nil, backoff.Permanent(fmt.Errorf("%w for user %q: check the username and the password (CASSANDRA_PASSWORD or --cassandra-password-file): %v", ErrAuth, c.Username, err))
+		}
+		log.Warn("cassandra not reachable yet, retrying", zap.Strings("hosts", c.Hosts), zap.Int("attempt", attempt), zap.Error(err))
+		return nil, err
+	}
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval, eb.MaxInterval = 200*time.Millisecond, 3*time.Second
+	start := time.Now()
+	s, err := backoff.Retry(ctx, op, backoff.WithBackOff(eb), backoff.WithMaxElapsedTime(c.ConnectBudget))
+	if err != nil {
+		if errors.Is(err, ErrAuth) || ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s after %d attempts in %v: %v", ErrUnavailable, strings.Join(c.Hosts, ","), attempt, time.Since(start).Round(time.Millisecond), err)
+	}
+	return s, nil
+}
+
+// nopLogger silences gocql's own logging; the sink reports what matters.
+type nopLogger struct{}
+
+func (nopLogger) Print(...any)          {}
+func (nopLogger) Printf(string, ...any) {}
+func (nopLogger) Println(...any)        {}

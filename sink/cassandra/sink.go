@@ -1,0 +1,287 @@
+// Package cassandra is a batched, bounded, idempotent Cassandra sink on gocql.
+//
+// Records are grouped by partition key into unlogged batches of at most
+// Config.BatchRows rows (never a multi-partition batch), sent asynchronously
+// by Config.MaxInFlight workers. When every worker is busy, Write blocks:
+// that is how a slow or absent server pushes back on the pipeline, and why
+// memory stays bounded (at most 2 × MaxInFlight batches are buffered).
+// Writes are idempotent upserts, retried with exponential backoff for up to
+// Config.RetryBudget; a failure that outlasts it fails the sink, and the
+// error is returned by the next Write or Flush. Flush returns only when
+// every record accepted so far is acknowledged.
+package cassandra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/gocql/gocql"
+	"go.uber.org/zap"
+)
+
+// Mapping tells the sink how to store records of type T in a table whose
+// partition key has type K.
+type Mapping[T any, K comparable] struct {
+	// Columns are the table's columns written, in bind order.
+	Columns []string
+	// Bind appends the column values of v to dst and returns it.
+	Bind func(dst []any, v T) []any
+	// PartitionKey returns v's partition key; batches never mix keys.
+	PartitionKey func(v T) K
+	// DDL creates the table (CREATE TABLE IF NOT EXISTS ...), used when
+	// Config.CreateSchema is set.
+	DDL string
+}
+
+// Stats are the sink's counters since Open.
+type Stats struct {
+	Rows, Requests, Retries, Failures int64
+	// Latency quantiles of acknowledged requests (including retries).
+	P50, P99, Max time.Duration
+}
+
+// Sink writes records of type T to Cassandra. It implements
+// engine.Sink[T]: Open, Write and Flush are called from one goroutine.
+type Sink[T any, K comparable] struct {
+	cfg  Config
+	m    Mapping[T, K]
+	log  *zap.Logger
+	stmt string
+
+	session *gocql.Session
+	ctx     context.Context
+	cancel  context.CancelFunc
+	work    chan []T
+	workers sync.WaitGroup
+	pending sync.WaitGroup
+	groups  map[K][]T
+	order   []K
+
+	errMu sync.Mutex
+	err   error // first failure, sticky
+
+	rows, requests, retries, failures atomic.Int64
+	lat                               latencyHist
+}
+
+// New returns a sink for cfg and mapping. log may be nil.
+func New[T any, K comparable](cfg Config, m Mapping[T, K], log *zap.Logger) (*Sink[T, K], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(m.Columns) == 0 || m.Bind == nil || m.PartitionKey == nil {
+		return nil, errors.New("cassandra: mapping needs Columns, Bind and PartitionKey")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(m.Columns)), ", ")
+	stmt := fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", cfg.Keyspace, cfg.Table, strings.Join(m.Columns, ", "), marks)
+	return &Sink[T, K]{cfg: cfg, m: m, log: log, stmt: stmt, groups: map[K][]T{}}, nil
+}
+
+// Open connects (retrying within Config.ConnectBudget), creates the schema
+// if configured, and starts the workers.
+func (s *Sink[T, K]) Open(ctx context.Context) error {
+	s.log.Info("cassandra sink connecting", zap.Stringer("config", s.cfg))
+	sess, err := Connect(ctx, s.cfg, s.log)
+	if err != nil {
+		return err
+	}
+	if s.cfg.CreateSchema {
+		ddl := s.m.DDL
+		if ddl == "" {
+			sess.Close()
+			return errors.New("cassandra: CreateSchema is set but the mapping has no DDL")
+		}
+		if err := CreateSchema(ctx, sess, s.cfg, ddl); err != nil {
+			sess.Close()
+			return err
+		}
+	}
+	s.session = sess
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.work = make(chan []T, s.cfg.MaxInFlight)
+	for i := 0; i < s.cfg.MaxInFlight; i++ {
+		s.workers.Add(1)
+		go s.worker()
+	}
+	return nil
+}
+
+// Write groups batch by partition key and queues one request per group
+// (split at BatchRows). It blocks while MaxInFlight requests are queued.
+func (s *Sink[T, K]) Write(ctx context.Context, batch []T) error {
+	if err := s.failure(); err != nil {
+		return err
+	}
+	for i := range batch {
+		k := s.m.PartitionKey(batch[i])
+		g, ok := s.groups[k]
+		if !ok {
+			s.order = append(s.order, k)
+		}
+		s.groups[k] = append(g, batch[i])
+	}
+	defer func() {
+		clear(s.groups)
+		s.order = s.order[:0]
+	}()
+	for _, k := range s.order {
+		rows := s.groups[k]
+		for len(rows) > 0 {
+			n := min(len(rows), s.cfg.BatchRows)
+			req := append(make([]T, 0, n), rows[:n]...)
+			rows = rows[n:]
+			s.pending.Add(1)
+			select {
+			case s.work <- req:
+			case <-ctx.Done():
+				s.pending.Done()
+				return context.Cause(ctx)
+			case <-s.ctx.Done():
+				s.pending.Done()
+				return s.failureOr(context.Cause(s.ctx))
+			}
+		}
+	}
+	return nil
+}
+
+// Flush waits until every queued request is acknowledged and returns the
+// first failure, if any.
+func (s *Sink[T, K]) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return s.failure()
+}
+
+// Close stops the workers and the session. Records not flushed are dropped;
+// the engine always flushes before Close after a clean end.
+func (s *Sink[T, K]) Close() error {
+	if s.session == nil {
+		return nil
+	}
+	close(s.work)
+	s.cancel()
+	s.workers.Wait()
+	s.session.Close()
+	s.session = nil
+	st := s.Stats()
+	s.log.Info("cassandra sink closed", zap.Int64("rows", st.Rows), zap.Int64("requests", st.Requests),
+		zap.Int64("retries", st.Retries), zap.Duration("p50", st.P50), zap.Duration("p99", st.P99))
+	return nil
+}
+
+// Stats returns the counters.
+func (s *Sink[T, K]) Stats() Stats {
+	p50, p99, mx := s.lat.quantiles()
+	return Stats{Rows: s.rows.Load(), Requests: s.requests.Load(), Retries: s.retries.Load(), Failures: s.failures.Load(), P50: p50, P99: p99, Max: mx}
+}
+
+func (s *Sink[T, K]) failure() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *Sink[T, K]) failureOr(err error) error {
+	if f := s.failure(); f != nil {
+		return f
+	}
+	return err
+}
+
+func (s *Sink[T, K]) fail(err error) {
+	s.errMu.Lock()
+	if s.err == nil {
+		s.err = err
+		s.log.Error("cassandra sink failed", zap.Error(err))
+	}
+	s.errMu.Unlock()
+	s.cancel()
+}
+
+func (s *Sink[T, K]) worker() {
+	defer s.workers.Done()
+	var args []any
+	for rows := range s.work {
+		if s.ctx.Err() == nil {
+			var err error
+			args, err = s.send(rows, args)
+			if err != nil {
+				s.failures.Add(1)
+				s.fail(err)
+			}
+		}
+		s.pending.Done()
+	}
+}
+
+// permanent reports errors a retry cannot fix.
+func permanent(err error) bool {
+	var re gocql.RequestError
+	if errors.As(err, &re) {
+		switch re.Code() {
+		case gocql.ErrCodeSyntax, gocql.ErrCodeInvalid, gocql.ErrCodeUnauthorized, gocql.ErrCodeCredentials, gocql.ErrCodeConfig:
+			return true
+		}
+	}
+	return false
+}
+
+// send writes rows (one partition) as one statement or one unlogged batch,
+// retrying transient failures within the retry budget.
+func (s *Sink[T, K]) send(rows []T, args []any) ([]any, error) {
+	start := time.Now()
+	attempts := 0
+	op := func() (struct{}, error) {
+		attempts++
+		var err error
+		if len(rows) == 1 {
+			args = s.m.Bind(args[:0], rows[0])
+			err = s.session.Query(s.stmt, args...).WithContext(s.ctx).Idempotent(true).Exec()
+		} else {
+			b := s.session.NewBatch(gocql.UnloggedBatch).WithContext(s.ctx)
+			b.Entries = make([]gocql.BatchEntry, 0, len(rows))
+			for i := range rows {
+				b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: s.stmt, Args: s.m.Bind(nil, rows[i]), Idempotent: true})
+			}
+			err = s.session.ExecuteBatch(b)
+		}
+		if err != nil && permanent(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if err != nil && attempts > 1 && attempts%10 == 2 {
+			s.log.Warn("cassandra write failing, retrying", zap.Int("attempt", attempts), zap.Error(err))
+		}
+		return struct{}{}, err
+	}
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval, eb.MaxInterval = s.cfg.RetryInitial, s.cfg.RetryMax
+	_, err := backoff.Retry(s.ctx, op, backoff.WithBackOff(eb), backoff.WithMaxElapsedTime(s.cfg.RetryBudget))
+	s.requests.Add(1)
+	if attempts > 1 {
+		s.retries.Add(int64(attempts - 1))
+	}
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return args, context.Cause(s.ctx)
+		}
+		return args, fmt.Errorf("cassandra: write of %d row(s) failed after %d attempt(s) in %v: %w", len(rows), attempts, time.Since(start).Round(time.Millisecond), err)
+	}
+	s.lat.record(time.Since(start))
+	s.rows.Add(int64(len(rows)))
+	return args, nil
+}

@@ -94,13 +94,18 @@ func Connect(ctx context.Context, c Config, log *zap.Logger) (*gocql.Session, er
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cl, err := clusterConfig(c)
-	if err != nil {
-		return nil, err
+	if _, err := clusterConfig(c); err != nil {
+		return nil, err // bad TLS files: not worth retrying
 	}
 	attempt := 0
 	op := func() (*gocql.Session, error) {
 		attempt++
+		// A fresh config per attempt: gocql's token-aware policy cannot be
+		// shared between sessions, even failed ones.
+		cl, err := clusterConfig(c)
+		if err != nil {
+			return nil, backoff.Permanent(err)
+		}
 		s, err := cl.CreateSession()
 		if err == nil {
 			return s, nil

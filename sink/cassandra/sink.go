@@ -34,9 +34,9 @@ type Mapping[T any, K comparable] struct {
 	Bind func(dst []any, v T) []any
 	// PartitionKey returns v's partition key; batches never mix keys.
 	PartitionKey func(v T) K
-	// DDL creates the table (CREATE TABLE IF NOT EXISTS ...), used when
-	// Config.CreateSchema is set.
-	DDL string
+	// DDL returns the statement that creates the table (CREATE TABLE IF NOT
+	// EXISTS ...), used when Config.CreateSchema is set.
+	DDL func(keyspace, table string) string
 }
 
 // Stats are the sink's counters since Open.
@@ -95,12 +95,11 @@ func (s *Sink[T, K]) Open(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.CreateSchema {
-		ddl := s.m.DDL
-		if ddl == "" {
+		if s.m.DDL == nil {
 			sess.Close()
 			return errors.New("cassandra: CreateSchema is set but the mapping has no DDL")
 		}
-		if err := CreateSchema(ctx, sess, s.cfg, ddl); err != nil {
+		if err := CreateSchema(ctx, sess, s.cfg, s.m.DDL(s.cfg.Keyspace, s.cfg.Table)); err != nil {
 			sess.Close()
 			return err
 		}

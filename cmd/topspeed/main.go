@@ -1,0 +1,247 @@
+// Command topspeed runs Flink's TopSpeedWindowing example job as a
+// Go-native stream processor. Run it with --help for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/topspeed/topspeed/engine"
+	"github.com/topspeed/topspeed/job/topspeed"
+	"github.com/topspeed/topspeed/sink"
+	"github.com/topspeed/topspeed/sink/cassandra"
+	"github.com/topspeed/topspeed/source"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// options are the command's settings, filled from flags and environment.
+type options struct {
+	input       string
+	output      string
+	cars        int
+	rate        float64
+	seed        int64
+	events      int64
+	eventClock  string
+	startMillis int64
+	parallelism int
+	batchSize   int
+	evict       time.Duration
+	trigger     float64
+	onBad       string
+	logLevel    string
+	logFormat   string
+	cassandra   cassandraFlags
+}
+
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("topspeed", pflag.ContinueOnError)
+	fs.SortFlags = false
+	gen := topspeed.DefaultGeneratorConfig()
+	job := topspeed.DefaultConfig()
+	fs.StringVar(&o.input, "input", "", "read car reports from this file in Flink's format (carId,speed,distance,timestamp); - reads stdin; empty uses the built-in generator")
+	fs.StringVar(&o.output, "output", "", "write results to this file (created or truncated); empty or - writes to stdout")
+	fs.IntVar(&o.cars, "cars", gen.Cars, "generator: number of cars")
+	fs.Float64Var(&o.rate, "rate", gen.Rate, "generator: events per second over all cars; 0 = as fast as possible")
+	fs.Int64Var(&o.seed, "seed", gen.Seed, "generator: random seed; the same seed gives the same speeds and distances")
+	fs.Int64Var(&o.events, "events", gen.Events, "generator: stop after this many events; 0 = run until stopped")
+	fs.StringVar(&o.eventClock, "event-clock", "wall", "generator: event time from the wall clock (wall) or a synthetic clock that starts at --start-time and never sleeps (synthetic)")
+	fs.Int64Var(&o.startMillis, "start-time", 0, "generator: event time of the first tick in Unix milliseconds; 0 = now")
+	fs.IntVar(&o.parallelism, "parallelism", runtime.NumCPU(), "number of parallel keyed subtasks")
+	fs.IntVar(&o.batchSize, "batch-size", engine.DefaultConfig().BatchSize, "records per batch moved between stages")
+	fs.DurationVar(&o.evict, "evict", job.Evict, "keep reports of the last this-much event time per car (Flink's TimeEvictor)")
+	fs.Float64Var(&o.trigger, "trigger-meters", job.TriggerMeters, "emit a result when a car has travelled more than this since its last result (Flink's DeltaTrigger)")
+	fs.StringVar(&o.onBad, "on-bad-record", "fail", "what a bad input line does: fail (stop with its file and line) or skip (count it and report the count at exit)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
+	o.cassandra.register(fs)
+	return fs
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.parallelism < 1 || o.parallelism > engine.DefaultMaxParallelism:
+		return fmt.Errorf("--parallelism %d: must be in [1, %d]", o.parallelism, engine.DefaultMaxParallelism)
+	case o.batchSize < 1:
+		return fmt.Errorf("--batch-size %d: must be at least 1", o.batchSize)
+	case o.onBad != "fail" && o.onBad != "skip":
+		return fmt.Errorf("--on-bad-record %q: must be fail or skip", o.onBad)
+	case o.eventClock != "wall" && o.eventClock != "synthetic":
+		return fmt.Errorf("--event-clock %q: must be wall or synthetic", o.eventClock)
+	}
+	return nil
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr *os.File) int {
+	var o options
+	fs := newFlagSet(&o)
+	fs.SetOutput(stderr)
+	fs.Usage = usage(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "topspeed: %v (see --help)\n", err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "topspeed: unexpected argument %q (see --help)\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", err)
+		return exitUsage
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", err)
+		return exitUsage
+	}
+	log, err := newLogger(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", err)
+		return exitUsage
+	}
+	defer log.Sync() //nolint:errcheck // stderr sync errors are not actionable
+
+	j, err := buildJob(&o, stdout, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", err)
+		return exitUsage
+	}
+
+	// First SIGINT/SIGTERM: stop the sources and flush everything read.
+	// Second: cancel at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for {
+			select {
+			case s := <-sigs:
+				n++
+				if n == 1 {
+					log.Info("stopping: flushing what was read; send the signal again to abort", zap.String("signal", s.String()))
+					j.pipeline.Stop()
+				} else {
+					log.Warn("aborting", zap.String("signal", s.String()))
+					cancel()
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	runErr := j.pipeline.Run(ctx)
+	if j.skipped != nil {
+		if n := j.skipped(); n > 0 {
+			fmt.Fprintf(stderr, "topspeed: skipped %d bad input record(s)\n", n)
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", runErr)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// job is the wired pipeline plus what main reports at exit.
+type job struct {
+	pipeline *engine.Pipeline
+	skipped  func() int64
+}
+
+func buildJob(o *options, stdout *os.File, log *zap.Logger) (*job, error) {
+	cfg := topspeed.DefaultConfig()
+	cfg.Evict = o.evict
+	cfg.TriggerMeters = o.trigger
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	j := &job{}
+	var src engine.Source[topspeed.Car]
+	if o.input == "" {
+		g := topspeed.DefaultGeneratorConfig()
+		g.Cars, g.Rate, g.Seed, g.Events = o.cars, o.rate, o.seed, o.events
+		g.Synthetic = o.eventClock == "synthetic"
+		if o.startMillis != 0 {
+			g.StartTime = time.UnixMilli(o.startMillis)
+		}
+		gen, err := topspeed.NewGenerator(g)
+		if err != nil {
+			return nil, err
+		}
+		src = gen
+	} else {
+		policy := source.Fail
+		if o.onBad == "skip" {
+			policy = source.Skip
+		}
+		lines := source.NewLines(o.input, topspeed.ParseCar, source.WithBadRecords(policy), source.WithLogger(log))
+		j.skipped = lines.Skipped
+		src = lines
+	}
+	p := engine.New(engine.WithParallelism(o.parallelism), engine.WithBatchSize(o.batchSize), engine.WithLogger(log))
+	cars := engine.FromSource(p, "cars", src, engine.Monotonous(topspeed.CarTime))
+	results := topspeed.Build(cars, cfg)
+	// Results go to --output (stdout by default) unless only Cassandra was
+	// asked for; --output together with Cassandra writes both.
+	if !o.cassandra.enabled() || o.output != "" {
+		engine.ToSink(results, "output", sink.NewFile(o.output, topspeed.AppendCar))
+	}
+	if o.cassandra.enabled() {
+		cc, err := o.cassandra.config(os.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := cassandra.New(cc, topspeed.CassandraMapping(), log)
+		if err != nil {
+			return nil, err
+		}
+		engine.ToSink(results, "cassandra", engine.Sink[topspeed.Car](cs))
+	}
+	j.pipeline = p
+	return j, nil
+}
+
+func newLogger(level, format string, w *os.File) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		enc = zapcore.NewJSONEncoder(ec)
+	case "console":
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	default:
+		return nil, fmt.Errorf("--log-format %q: must be console or json", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(w), lvl)), nil
+}

@@ -1,0 +1,170 @@
+package topspeed
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestParseCar(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Car
+	}{
+		{"(0,55,15.277777777777777,1424951918630)", Car{0, 55, 15.277777777777777, 1424951918630}},
+		{"(1,0,0.0,0)", Car{1, 0, 0, 0}},
+		{"(1,50,100.0,5)\r", Car{1, 50, 100, 5}},
+		{"(-1,+5,-0.0,-7)", Car{-1, 5, math.Copysign(0, -1), -7}},
+		{"(2147483647,-2147483648,1.0E7,9223372036854775807)", Car{math.MaxInt32, math.MinInt32, 1e7, math.MaxInt64}},
+		{"(0,0,0.0,-9223372036854775808)", Car{0, 0, 0, math.MinInt64}},
+		{"(007,0050,1e-4,00)", Car{7, 50, 1e-4, 0}},
+		{"(3,10, 12.5 ,99)", Car{3, 10, 12.5, 99}}, // Double.valueOf trims
+		{"(3,10,12.5d,99)", Car{3, 10, 12.5, 99}},
+		{"(3,10,.5,99)", Car{3, 10, 0.5, 99}},
+		{"(3,10,5.,99)", Car{3, 10, 5, 99}},
+	}
+	for _, tt := range tests {
+		got, err := ParseCar([]byte(tt.in))
+		if err != nil {
+			t.Errorf("ParseCar(%q): %v", tt.in, err)
+			continue
+		}
+		if got != tt.want || math.Signbit(got.Distance) != math.Signbit(tt.want.Distance) {
+			t.Errorf("ParseCar(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseCarErrors(t *testing.T) {
+	tests := []struct {
+		in    string
+		field int
+		msg   string
+	}{
+		{"", 0, `empty line: ""`},
+		{"\r", 0, `empty line: ""`},
+		{"(", 0, `want a record in parentheses: "("`},
+		{"0,55,15.2,1", 0, `want a record in parentheses: "0,55,15.2,1"`},
+		{"[0,55,15.2,1]", 0, `want a record in parentheses: "[0,55,15.2,1]"`},
+		{" (0,55,15.2,1)", 0, `want a record in parentheses: " (0,55,15.2,1)"`},
+		{"(0,55,15.2,1) ", 0, `want a record in parentheses: "(0,55,15.2,1) "`},
+		{"(0,55,15.2,1)\n", 0, ""},
+		{"()", 0, `want 4 comma-separated fields, got 1: "()"`},
+		{"(0,55,15.2)", 0, `want 4 comma-separated fields, got 3: "(0,55,15.2)"`},
+		{"(0,55,15.2,1,)", 0, `want 4 comma-separated fields, got 5: "(0,55,15.2,1,)"`},
+		{"(0,55,15.2,1,9)", 0, `want 4 comma-separated fields, got 5: "(0,55,15.2,1,9)"`},
+		{"(0,abc,15.2,1)", 2, `field 2 (speed) "abc": not an integer`},
+		{"(x,55,15.2,1)", 1, `field 1 (id) "x": not an integer`},
+		{"(,55,15.2,1)", 1, `field 1 (id) "": not an integer`},
+		{"( 0,55,15.2,1)", 1, `field 1 (id) " 0": not an integer`},
+		{"(0,55 ,15.2,1)", 2, `field 2 (speed) "55 ": not an integer`},
+		{"(-,55,15.2,1)", 1, ""},
+		{"(1.0,55,15.2,1)", 1, ""},
+		{"(0,2147483648,15.2,1)", 2, `field 2 (speed) "2147483648": out of int32 range`},
+		{"(-2147483649,0,15.2,1)", 1, `field 1 (id) "-2147483649": out of int32 range`},
+		{"(0,99999999999999999999999,15.2,1)", 2, `field 2 (speed) "99999999999999999999999": out of int32 range`},
+		{"(0,0,15.2,9223372036854775808)", 4, `field 4 (time) "9223372036854775808": out of int64 range`},
+		{"(0,0,15.2,1e3)", 4, `field 4 (time) "1e3": not an integer`},
+		{"(0,0,abc,1)", 3, `field 3 (distance) "abc": not a number`},
+		{"(0,0,,1)", 3, `field 3 (distance) "": not a number`},
+		{"(0,0,NaN,1)", 3, `field 3 (distance) "NaN": not a finite number`},
+		{"(0,0,-Infinity,1)", 3, `field 3 (distance) "-Infinity": not a finite number`},
+		{"(0,0,1e999,1)", 3, `field 3 (distance) "1e999": not a finite number`},
+	}
+	for _, tt := range tests {
+		_, err := ParseCar([]byte(tt.in))
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("ParseCar(%q) error = %v, want a *ParseError", tt.in, err)
+			continue
+		}
+		if pe.Field != tt.field {
+			t.Errorf("ParseCar(%q) error field = %d, want %d (%v)", tt.in, pe.Field, tt.field, err)
+		}
+		if tt.msg != "" && err.Error() != tt.msg {
+			t.Errorf("ParseCar(%q) error = %q, want %q", tt.in, err, tt.msg)
+		}
+	}
+}
+
+func TestParseErrorTruncates(t *testing.T) {
+	line := "(0," + strings.Repeat("9", 200) + ",1.0,1)"
+	_, err := ParseCar([]byte(line))
+	if err == nil || len(err.Error()) > 120 {
+		t.Errorf("error for a long field should be truncated: %v", err)
+	}
+}
+
+func TestAppendCar(t *testing.T) {
+	tests := []struct {
+		in   Car
+		want string
+	}{
+		{Car{0, 55, 15.277777777777777, 1424951918630}, "(0,55,15.277777777777777,1424951918630)"},
+		{Car{1, 50, 100, 0}, "(1,50,100.0,0)"},
+		{Car{1, 50, 0, 0}, "(1,50,0.0,0)"},
+		{Car{-3, 100, 12345678.9, -1}, "(-3,100,1.23456789E7,-1)"},
+		{Car{3, 0, 1e-4, 5}, "(3,0,1.0E-4,5)"},
+		{Car{math.MinInt32, math.MaxInt32, math.NaN(), math.MinInt64}, "(-2147483648,2147483647,NaN,-9223372036854775808)"},
+	}
+	for _, tt := range tests {
+		if got := string(AppendCar([]byte("> "), tt.in)); got != "> "+tt.want {
+			t.Errorf("AppendCar(%+v) = %q, want %q", tt.in, got, "> "+tt.want)
+		}
+	}
+}
+
+func TestCodecNoAlloc(t *testing.T) {
+	line := []byte("(0,55,15.277777777777777,1424951918630)")
+	buf := make([]byte, 0, 64)
+	c := Car{0, 55, 15.277777777777777, 1424951918630}
+	if a := testing.AllocsPerRun(100, func() { _, _ = ParseCar(line) }); a != 0 {
+		t.Errorf("ParseCar allocates %v times", a)
+	}
+	if a := testing.AllocsPerRun(100, func() { buf = AppendCar(buf[:0], c) }); a != 0 {
+		t.Errorf("AppendCar allocates %v times", a)
+	}
+}
+
+func ExampleParseCar() {
+	c, err := ParseCar([]byte("(0,55,15.277777777777777,1424951918630)"))
+	fmt.Printf("%+v %v\n", c, err)
+	_, err = ParseCar([]byte("(0,abc,15.2,1424951918630)"))
+	fmt.Println(err)
+	// Output:
+	// {ID:0 Speed:55 Distance:15.277777777777777 Time:1424951918630} <nil>
+	// field 2 (speed) "abc": not an integer
+}
+
+func ExampleAppendCar() {
+	line := AppendCar(nil, Car{ID: 1, Speed: 60, Distance: 100, Time: 1424951918730})
+	fmt.Println(string(line))
+	// Output: (1,60,100.0,1424951918730)
+}
+
+var sinkCar Car
+
+func BenchmarkParseCar(b *testing.B) {
+	line := []byte("(0,55,15.277777777777777,1424951918630)")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		c, err := ParseCar(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkCar = c
+	}
+}
+
+func BenchmarkAppendCar(b *testing.B) {
+	c := Car{0, 55, 15.277777777777777, 1424951918630}
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendCar(buf[:0], c)
+	}
+	b.SetBytes(int64(len(buf)))
+}

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -44,9 +44,8 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 
 // usage prints the help text: every flag with its default and environment
 // variable.
-func usage(fs *pflag.FlagSet) func() {
+func usage(fs *pflag.FlagSet, w io.Writer) func() {
 	return func() {
-		w := os.Stderr
 		fmt.Fprintf(w, `topspeed: Flink's TopSpeedWindowing example as a Go-native stream processor.
 
 For each car, every time it has travelled more than --trigger-meters since the

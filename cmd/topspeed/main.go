@@ -94,7 +94,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	var o options
 	fs := newFlagSet(&o)
 	fs.SetOutput(stderr)
-	fs.Usage = usage(fs)
+	fs.Usage = usage(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
@@ -186,6 +186,7 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger) (*job, error) {
 		g := topspeed.DefaultGeneratorConfig()
 		g.Cars, g.Rate, g.Seed, g.Events = o.cars, o.rate, o.seed, o.events
 		g.Synthetic = o.eventClock == "synthetic"
+		g.StartTime = time.Now()
 		if o.startMillis != 0 {
 			g.StartTime = time.UnixMilli(o.startMillis)
 		}
@@ -209,7 +210,11 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger) (*job, error) {
 	// Results go to --output (stdout by default) unless only Cassandra was
 	// asked for; --output together with Cassandra writes both.
 	if !o.cassandra.enabled() || o.output != "" {
-		engine.ToSink(results, "output", sink.NewFile(o.output, topspeed.AppendCar))
+		if o.output == "" || o.output == "-" {
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)))
+		} else {
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)))
+		}
 	}
 	if o.cassandra.enabled() {
 		cc, err := o.cassandra.config(os.LookupEnv)

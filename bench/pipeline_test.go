@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/topspeed/topspeed/engine"
+	"github.com/topspeed/topspeed/job/topspeed"
+	"github.com/topspeed/topspeed/sink"
+	"github.com/topspeed/topspeed/source"
+)
+
+// The input: TOPSPEED_BENCH_EVENTS generated reports (default 10M) of 1000
+// cars, written once per process to a temporary file, or
+// TOPSPEED_BENCH_FILE if set. The first pass warms the page cache.
+var (
+	inputOnce sync.Once
+	inputPath string
+	inputN    int64
+	inputErr  error
+)
+
+func input(b *testing.B) (string, int64) {
+	b.Helper()
+	inputOnce.Do(func() {
+		if p := os.Getenv("TOPSPEED_BENCH_FILE"); p != "" {
+			inputPath = p
+			inputN, inputErr = countLines(p)
+			return
+		}
+		n := int64(10_000_000)
+		if s := os.Getenv("TOPSPEED_BENCH_EVENTS"); s != "" {
+			n, inputErr = strconv.ParseInt(s, 10, 64)
+			if inputErr != nil {
+				return
+			}
+		}
+		dir, err := os.MkdirTemp("", "topspeed-bench")
+		if err != nil {
+			inputErr = err
+			return
+		}
+		inputPath, inputN = filepath.Join(dir, fmt.Sprintf("cars-%d.txt", n)), n
+		inputErr = writeInput(inputPath, n)
+	})
+	if inputErr != nil {
+		b.Fatal(inputErr)
+	}
+	return inputPath, inputN
+}
+
+func countLines(p string) (int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+	}
+	return n, sc.Err()
+}
+
+func writeInput(path string, n int64) error {
+	cfg := topspeed.DefaultGeneratorConfig()
+	cfg.Cars, cfg.Rate, cfg.Events, cfg.Seed, cfg.Synthetic = 1000, 0, n, 1, true
+	cfg.StartTime = time.UnixMilli(1_700_000_000_000)
+	gen, err := topspeed.NewGenerator(cfg)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	ctx := context.Background()
+	if err := gen.Open(ctx); err != nil {
+		return err
+	}
+	buf := make([]topspeed.Car, 4096)
+	var line []byte
+	for {
+		k, rerr := gen.Read(ctx, buf)
+		for _, c := range buf[:k] {
+			line = append(topspeed.AppendCar(line[:0], c), '\n')
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// report sets events/s and allocs/event for a benchmark whose every
+// iteration processes the whole input of n events.
+func report(b *testing.B, n int64, start time.Time, m0 *runtime.MemStats) {
+	var m1 runtime.MemStats
+	runtime.ReadMemStats(&m1)
+	secs := time.Since(start).Seconds()
+	events := float64(n) * float64(b.N)
+	b.ReportMetric(events/secs, "events/s")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/events, "allocs/event")
+	b.ReportMetric(0, "ns/op") // one op is a whole file: events/s is the figure
+}
+
+// BenchmarkParseOnly reads and parses the file and nothing else: the
+// baseline the pipeline is compared against.
+func BenchmarkParseOnly(b *testing.B) {
+	path, n := input(b)
+	ctx := context.Background()
+	buf := make([]topspeed.Car, engine.DefaultConfig().BatchSize)
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		src := source.NewLines(path, topspeed.ParseCar)
+		if err := src.Open(ctx); err != nil {
+			b.Fatal(err)
+		}
+		var got int64
+		for {
+			k, err := src.Read(ctx, buf)
+			got += int64(k)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		src.Close()
+		if got != n {
+			b.Fatalf("read %d events, want %d", got, n)
+		}
+	}
+	report(b, n, start, &m0)
+}
+
+// BenchmarkPipeline runs the whole job: file source, parse, key by car,
+// the fused TopSpeed window, and formatting of every result (to io.Discard).
+func BenchmarkPipeline(b *testing.B) {
+	for _, par := range []int{1, 2} {
+		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) {
+			path, n := input(b)
+			var m0 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				p := engine.New(engine.WithParallelism(par))
+				cars := engine.FromSource(p, "cars", engine.Source[topspeed.Car](source.NewLines(path, topspeed.ParseCar)), engine.Monotonous(topspeed.CarTime))
+				out := topspeed.Build(cars, topspeed.DefaultConfig())
+				engine.ToSink(out, "discard", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)))
+				if err := p.Run(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, n, start, &m0)
+		})
+	}
+}

@@ -24,7 +24,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
 
+# Integration tests run against the real local Cassandra, started here;
+# TOPSPEED_REQUIRE_SERVERS=1 turns a missing server into a failure.
 unit:
-	$(GO) test -race -count=1 ./...
+	@eval "$$(bash scripts/cassandra/cassandra.sh up)" && \
+	TOPSPEED_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 include $(wildcard mk/*.mk)

@@ -46,9 +46,20 @@ func NeedCassandra(t testing.TB) Cassandra {
 		c.Password = os.Getenv("CASSANDRA_PASSWORD")
 	}
 	if c.PIDFile == "" {
-		if d := os.Getenv("TOPSPEED_CASSANDRA_DIR"); d != "" {
-			c.PIDFile = filepath.Join(d, "cassandra.pid")
-		}
+		c.PIDFile = filepath.Join(cassandraDir(), "cassandra.pid")
 	}
 	return c
+}
+
+// cassandraDir is scripts/cassandra/cassandra.sh's work directory.
+func cassandraDir() string {
+	if d := os.Getenv("TOPSPEED_CASSANDRA_DIR"); d != "" {
+		return d
+	}
+	cache := os.Getenv("TOPSPEED_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "topspeed")
+	}
+	return filepath.Join(cache, "cassandra", "run")
 }

@@ -76,37 +76,12 @@ func writeInput(path string, n int64) error {
 	cfg := topspeed.DefaultGeneratorConfig()
 	cfg.Cars, cfg.Rate, cfg.Events, cfg.Seed, cfg.Synthetic = 1000, 0, n, 1, true
 	cfg.StartTime = time.UnixMilli(1_700_000_000_000)
-	gen, err := topspeed.NewGenerator(cfg)
-	if err != nil {
-		return err
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	ctx := context.Background()
-	if err := gen.Open(ctx); err != nil {
-		return err
-	}
-	buf := make([]topspeed.Car, 4096)
-	var line []byte
-	for {
-		k, rerr := gen.Read(ctx, buf)
-		for _, c := range buf[:k] {
-			line = append(topspeed.AppendCar(line[:0], c), '\n')
-			if _, err := w.Write(line); err != nil {
-				return err
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-	if err := w.Flush(); err != nil {
+	if _, err := topspeed.WriteReports(context.Background(), f, cfg); err != nil {
+		f.Close()
 		return err
 	}
 	return f.Close()

@@ -1,0 +1,650 @@
+#!/usr/bin/env bash
+# A real single-node Apache Cassandra 5.0 for dev, tests and CI, without Docker.
+#
+#   scripts/cassandra/cassandra.sh up         start (idempotent); prints export lines only
+#   scripts/cassandra/cassandra.sh down       stop (SIGTERM, then SIGKILL); idempotent
+#   scripts/cassandra/cassandra.sh status     exit 0 if running and a CQL login works
+#   scripts/cassandra/cassandra.sh cqlsh-env  print the export lines of a running server
+#
+#   eval "$(scripts/cassandra/cassandra.sh up)"
+#
+# The jars come from Maven Central (scripts/cassandra/pom.xml) into
+# $TOPSPEED_CACHE/cassandra/<version>/lib, once. The server runs from
+# $TOPSPEED_CASSANDRA_DIR (default $TOPSPEED_CACHE/cassandra/run) with JDK 17.
+# After the first start the default superuser cassandra/cassandra is disabled
+# and the role demo-superuser gets a random password kept in
+# <workdir>/secrets/demo-superuser-password (mode 0600), which later starts
+# reuse. The password is never printed nor passed on a command line.
+#
+# Environment (all optional):
+#   TOPSPEED_CACHE            cache root (default ~/.cache/topspeed)
+#   TOPSPEED_CASSANDRA_DIR    work dir: conf, data, logs, secrets, pid file
+#   CASSANDRA_PORT            native (CQL) port, default 9042
+#   CASSANDRA_STORAGE_PORT    internode port, default 7000
+#   CASSANDRA_JMX_PORT        local-only JMX port, default 7199; 0 turns JMX off
+#   CASSANDRA_HEAP            max heap (-Xmx), default 1g
+#   CASSANDRA_HEAP_MIN        initial heap (-Xms), default 512m
+#   CASSANDRA_START_TIMEOUT   seconds to wait for a CQL login, default 180
+#   CASSANDRA_STOP_TIMEOUT    seconds between SIGTERM and SIGKILL, default 60
+#   CASSANDRA_FRESH=1         up: stop a running server and wipe its data first
+#   CASSANDRA_MLOCK=1         let Cassandra mlockall() its memory (off: smaller RSS)
+#   CASSANDRA_JAVA_HOME       JDK to use (must be 11 or 17; default: JDK 17)
+#   CASSANDRA_JVM_OPTS        extra JVM options, split on blanks
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+POM="$SCRIPT_DIR/pom.xml"
+LOGBACK="$SCRIPT_DIR/logback.xml"
+
+CACHE="${TOPSPEED_CACHE:-$HOME/.cache/topspeed}"
+VERSION="$(sed -n 's:.*<cassandra.version>\([^<]*\)</cassandra.version>.*:\1:p' "$POM" | head -n 1)"
+[ -n "$VERSION" ] || { echo "cassandra.sh: no <cassandra.version> in $POM" >&2; exit 1; }
+JAR_DIR="$CACHE/cassandra/$VERSION"
+LIB="$JAR_DIR/lib"
+STAMP="$JAR_DIR/lib.stamp"
+CQLPING="$CACHE/cassandra/bin/cqlping"
+
+WORK="${TOPSPEED_CASSANDRA_DIR:-$CACHE/cassandra/run}"
+CONF_DIR="$WORK/conf"
+CONF="$CONF_DIR/cassandra.yaml"
+DATA="$WORK/data"
+LOG_DIR="$WORK/logs"
+OUT_LOG="$LOG_DIR/stdout.log"
+SYSTEM_LOG="$LOG_DIR/system.log"
+PROBE_LOG="$LOG_DIR/cqlping.log"
+PID_FILE="$WORK/cassandra.pid"
+SECRETS="$WORK/secrets"
+PW_FILE="$SECRETS/demo-superuser-password"
+
+HOST=127.0.0.1
+PORT="${CASSANDRA_PORT:-9042}"
+STORAGE_PORT="${CASSANDRA_STORAGE_PORT:-7000}"
+JMX_PORT="${CASSANDRA_JMX_PORT:-7199}"
+HEAP="${CASSANDRA_HEAP:-1g}"
+HEAP_MIN="${CASSANDRA_HEAP_MIN:-512m}"
+START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-180}"
+STOP_TIMEOUT="${CASSANDRA_STOP_TIMEOUT:-60}"
+FRESH="${CASSANDRA_FRESH:-0}"
+MLOCK="${CASSANDRA_MLOCK:-0}"
+DEMO_USER=demo-superuser
+
+log() { printf 'cassandra.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for v in PORT STORAGE_PORT JMX_PORT START_TIMEOUT STOP_TIMEOUT; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
+done
+
+# ---------------------------------------------------------------- processes
+
+# alive PID: the process exists. A zombie leader whose other threads are
+# still exiting (they may hold its sockets) counts as alive; a lone zombie
+# waiting to be reaped does not.
+alive() {
+    local state tasks
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)"
+    [ "$state" = Z ] || return 0
+    tasks="$(find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
+    [ "$tasks" -gt 1 ]
+}
+
+# ours PID: the process is the CassandraDaemon of this work dir.
+ours() {
+    local -a args=()
+    mapfile -d '' args <"/proc/$1/cmdline" 2>/dev/null || return 1
+    local a has_conf=1 has_main=1
+    for a in "${args[@]}"; do
+        [ "$a" = "-Dcassandra.config=file://$CONF" ] && has_conf=0
+        [ "$a" = org.apache.cassandra.service.CassandraDaemon ] && has_main=0
+    done
+    [ $has_conf -eq 0 ] && [ $has_main -eq 0 ]
+}
+
+# server_pid prints the pid of this work dir's server, if one runs: from the
+# pid file, else (pid file lost) by looking for its command line.
+server_pid() {
+    local pid f
+    if [ -s "$PID_FILE" ]; then
+        pid="$(<"$PID_FILE")"
+        if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && ours "$pid"; then
+            printf '%s\n' "$pid"
+            return 0
+        fi
+    fi
+    for f in /proc/[0-9]*; do
+        pid="${f#/proc/}"
+        [ "$pid" != "$$" ] || continue
+        if ours "$pid" && alive "$pid"; then
+            printf '%s\n' "$pid" >"$PID_FILE"
+            printf '%s\n' "$pid"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- tools
+
+pick_java() {
+    local c v
+    for c in "${CASSANDRA_JAVA_HOME:-}" "${JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 \
+        /usr/lib/jvm/java-17-openjdk-* /usr/lib/jvm/java-17-* /usr/lib/jvm/*-17-*; do
+        if [ -z "$c" ] || [ ! -x "$c/bin/java" ]; then continue; fi
+        v="$("$c/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+        case "$v" in
+        11 | 17) JAVA="$c/bin/java"; return 0 ;;
+        esac
+        [ -z "${CASSANDRA_JAVA_HOME:-}" ] || [ "$c" != "$CASSANDRA_JAVA_HOME" ] ||
+            die "CASSANDRA_JAVA_HOME=$c is Java $v; Cassandra $VERSION needs Java 11 or 17"
+    done
+    if command -v java >/dev/null; then
+        v="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+        case "$v" in
+        11 | 17) JAVA=java; return 0 ;;
+        esac
+    fi
+    die "no JDK 11 or 17 found (Cassandra 5.0 needs the Security Manager, gone from JDK 24); set CASSANDRA_JAVA_HOME"
+}
+
+# fetch_jars copies cassandra-all and its runtime dependencies into $LIB once;
+# the stamp (the pom's checksum) says the copy completed.
+fetch_jars() {
+    local want tmp start
+    want="$(sha256sum "$POM" | cut -d' ' -f1)"
+    if [ -d "$LIB" ] && [ -s "$STAMP" ] && [ "$(<"$STAMP")" = "$want" ]; then
+        return 0
+    fi
+    command -v mvn >/dev/null || die "mvn not found: apt-get install maven"
+    log "fetching Cassandra $VERSION jars from Maven Central into $LIB"
+    start=$SECONDS
+    mkdir -p "$JAR_DIR"
+    tmp="$(mktemp -d "$JAR_DIR/lib.tmp.XXXXXX")"
+    # mvn writes escape codes on stdout even with -q: keep stdout for exports.
+    if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+        rm -rf "$tmp"
+        die "mvn dependency:copy-dependencies failed"
+    fi
+    compgen -G "$tmp/cassandra-all-$VERSION.jar" >/dev/null || { rm -rf "$tmp"; die "cassandra-all-$VERSION.jar missing after mvn"; }
+    rm -rf "$LIB" "$STAMP"
+    mv "$tmp" "$LIB"
+    printf '%s\n' "$want" >"$STAMP"
+    log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars in $((SECONDS - start))s"
+}
+
+# build_cqlping builds the Go CQL probe when its source or go.sum changed.
+build_cqlping() {
+    local src="$SCRIPT_DIR/cqlping/main.go"
+    if [ -x "$CQLPING" ] && [ "$CQLPING" -nt "$src" ] && [ "$CQLPING" -nt "$ROOT/go.sum" ]; then
+        return 0
+    fi
+    command -v go >/dev/null || die "go not found: it builds scripts/cassandra/cqlping"
+    mkdir -p "$(dirname "$CQLPING")"
+    log "building cqlping"
+    (cd "$ROOT" && go build -o "$CQLPING.tmp" ./scripts/cassandra/cqlping) >&2 ||
+        die "could not build scripts/cassandra/cqlping (is github.com/gocql/gocql in go.mod?)"
+    mv -f "$CQLPING.tmp" "$CQLPING"
+}
+
+# cql_as_demo ARGS...: run cqlping as demo-superuser (password from its file).
+cql_as_demo() {
+    "$CQLPING" -q -timeout 5s -hosts "$HOST:$PORT" -u "$DEMO_USER" -password-file "$PW_FILE" "$@" 2>>"$PROBE_LOG"
+}
+
+# cql_as_default ARGS...: run cqlping as the default superuser cassandra/cassandra.
+cql_as_default() {
+    CASSANDRA_PASSWORD=cassandra "$CQLPING" -q -timeout 5s -hosts "$HOST:$PORT" -u cassandra -password-file "" "$@" 2>>"$PROBE_LOG"
+}
+
+# new_password prints 48 random hex digits.
+new_password() {
+    od -An -tx1 -N24 /dev/urandom | tr -d ' \n'
+}
+
+# ---------------------------------------------------------------- server
+
+write_yaml() {
+    mkdir -p "$CONF_DIR" "$DATA/data" "$DATA/commitlog" "$DATA/hints" "$DATA/saved_caches" "$DATA/cdc_raw"
+    cat >"$CONF.tmp" <<EOF
+# Generated by scripts/cassandra/cassandra.sh on every start: edit the script, not this file.
+# Modelled on apache/cassandra conf/cassandra.yaml and test/conf/cassandra.yaml (5.0).
+cluster_name: topspeed-dev
+num_tokens: 1
+initial_token: 0
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+auto_bootstrap: false
+
+listen_address: $HOST
+rpc_address: $HOST
+storage_port: $STORAGE_PORT
+start_native_transport: true
+native_transport_port: $PORT
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "$HOST:$STORAGE_PORT"
+endpoint_snitch: SimpleSnitch
+
+data_file_directories:
+  - $DATA/data
+commitlog_directory: $DATA/commitlog
+hints_directory: $DATA/hints
+saved_caches_directory: $DATA/saved_caches
+cdc_raw_directory: $DATA/cdc_raw
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+
+authenticator:
+  class_name: org.apache.cassandra.auth.PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+network_authorizer: AllowAllNetworkAuthorizer
+
+# As shipped in 5.0's conf/cassandra.yaml (BIG "nb" sstables, 4.x-compatible).
+storage_compatibility_mode: CASSANDRA_4
+
+# Dev node: tests drop keyspaces often; keep no snapshots of them.
+auto_snapshot: false
+# One compaction thread on a small machine.
+concurrent_compactors: 1
+EOF
+    mv -f "$CONF.tmp" "$CONF"
+}
+
+jvm_opts() {
+    local jamm
+    jamm="$(compgen -G "$LIB/jamm-*.jar" | head -n 1 || true)"
+    JVM_OPTS=(
+        # --- conf/jvm-server.options (general); left out: -XX:+AlwaysPreTouch
+        # (would fault in the whole heap at start), -XX:-UseBiasedLocking
+        # (deprecated on 17), -XX:+HeapDumpOnOutOfMemoryError (a 1 GB dump).
+        -ea
+        -da:net.openhft...
+        -XX:+UseThreadPriorities
+        -Xss256k
+        -XX:+UseTLAB
+        -XX:+ResizeTLAB
+        -XX:+UseNUMA
+        -XX:+PerfDisableSharedMem
+        -Djava.net.preferIPv4Stack=true
+        # --- conf/jvm17-server.options
+        -XX:+UseG1GC
+        -XX:+ParallelRefProcEnabled
+        -XX:MaxTenuringThreshold=1
+        -XX:G1HeapRegionSize=16m
+        -XX:G1RSetUpdatingPauseTimePercent=5
+        -XX:MaxGCPauseMillis=300
+        -XX:InitiatingHeapOccupancyPercent=70
+        -Djdk.attach.allowAttachSelf=true
+        --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+        --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+        --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+        --add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+        --add-exports java.sql/java.sql=ALL-UNNAMED
+        --add-exports java.base/java.lang.ref=ALL-UNNAMED
+        --add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+        --add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+        --add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+        --add-opens java.base/java.lang.module=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.math=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.module=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+        --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+        --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+        --add-opens java.base/java.io=ALL-UNNAMED
+        --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+        --add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
+        --add-opens java.base/java.lang=ALL-UNNAMED
+        --add-opens java.base/java.util=ALL-UNNAMED
+        -Dio.netty.tryReflectionSetAccessible=true
+        -Dio.netty.allocator.useCacheForAllThreads=true
+        -Dio.netty.allocator.maxOrder=11
+        # --- what bin/cassandra and cassandra-env.sh add
+        "-Xms$HEAP_MIN"
+        "-Xmx$HEAP"
+        -XX:+ExitOnOutOfMemoryError
+        -Dcassandra-foreground=yes
+        "-Dcassandra.config=file://$CONF"
+        "-Dcassandra.storagedir=$DATA"
+        "-Dcassandra.logdir=$LOG_DIR"
+        "-Dlogback.configurationFile=$LOGBACK"
+        # --- fast start for a single dev node
+        -Dcassandra.skip_wait_for_gossip_to_settle=0
+        -Dcassandra.ring_delay_ms=1000
+        -Dcassandra.superuser_setup_delay_ms=0
+        # 5.0 refuses a second password change of a role within 5 s.
+        -Dcassandra.role_password_update_min_interval_in_ms=0
+    )
+    if [ -n "$jamm" ]; then
+        JVM_OPTS+=("-javaagent:$jamm")
+    fi
+    if [ "$JMX_PORT" != 0 ]; then
+        # Local-only JMX (bound to loopback, no auth), as cassandra-env.sh does by default.
+        JVM_OPTS+=("-Dcassandra.jmx.local.port=$JMX_PORT")
+    fi
+    if [ -n "${CASSANDRA_JVM_OPTS:-}" ]; then
+        local -a extra
+        read -r -a extra <<<"$CASSANDRA_JVM_OPTS"
+        JVM_OPTS+=("${extra[@]}")
+    fi
+}
+
+launch() {
+    local p i
+    local -a ports=("$PORT" "$STORAGE_PORT")
+    [ "$JMX_PORT" = 0 ] || ports+=("$JMX_PORT")
+    for p in "${ports[@]}"; do
+        for ((i = 0; i < 10; i++)); do # a server just stopped may still be closing
+            port_open "$p" || break
+            sleep 0.5
+        done
+        ! port_open "$p" || die "port $HOST:$p is taken by another process (set CASSANDRA_PORT / CASSANDRA_STORAGE_PORT / CASSANDRA_JMX_PORT)"
+    done
+    pick_java
+    write_yaml
+    jvm_opts
+    mkdir -p "$LOG_DIR"
+    : >"$PROBE_LOG"
+    {
+        printf '\n==== %s starting Cassandra %s with %s\n' "$(date -Is)" "$VERSION" "$JAVA"
+    } >>"$OUT_LOG"
+    log "starting Cassandra $VERSION on $HOST:$PORT (work dir $WORK, heap $HEAP_MIN..$HEAP)"
+    (
+        cd "$WORK"
+        # Close every inherited descriptor but 0-2 (the lock, make's jobserver,
+        # a $(...) pipe): the daemon must hold none of them.
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd="${fd##*/}"
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+        done
+        # Survive the end of the calling terminal or make.
+        trap '' HUP
+        # Cassandra mlockall()s its memory when it may, which faults in the
+        # whole committed heap at start. A dev node does without: with a zero
+        # memlock limit (and, for root, without CAP_IPC_LOCK, which overrides
+        # the limit) the call fails, Cassandra logs a warning and goes on.
+        local -a pre=()
+        if [ "$MLOCK" != 1 ]; then
+            ulimit -l 0
+            if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+                pre=(setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock --)
+            fi
+        fi
+        exec "${pre[@]}" "$JAVA" "${JVM_OPTS[@]}" -cp "$LIB/*" org.apache.cassandra.service.CassandraDaemon \
+            </dev/null >>"$OUT_LOG" 2>&1
+    ) &
+    printf '%s\n' "$!" >"$PID_FILE"
+    STARTED_PID="$!"
+}
+
+stop_pid() {
+    local pid="$1" i
+    log "stopping Cassandra (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < STOP_TIMEOUT * 4; i++)); do
+        alive "$pid" || break
+        sleep 0.25
+    done
+    if alive "$pid"; then
+        log "still running after ${STOP_TIMEOUT}s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 40; i++)); do
+            alive "$pid" || break
+            sleep 0.25
+        done
+    fi
+    alive "$pid" && die "pid $pid would not die"
+    rm -f "$PID_FILE"
+}
+
+show_log_tail() {
+    local f
+    for f in "$SYSTEM_LOG" "$OUT_LOG"; do
+        if [ -s "$f" ]; then
+            log "last 40 lines of $f:"
+            tail -n 40 "$f" >&2
+        fi
+    done
+}
+
+# ---------------------------------------------------------------- roles
+
+ensure_password_file() {
+    if [ ! -s "$PW_FILE" ]; then
+        mkdir -p "$SECRETS"
+        chmod 700 "$SECRETS"
+        (umask 077 && new_password >"$PW_FILE.tmp" && mv -f "$PW_FILE.tmp" "$PW_FILE")
+        log "generated a password for $DEMO_USER in $PW_FILE"
+    fi
+    chmod 600 "$PW_FILE"
+}
+
+# create_demo_role: as cassandra/cassandra, create demo-superuser, or give it
+# the stored password if it exists with another one. The statements carry the
+# password, so they go to cqlping through stdin, never through argv.
+create_demo_role() {
+    local pw i
+    ensure_password_file
+    pw="$(<"$PW_FILE")"
+    [[ $pw =~ ^[0-9a-zA-Z]+$ ]] || die "$PW_FILE must hold letters and digits only"
+    printf 'CREATE ROLE IF NOT EXISTS "%s" WITH PASSWORD = '\''%s'\'' AND SUPERUSER = true AND LOGIN = true;\n' \
+        "$DEMO_USER" "$pw" | cql_as_default -f - ||
+        die "could not create role $DEMO_USER (see $PROBE_LOG)"
+    for ((i = 0; i < 20; i++)); do
+        if cql_as_demo; then
+            log "role $DEMO_USER is set up"
+            return 0
+        fi
+        if ((i % 5 == 1)); then # the role existed with another password
+            printf 'ALTER ROLE "%s" WITH PASSWORD = '\''%s'\'' AND SUPERUSER = true AND LOGIN = true;\n' \
+                "$DEMO_USER" "$pw" | cql_as_default -f - || true
+        fi
+        sleep 0.5
+    done
+    die "cannot log in as $DEMO_USER after creating it (see $PROBE_LOG)"
+}
+
+# disable_default_role: as demo-superuser, give cassandra an unknown password
+# and take away its login and superuser status, then check the login fails.
+disable_default_role() {
+    local i rc
+    for ((i = 0; ; i++)); do
+        rc=0
+        printf 'ALTER ROLE cassandra WITH PASSWORD = '\''%s'\'' AND SUPERUSER = false AND LOGIN = false;\n' \
+            "$(new_password)" | cql_as_demo -f - || rc=$?
+        [ "$rc" -ne 0 ] || break
+        ((i < 10)) || die "could not disable the default role cassandra (see $PROBE_LOG)"
+        sleep 1
+    done
+    for ((i = 0; i < 30; i++)); do # the credentials cache may answer for ~2 s
+        rc=0
+        cql_as_default || rc=$?
+        [ "$rc" -ne 4 ] || { log "default login cassandra/cassandra is disabled"; return 0; }
+        sleep 0.5
+    done
+    die "the default login cassandra/cassandra still works"
+}
+
+# ---------------------------------------------------------------- commands
+
+emit_env() {
+    printf 'export CASSANDRA_HOSTS=%q\n' "$HOST:$PORT"
+    printf 'export CASSANDRA_PORT=%q\n' "$PORT"
+    printf 'export CASSANDRA_USERNAME=%q\n' "$DEMO_USER"
+    printf 'export CASSANDRA_PASSWORD_FILE=%q\n' "$PW_FILE"
+}
+
+lock() {
+    mkdir -p "$WORK"
+    exec 9>"$WORK/.lock"
+    if command -v flock >/dev/null; then
+        flock -w 600 9 || die "another cassandra.sh holds $WORK/.lock"
+    fi
+}
+
+cmd_up() {
+    local pid="" start rc_demo="" rc_def="" ready="" last=0 now rejected_since=""
+    STARTED_PID=""
+    lock
+    mkdir -p "$LOG_DIR"
+    build_cqlping
+
+    pid="$(server_pid || true)"
+    if [ -n "$pid" ] && [ "$FRESH" = 1 ]; then
+        log "CASSANDRA_FRESH=1: restarting with empty data"
+        stop_pid "$pid"
+        pid=""
+    fi
+    # Fast path: already running, answering, and our login works.
+    if [ -n "$pid" ] && [ -s "$PW_FILE" ] && port_open "$PORT" && cql_as_demo; then
+        log "already running (pid $pid) on $HOST:$PORT"
+        emit_env
+        return 0
+    fi
+
+    start=$SECONDS
+    if [ -z "$pid" ]; then
+        if [ "$FRESH" = 1 ] && [ -d "$DATA" ]; then
+            log "CASSANDRA_FRESH=1: wiping $DATA"
+            rm -rf "$DATA"
+        fi
+        fetch_jars
+        start=$SECONDS
+        launch
+        pid="$STARTED_PID"
+    else
+        log "server already running (pid $pid): waiting for it to answer"
+    fi
+
+    : >>"$PROBE_LOG"
+    log "waiting up to ${START_TIMEOUT}s for a CQL login on $HOST:$PORT"
+    last=$SECONDS
+    while :; do
+        if ! alive "$pid"; then
+            show_log_tail
+            rm -f "$PID_FILE"
+            die "Cassandra exited during start-up"
+        fi
+        if port_open "$PORT"; then
+            rc_demo=4
+            if [ -s "$PW_FILE" ]; then
+                rc_demo=0
+                cql_as_demo || rc_demo=$?
+                [ "$rc_demo" -ne 0 ] || { ready=demo; break; }
+            fi
+            rc_def=0
+            cql_as_default || rc_def=$?
+            [ "$rc_def" -ne 0 ] || { ready=default; break; }
+        fi
+        now=$SECONDS
+        if ((now - start >= START_TIMEOUT)); then
+            break
+        fi
+        # Both logins refused for long past start-up (the default role is
+        # made within a second or two): the stored password is not the
+        # server's. Waiting longer will not help.
+        if [ "${rc_demo:-1}" = 4 ] && [ "${rc_def:-1}" = 4 ]; then
+            rejected_since="${rejected_since:-$now}"
+            ((now - rejected_since < 30)) || break
+        else
+            rejected_since=""
+        fi
+        if ((now - last >= 10)); then
+            log "still waiting ($((now - start))s of ${START_TIMEOUT}s)"
+            last=$now
+        fi
+        sleep 1
+    done
+    if [ -z "$ready" ]; then
+        show_log_tail
+        if [ "${rc_demo:-1}" = 4 ] && [ "${rc_def:-1}" = 4 ]; then
+            log "the server answers but rejects both $DEMO_USER (password in $PW_FILE) and cassandra/cassandra;"
+            log "if the password file was lost, start over with CASSANDRA_FRESH=1"
+        fi
+        if [ -n "$STARTED_PID" ]; then
+            stop_pid "$STARTED_PID" || true
+        fi
+        die "no CQL login on $HOST:$PORT after $((SECONDS - start))s"
+    fi
+    log "CQL login works after $((SECONDS - start))s (as $([ "$ready" = demo ] && echo "$DEMO_USER" || echo cassandra))"
+
+    if [ "$ready" = default ]; then
+        create_demo_role
+        disable_default_role
+    else
+        rc_def=0
+        cql_as_default || rc_def=$?
+        if [ "$rc_def" -eq 0 ]; then
+            log "the default login cassandra/cassandra works again: disabling it"
+            disable_default_role
+        fi
+    fi
+    log "ready in $((SECONDS - start))s: pid $pid, CQL on $HOST:$PORT, user $DEMO_USER"
+    emit_env
+}
+
+cmd_down() {
+    local pid
+    lock
+    pid="$(server_pid || true)"
+    if [ -z "$pid" ]; then
+        rm -f "$PID_FILE"
+        log "not running"
+        return 0
+    fi
+    stop_pid "$pid"
+    log "stopped"
+}
+
+# is_up: running, port open, and the demo-superuser login works.
+is_up() {
+    local pid
+    pid="$(server_pid)" || { log "not running"; return 1; }
+    port_open "$PORT" || { log "running (pid $pid) but $HOST:$PORT does not answer"; return 1; }
+    [ -s "$PW_FILE" ] || { log "running (pid $pid) but $PW_FILE is missing"; return 1; }
+    [ -x "$CQLPING" ] || build_cqlping
+    mkdir -p "$LOG_DIR"
+    cql_as_demo || { log "running (pid $pid) but the $DEMO_USER login fails (see $PROBE_LOG)"; return 1; }
+    log "running (pid $pid) on $HOST:$PORT"
+}
+
+cmd_status() {
+    is_up
+}
+
+cmd_cqlsh_env() {
+    is_up || die "not up: run '$0 up' first"
+    emit_env
+    printf 'export CQLSH_HOST=%q\n' "$HOST"
+    printf 'export CQLSH_PORT=%q\n' "$PORT"
+}
+
+usage() {
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+main() {
+    [ $# -eq 1 ] || usage
+    case "$1" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    cqlsh-env) cmd_cqlsh_env ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+    esac
+}
+
+main "$@"

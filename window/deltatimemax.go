@@ -1,0 +1,438 @@
+package window
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/topspeed/topspeed/engine"
+)
+
+// DeltaTimeMaxSpec configures DeltaTimeMax, the fused equivalent of the
+// generic operator with
+//
+//	Spec{Assigner: Global(), Evictor: TimeEvictor(Evict, false),
+//	     Trigger: Delta(Threshold, Delta), Function: MaxBy(Compare)}
+//
+// (see AsSpec), which is Flink's TopSpeedWindowing job: keyBy(id)
+// .window(GlobalWindows.create()).evictor(TimeEvictor.of(evict))
+// .trigger(DeltaTrigger.of(threshold, delta)).maxBy(speed).
+type DeltaTimeMaxSpec[T any] struct {
+	// Timestamp returns an element's event time in milliseconds. Required.
+	// Timestamps must be greater than math.MinInt64 + Evict.
+	Timestamp func(T) int64
+	// Evict is the time evictor's size: at a firing, elements with
+	// timestamp <= (largest timestamp of the key) - Evict are removed.
+	// Truncated to milliseconds; at least 1ms.
+	Evict time.Duration
+	// Threshold and Delta are the delta trigger's: an element e fires when
+	// Delta(lastFired, e) > Threshold. Delta is required.
+	Threshold float64
+	Delta     func(old, new T) float64
+	// Compare orders elements by the maxBy field: > 0 if a is greater. Among
+	// equal maxima the earliest element wins. Required.
+	Compare func(a, b T) int
+	// Codec encodes elements for checkpoints; needed only if the pipeline
+	// takes checkpoints. Keys are not encoded: a key is recomputed from its
+	// last-fired element.
+	Codec Codec[T]
+}
+
+// Validate reports the first missing or invalid setting.
+func (c DeltaTimeMaxSpec[T]) Validate() error {
+	switch {
+	case c.Timestamp == nil:
+		return errors.New("window: DeltaTimeMaxSpec.Timestamp is nil")
+	case c.Delta == nil:
+		return errors.New("window: DeltaTimeMaxSpec.Delta is nil")
+	case c.Compare == nil:
+		return errors.New("window: DeltaTimeMaxSpec.Compare is nil")
+	case c.Evict.Milliseconds() < 1:
+		return fmt.Errorf("window: DeltaTimeMaxSpec.Evict %v is less than 1ms", c.Evict)
+	}
+	return nil
+}
+
+// AsSpec returns the generic window operator spec that a DeltaTimeMax with
+// spec c is equivalent to: Global assigner, TimeEvictor(Evict, evict
+// before), Delta trigger, MaxBy(Compare), same Timestamp and element Codec
+// (set KeyCodec to checkpoint it).
+func AsSpec[K comparable, T any](c DeltaTimeMaxSpec[T]) Spec[K, T, T] {
+	return Spec[K, T, T]{
+		Assigner:  Global(),
+		Trigger:   Delta(c.Threshold, c.Delta),
+		Evictor:   TimeEvictor[T](c.Evict, false),
+		Function:  MaxBy[K](c.Compare),
+		Timestamp: c.Timestamp,
+		Codec:     c.Codec,
+	}
+}
+
+// DeltaTimeMax is the fused TopSpeed operator. Its output is record for
+// record the output of the generic Operator running
+// AsSpec(spec), i.e. of Flink. Per element e of key k:
+//
+//  1. e is added to k's window contents (arrival order);
+//  2. the delta trigger: if k has no last-fired element, e becomes it and
+//     nothing is emitted; else if Delta(lastFired, e) > Threshold, e becomes
+//     the last-fired element and the window fires;
+//  3. on firing: cutoff = (largest timestamp among k's contents) - Evict;
+//     every element with timestamp <= cutoff is removed for good; the
+//     first-arrived element with the maximum by Compare among the rest is
+//     emitted.
+//
+// Nothing fires on watermarks, processing time or at the end of the input.
+//
+// # How it stays exact with bounded state
+//
+// The largest timestamp among Flink's contents is the largest timestamp the
+// key ever saw (maxTs): the element holding it is never evicted, because
+// cutoff = maxTs - Evict < maxTs. So cutoff never decreases, and an element
+// with timestamp <= maxTs - Evict will be removed at the next firing before
+// it could be emitted: such elements are dropped as soon as they are seen,
+// including on arrival. And an element a is dominated once a later element
+// b arrives with Compare(b, a) > 0 and timestamp(b) >= timestamp(a): at
+// every later firing where a is still there, b is too (it is removed no
+// earlier) and is strictly greater, so a can never be the first maximum and
+// dropping a is exact. Equal elements never dominate each other, so ties go
+// to the earliest, as in Flink.
+//
+// While a key's timestamps do not decrease (or decrease only to at most the
+// cutoff), its contents are a monotonic deque in a ring buffer: values
+// non-increasing, timestamps non-decreasing, arrival order from front to
+// back. A new element pops the back while the back is strictly smaller
+// (dominated), then is appended; the front is popped while its timestamp is
+// <= cutoff. The answer at a firing is the front. Each element is pushed and
+// popped at most once: O(1) amortised per element, no allocation once the
+// ring buffer has grown to the key's working set.
+//
+// The first element whose timestamp t satisfies cutoff < t < maxTs would
+// break the deque's timestamp order (a dominating later element might be
+// removed before the element it dominates), so the key switches for good to
+// a binary heap ordered by (Compare descending, arrival ascending), keeping
+// every element with timestamp > cutoff. Elements with timestamp <= cutoff
+// are removed lazily when they reach the top at a firing and by compaction
+// whenever the heap has grown to twice its size after the last compaction
+// (plus 16): O(log n) amortised per element, n the number of the key's
+// elements within the last Evict of event time.
+//
+// # Memory
+//
+// Per key, forever (the global window is never cleaned up, as in Flink):
+// the last-fired element, maxTs, and the retained elements (see Retained).
+// In deque mode these are exactly the non-dominated elements with timestamp
+// > maxTs - Evict, in a ring buffer that only grows: its capacity is the
+// power of two (at least 8) above the most it ever held at once. In
+// heap mode they are the elements with timestamp > maxTs - Evict plus
+// removed ones awaiting compaction; the heap never holds more than 2L + 16
+// entries, L being the number it kept at its last compaction. A car that
+// stops and keeps reporting in order keeps only its reports of the last
+// Evict. Flink instead keeps every element of the key until a firing
+// evicts it, so a car that stops firing grows without bound.
+//
+// Not safe for concurrent use (the engine calls it from one goroutine).
+type DeltaTimeMax[K comparable, T any] struct {
+	keys   engine.Keys[K, T]
+	cfg    DeltaTimeMaxSpec[T]
+	err    error
+	size   int64
+	states map[K]*dtmKey[T]
+	less   func(a, b dtmItem[T]) bool
+
+	lastKey K
+	last    *dtmKey[T] // cache: states[lastKey]
+	out     []T        // output of the current hook
+}
+
+// dtmKey is the state of one key.
+type dtmKey[T any] struct {
+	lastFired T
+	hasLast   bool // also: the key has seen an element, maxTs is valid
+	maxTs     int64
+	deque     ring[Element[T]]
+	heapMode  bool
+	heap      minHeap[dtmItem[T]]
+	compactAt int
+	seq       uint64
+}
+
+type dtmItem[T any] struct {
+	e   Element[T]
+	seq uint64
+}
+
+// NewDeltaTimeMax returns the fused operator for the records keyed by keys.
+func NewDeltaTimeMax[K comparable, T any](keys engine.Keys[K, T], spec DeltaTimeMaxSpec[T]) (*DeltaTimeMax[K, T], error) {
+	o := newDeltaTimeMax(keys, spec)
+	return o, o.err
+}
+
+func newDeltaTimeMax[K comparable, T any](keys engine.Keys[K, T], spec DeltaTimeMaxSpec[T]) *DeltaTimeMax[K, T] {
+	o := &DeltaTimeMax[K, T]{keys: keys, cfg: spec, err: spec.Validate(), size: spec.Evict.Milliseconds(), states: map[K]*dtmKey[T]{}}
+	o.less = func(a, b dtmItem[T]) bool {
+		c := spec.Compare(a.e.Value, b.e.Value)
+		return c > 0 || c == 0 && a.seq < b.seq
+	}
+	return o
+}
+
+// DeltaTimeMaxFactory returns an engine.OperatorFactory for DeltaTimeMax
+// (K must be given: DeltaTimeMaxFactory[int32](spec)).
+// An invalid config makes Open fail.
+func DeltaTimeMaxFactory[K comparable, T any](spec DeltaTimeMaxSpec[T]) engine.OperatorFactory[K, T, T] {
+	return func(keys engine.Keys[K, T]) engine.Operator[T, T] { return newDeltaTimeMax(keys, spec) }
+}
+
+// ApplyDeltaTimeMax adds a DeltaTimeMax stage named name to the pipeline.
+func ApplyDeltaTimeMax[K comparable, T any](in engine.KeyedStream[K, T], name string, spec DeltaTimeMaxSpec[T]) engine.Stream[T] {
+	return engine.Process(in, name, DeltaTimeMaxFactory[K](spec))
+}
+
+// Keys returns the number of keys with state.
+func (o *DeltaTimeMax[K, T]) Keys() int { return len(o.states) }
+
+// Retained returns the number of elements kept for all keys (deque entries,
+// heap entries including those awaiting compaction), excluding the
+// last-fired elements.
+func (o *DeltaTimeMax[K, T]) Retained() int {
+	n := 0
+	for _, s := range o.states {
+		n += s.deque.len() + len(s.heap.s)
+	}
+	return n
+}
+
+// Open restores the state of ctx.Restored, if any.
+func (o *DeltaTimeMax[K, T]) Open(ctx engine.OperatorContext) error {
+	if o.err != nil {
+		return o.err
+	}
+	for _, kg := range ctx.Restored.KeyGroups() {
+		if !ctx.KeyGroups.Contains(kg) {
+			continue
+		}
+		if err := o.restoreGroup(kg, ctx.Restored.Get(kg)); err != nil {
+			return fmt.Errorf("window: restoring key group %d: %w", kg, err)
+		}
+	}
+	return nil
+}
+
+// ProcessBatch handles each record as described on DeltaTimeMax.
+func (o *DeltaTimeMax[K, T]) ProcessBatch(in []T, out *engine.Output[T]) error {
+	o.out = o.out[:0]
+	for i := range in {
+		o.process(&in[i])
+	}
+	out.EmitAll(o.out)
+	return nil
+}
+
+func (o *DeltaTimeMax[K, T]) state(key K) *dtmKey[T] {
+	if o.last != nil && o.lastKey == key {
+		return o.last
+	}
+	s := o.states[key]
+	if s == nil {
+		s = &dtmKey[T]{}
+		o.states[key] = s
+	}
+	o.lastKey, o.last = key, s
+	return s
+}
+
+func (o *DeltaTimeMax[K, T]) process(e *T) {
+	s := o.state(o.keys.Key(*e))
+	ts := o.cfg.Timestamp(*e)
+	if !s.hasLast {
+		s.maxTs = ts
+		s.lastFired, s.hasLast = *e, true
+		s.deque.pushBack(Element[T]{Value: *e, Timestamp: ts})
+		return
+	}
+	s.maxTs = max(s.maxTs, ts)
+	cutoff := s.maxTs - o.size
+	if ts > cutoff {
+		if !s.heapMode && ts < s.maxTs {
+			o.toHeap(s)
+		}
+		if s.heapMode {
+			o.heapAdd(s, Element[T]{Value: *e, Timestamp: ts}, cutoff)
+		} else {
+			o.dequeAdd(s, Element[T]{Value: *e, Timestamp: ts}, cutoff)
+		}
+	}
+	if !(o.cfg.Delta(s.lastFired, *e) > o.cfg.Threshold) {
+		return
+	}
+	s.lastFired = *e
+	if s.heapMode {
+		for len(s.heap.s) > 0 && s.heap.s[0].e.Timestamp <= cutoff {
+			s.heap.pop()
+		}
+		if len(s.heap.s) > 0 {
+			o.out = append(o.out, s.heap.s[0].e.Value)
+		}
+		return
+	}
+	if s.deque.len() > 0 {
+		o.out = append(o.out, s.deque.front().Value)
+	}
+}
+
+func (o *DeltaTimeMax[K, T]) dequeAdd(s *dtmKey[T], e Element[T], cutoff int64) {
+	for s.deque.len() > 0 && s.deque.front().Timestamp <= cutoff {
+		s.deque.popFront()
+	}
+	for s.deque.len() > 0 && o.cfg.Compare(s.deque.back().Value, e.Value) < 0 {
+		s.deque.popBack()
+	}
+	s.deque.pushBack(e)
+}
+
+// toHeap moves a key's deque into heap mode, keeping arrival order in seq.
+func (o *DeltaTimeMax[K, T]) toHeap(s *dtmKey[T]) {
+	s.heapMode = true
+	s.heap = minHeap[dtmItem[T]]{s: make([]dtmItem[T], 0, 2*s.deque.len()+16), less: o.less}
+	for i := 0; i < s.deque.len(); i++ {
+		s.heap.s = append(s.heap.s, dtmItem[T]{e: *s.deque.at(i), seq: s.seq})
+		s.seq++
+	}
+	s.deque = ring[Element[T]]{}
+	s.heap.init()
+	s.compactAt = 2*len(s.heap.s) + 16
+}
+
+func (o *DeltaTimeMax[K, T]) heapAdd(s *dtmKey[T], e Element[T], cutoff int64) {
+	s.heap.push(dtmItem[T]{e: e, seq: s.seq})
+	s.seq++
+	if len(s.heap.s) < s.compactAt {
+		return
+	}
+	kept := s.heap.s[:0]
+	for _, it := range s.heap.s {
+		if it.e.Timestamp > cutoff {
+			kept = append(kept, it)
+		}
+	}
+	clear(s.heap.s[len(kept):])
+	s.heap.s = kept
+	s.heap.init()
+	s.compactAt = 2*len(kept) + 16
+}
+
+// OnWatermark emits nothing: the global window never fires on time.
+func (o *DeltaTimeMax[K, T]) OnWatermark(int64, *engine.Output[T]) error {
+	o.out = o.out[:0]
+	return nil
+}
+
+// OnProcessingTime emits nothing.
+func (o *DeltaTimeMax[K, T]) OnProcessingTime(int64, *engine.Output[T]) error {
+	o.out = o.out[:0]
+	return nil
+}
+
+// OnCommit does nothing.
+func (o *DeltaTimeMax[K, T]) OnCommit(uint64) error { return nil }
+
+// Close emits nothing: Flink emits nothing for a global window at the end.
+func (o *DeltaTimeMax[K, T]) Close(*engine.Output[T]) error {
+	o.out = o.out[:0]
+	return nil
+}
+
+const dtmStateVersion = 1
+
+// OnCheckpoint writes each key group's keys into state. It fails if Codec
+// is missing.
+//
+// Format (version 1) per key group: version byte, uvarint key count, then
+// per key: varint maxTs, last-fired element (the key is recomputed from it), mode byte (0 deque,
+// 1 heap), uvarint n and n × (varint timestamp, element) in arrival order,
+// leaving out elements with timestamp <= maxTs - Evict.
+func (o *DeltaTimeMax[K, T]) OnCheckpoint(_ uint64, state *engine.KeyedState) error {
+	if o.cfg.Codec == nil {
+		return errNoElemCodec
+	}
+	groups := map[int][]K{}
+	for k := range o.states {
+		kg := o.keys.KeyGroup(k)
+		groups[kg] = append(groups[kg], k)
+	}
+	var items []dtmItem[T]
+	for kg, keys := range groups {
+		b := binary.AppendUvarint([]byte{dtmStateVersion}, uint64(len(keys)))
+		for _, k := range keys {
+			s := o.states[k]
+			b = binary.AppendVarint(b, s.maxTs)
+			b = o.cfg.Codec.Append(b, s.lastFired)
+			cutoff := s.maxTs - o.size
+			if !s.heapMode {
+				b = append(b, 0)
+				b = binary.AppendUvarint(b, uint64(s.deque.len()))
+				for i := 0; i < s.deque.len(); i++ {
+					e := s.deque.at(i)
+					b = o.cfg.Codec.Append(binary.AppendVarint(b, e.Timestamp), e.Value)
+				}
+				continue
+			}
+			items = items[:0]
+			for _, it := range s.heap.s {
+				if it.e.Timestamp > cutoff {
+					items = append(items, it)
+				}
+			}
+			slices.SortFunc(items, func(a, b dtmItem[T]) int { return cmp.Compare(a.seq, b.seq) })
+			b = append(b, 1)
+			b = binary.AppendUvarint(b, uint64(len(items)))
+			for _, it := range items {
+				b = o.cfg.Codec.Append(binary.AppendVarint(b, it.e.Timestamp), it.e.Value)
+			}
+		}
+		state.Put(kg, b)
+	}
+	return nil
+}
+
+func (o *DeltaTimeMax[K, T]) restoreGroup(kg int, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if o.cfg.Codec == nil {
+		return errNoElemCodec
+	}
+	if b[0] != dtmStateVersion {
+		return fmt.Errorf("window: unsupported DeltaTimeMax state version %d", b[0])
+	}
+	r := &reader{b: b[1:]}
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		s := &dtmKey[T]{hasLast: true}
+		s.maxTs = r.varint()
+		s.lastFired = readValue(r, o.cfg.Codec)
+		if r.err != nil {
+			break
+		}
+		k := o.keys.Key(s.lastFired)
+		if o.keys.KeyGroup(k) != kg {
+			return fmt.Errorf("window: restored key %v belongs to key group %d, not %d", k, o.keys.KeyGroup(k), kg)
+		}
+		heapMode := r.byte() == 1
+		for m := r.count(); m > 0 && r.err == nil; m-- {
+			ts := r.varint()
+			s.deque.pushBack(Element[T]{Timestamp: ts, Value: readValue(r, o.cfg.Codec)})
+		}
+		if heapMode {
+			o.toHeap(s)
+		}
+		o.states[k] = s
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(errCorrupt)
+	}
+	o.last = nil
+	return r.err
+}

@@ -25,6 +25,8 @@ type cassandraFlags struct {
 	replication  string
 	maxInFlight  int
 	batchRows    int
+	maxBuffered  int
+	linger       time.Duration
 	username     string
 	passwordFile string
 	timeout      time.Duration
@@ -53,6 +55,8 @@ func (c *cassandraFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.replication, "cassandra-replication", d.Replication, "replication for --cassandra-create-schema: a factor (SimpleStrategy) or dc1:3,dc2:3 (NetworkTopologyStrategy)")
 	fs.IntVar(&c.maxInFlight, "cassandra-max-inflight", d.MaxInFlight, "maximum concurrent write requests; more writes wait (backpressure)")
 	fs.IntVar(&c.batchRows, "cassandra-batch-rows", d.BatchRows, "maximum rows per unlogged batch (batches never span partitions)")
+	fs.IntVar(&c.maxBuffered, "cassandra-max-buffered-rows", d.MaxBufferedRows, "maximum rows collected while waiting for per-partition batches to fill")
+	fs.DurationVar(&c.linger, "cassandra-linger", d.Linger, "longest time a result waits for its partition batch to fill")
 	fs.StringVar(&c.username, "cassandra-username", "", "user for PasswordAuthenticator; the password is read from CASSANDRA_PASSWORD or --cassandra-password-file")
 	env("cassandra-username", "CASSANDRA_USERNAME")
 	fs.StringVar(&c.passwordFile, "cassandra-password-file", "", "file holding the password (for example a mounted Kubernetes secret)")
@@ -86,6 +90,7 @@ func (c *cassandraFlags) config(lookup func(string) (string, bool)) (cassandra.C
 	cfg.Consistency = cons
 	cfg.CreateSchema, cfg.Replication = c.createSchema, c.replication
 	cfg.MaxInFlight, cfg.BatchRows = c.maxInFlight, c.batchRows
+	cfg.MaxBufferedRows, cfg.Linger = c.maxBuffered, c.linger
 	cfg.Timeout, cfg.Compression = c.timeout, c.compression
 	cfg.RetryBudget, cfg.ConnectBudget = c.retryBudget, c.connect
 	cfg.TLS = cassandra.TLSConfig{CAFile: c.tlsCA, CertFile: c.tlsCert, KeyFile: c.tlsKey, ServerName: c.tlsServer}

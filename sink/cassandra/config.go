@@ -39,6 +39,12 @@ type Config struct {
 	// BatchRows bounds the rows in one unlogged batch. Batches only ever
 	// hold rows of one partition.
 	BatchRows int
+	// Linger is how long a collected row may wait for its partition's batch
+	// to fill before it is sent anyway.
+	Linger time.Duration
+	// MaxBufferedRows bounds the rows collected while waiting for batches to
+	// fill; reaching it sends them all.
+	MaxBufferedRows int
 	// RetryBudget is how long one request is retried (exponential backoff,
 	// from RetryInitial up to RetryMax) before the sink fails with the cause.
 	RetryBudget, RetryInitial, RetryMax time.Duration
@@ -70,23 +76,26 @@ func (t TLSConfig) Enabled() bool { return t.CAFile != "" || t.CertFile != "" ||
 
 // DefaultConfig returns production defaults: port 9042, keyspace example,
 // table topspeeds, LOCAL_QUORUM, 5 s timeouts, 64 requests in flight,
-// batches of up to 50 rows, a 2-minute retry budget per request and a
+// batches of up to 50 rows collected for at most 50 ms (at most 50,000
+// rows collected), a 2-minute retry budget per request and a
 // 30-second budget for the first connection.
 func DefaultConfig() Config {
 	return Config{
-		Port:           9042,
-		Keyspace:       "example",
-		Table:          "topspeeds",
-		Consistency:    gocql.LocalQuorum,
-		Timeout:        5 * time.Second,
-		ConnectTimeout: 5 * time.Second,
-		MaxInFlight:    64,
-		BatchRows:      50,
-		RetryBudget:    2 * time.Minute,
-		RetryInitial:   50 * time.Millisecond,
-		RetryMax:       2 * time.Second,
-		ConnectBudget:  30 * time.Second,
-		Replication:    "1",
+		Port:            9042,
+		Keyspace:        "example",
+		Table:           "topspeeds",
+		Consistency:     gocql.LocalQuorum,
+		Timeout:         5 * time.Second,
+		ConnectTimeout:  5 * time.Second,
+		MaxInFlight:     64,
+		BatchRows:       50,
+		Linger:          20 * time.Millisecond,
+		MaxBufferedRows: 50 * 64,
+		RetryBudget:     2 * time.Minute,
+		RetryInitial:    50 * time.Millisecond,
+		RetryMax:        2 * time.Second,
+		ConnectBudget:   30 * time.Second,
+		Replication:     "1",
 	}
 }
 
@@ -107,6 +116,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cassandra: max in-flight %d < 1", c.MaxInFlight)
 	case c.BatchRows < 1:
 		return fmt.Errorf("cassandra: batch rows %d < 1", c.BatchRows)
+	case c.MaxBufferedRows < 1:
+		return fmt.Errorf("cassandra: max buffered rows %d < 1", c.MaxBufferedRows)
+	case c.Linger <= 0:
+		return fmt.Errorf("cassandra: linger %v must be positive", c.Linger)
 	case c.Timeout <= 0 || c.ConnectTimeout <= 0:
 		return errors.New("cassandra: timeouts must be positive")
 	case c.RetryBudget < 0 || c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial:

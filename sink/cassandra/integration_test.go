@@ -180,7 +180,7 @@ func TestSinkSurvivesServerPause(t *testing.T) {
 	srv := testenv.NeedCassandra(t)
 	pid := serverPID(t, srv)
 	c := config(t, srv)
-	c.MaxInFlight, c.BatchRows = 8, 10
+	c.MaxInFlight, c.BatchRows, c.MaxBufferedRows = 8, 10, 80
 	c.Timeout = 2 * time.Second
 	s := open(t, c)
 	rows := genRows(30000, 50)
@@ -216,9 +216,10 @@ func TestSinkSurvivesServerPause(t *testing.T) {
 	time.Sleep(17 * time.Second)
 	during := accepted.Load() - atPause
 	resume()
-	// While frozen, at most the queue and the workers' batches (plus one
-	// Write's grouping) can be accepted: 2 × MaxInFlight batches of BatchRows.
-	bound := int64(2*c.MaxInFlight*c.BatchRows + 100)
+	// While frozen, at most the collected rows (MaxBufferedRows), the queue
+	// and the workers' batches (2 × MaxInFlight batches) and one Write's rows
+	// can be accepted.
+	bound := int64(c.MaxBufferedRows + 2*c.MaxInFlight*c.BatchRows + 100)
 	if during > bound {
 		t.Fatalf("%d rows accepted while the server was frozen, bound %d: no backpressure", during, bound)
 	}

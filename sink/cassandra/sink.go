@@ -1,10 +1,14 @@
 // Package cassandra is a batched, bounded, idempotent Cassandra sink on gocql.
 //
-// Records are grouped by partition key into unlogged batches of at most
-// Config.BatchRows rows (never a multi-partition batch), sent asynchronously
-// by Config.MaxInFlight workers. When every worker is busy, Write blocks:
-// that is how a slow or absent server pushes back on the pipeline, and why
-// memory stays bounded (at most 2 × MaxInFlight batches are buffered).
+// Records are collected per partition key across Write calls and sent as
+// unlogged batches of at most Config.BatchRows rows (never a multi-partition
+// batch) by Config.MaxInFlight workers. A partition's rows are sent when
+// they fill a batch, when all partitions together hold Config.BatchRows ×
+// Config.MaxInFlight rows, when the oldest has waited Config.Linger, and on
+// Flush. When every worker is busy, Write blocks: that is how a slow or
+// absent server pushes back on the pipeline, and why memory stays bounded
+// (the collected rows, plus at most 2 × MaxInFlight batches queued or in
+// flight).
 // Writes are idempotent upserts, retried with exponential backoff for up to
 // Config.RetryBudget; a failure that outlasts it fails the sink, and the
 // error is returned by the next Write or Flush. Flush returns only when
@@ -58,10 +62,14 @@ type Sink[T any, K comparable] struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	work    chan []T
+	free    chan []T // batch buffers returned by the workers
 	workers sync.WaitGroup
 	pending sync.WaitGroup
-	groups  map[K][]T
-	order   []K
+
+	mu       sync.Mutex // guards the collected rows; held while dispatching
+	groups   map[K][]T
+	buffered int
+	oldest   time.Time // when the oldest collected row arrived
 
 	errMu sync.Mutex
 	err   error // first failure, sticky
@@ -107,55 +115,117 @@ func (s *Sink[T, K]) Open(ctx context.Context) error {
 	s.session = sess
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.work = make(chan []T, s.cfg.MaxInFlight)
+	s.free = make(chan []T, 2*s.cfg.MaxInFlight+1)
 	for i := 0; i < s.cfg.MaxInFlight; i++ {
 		s.workers.Add(1)
 		go s.worker()
 	}
+	s.workers.Add(1)
+	go s.linger()
 	return nil
 }
 
-// Write groups batch by partition key and queues one request per group
-// (split at BatchRows). It blocks while MaxInFlight requests are queued.
+// linger sends rows that have waited Config.Linger, so that a slow stream's
+// results do not wait for the next Flush.
+func (s *Sink[T, K]) linger() {
+	defer s.workers.Done()
+	t := time.NewTicker(max(s.cfg.Linger/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.mu.Lock()
+			if s.buffered > 0 && time.Since(s.oldest) >= s.cfg.Linger {
+				_ = s.dispatchAll(s.ctx) // a failure is sticky and seen by Write/Flush
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// dispatch queues one partition's rows for a worker. Called with mu held;
+// it blocks while the queue is full (backpressure).
+func (s *Sink[T, K]) dispatch(ctx context.Context, k K, rows []T) error {
+	delete(s.groups, k)
+	s.buffered -= len(rows)
+	s.pending.Add(1)
+	select {
+	case s.work <- rows:
+		return nil
+	case <-ctx.Done():
+		s.pending.Done()
+		return context.Cause(ctx)
+	case <-s.ctx.Done():
+		s.pending.Done()
+		return s.failureOr(context.Cause(s.ctx))
+	}
+}
+
+// dispatchAll queues every collected row. Called with mu held.
+func (s *Sink[T, K]) dispatchAll(ctx context.Context) error {
+	for k, rows := range s.groups {
+		if err := s.dispatch(ctx, k, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sink[T, K]) newBatch() []T {
+	select {
+	case b := <-s.free:
+		return b[:0]
+	default:
+		return make([]T, 0, s.cfg.BatchRows)
+	}
+}
+
+// Write collects batch's rows by partition key and queues every partition
+// batch that is full. It blocks while MaxInFlight requests are queued.
 func (s *Sink[T, K]) Write(ctx context.Context, batch []T) error {
 	if err := s.failure(); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.buffered == 0 {
+		s.oldest = time.Now()
+	}
+	limit := s.cfg.MaxBufferedRows
 	for i := range batch {
 		k := s.m.PartitionKey(batch[i])
 		g, ok := s.groups[k]
 		if !ok {
-			s.order = append(s.order, k)
+			g = s.newBatch()
 		}
-		s.groups[k] = append(g, batch[i])
-	}
-	defer func() {
-		clear(s.groups)
-		s.order = s.order[:0]
-	}()
-	for _, k := range s.order {
-		rows := s.groups[k]
-		for len(rows) > 0 {
-			n := min(len(rows), s.cfg.BatchRows)
-			req := append(make([]T, 0, n), rows[:n]...)
-			rows = rows[n:]
-			s.pending.Add(1)
-			select {
-			case s.work <- req:
-			case <-ctx.Done():
-				s.pending.Done()
-				return context.Cause(ctx)
-			case <-s.ctx.Done():
-				s.pending.Done()
-				return s.failureOr(context.Cause(s.ctx))
+		g = append(g, batch[i])
+		s.groups[k] = g
+		s.buffered++
+		if len(g) >= s.cfg.BatchRows {
+			if err := s.dispatch(ctx, k, g); err != nil {
+				return err
+			}
+		}
+		if s.buffered >= limit {
+			if err := s.dispatchAll(ctx); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-// Flush waits until every queued request is acknowledged and returns the
-// first failure, if any.
+// Flush sends every collected row, waits until every request is
+// acknowledged, and returns the first failure, if any.
 func (s *Sink[T, K]) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	err := s.dispatchAll(ctx)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	done := make(chan struct{})
 	go func() { s.pending.Wait(); close(done) }()
 	select {
@@ -172,8 +242,10 @@ func (s *Sink[T, K]) Close() error {
 	if s.session == nil {
 		return nil
 	}
-	close(s.work)
 	s.cancel()
+	s.mu.Lock() // the linger goroutine may be dispatching
+	close(s.work)
+	s.mu.Unlock()
 	s.workers.Wait()
 	s.session.Close()
 	s.session = nil
@@ -223,6 +295,10 @@ func (s *Sink[T, K]) worker() {
 				s.failures.Add(1)
 				s.fail(err)
 			}
+		}
+		select {
+		case s.free <- rows[:0]:
+		default:
 		}
 		s.pending.Done()
 	}

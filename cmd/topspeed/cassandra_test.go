@@ -20,7 +20,7 @@ import (
 // A second run on the same input (a replay) must leave it identical.
 func TestJobToCassandra(t *testing.T) {
 	srv := testenv.NeedCassandra(t)
-	t.Setenv("CASSANDRA_PASSWORD", srv.Password)
+	env := map[string]string{"CASSANDRA_PASSWORD": srv.Password}
 	table := fmt.Sprintf("job%d", time.Now().UnixNano()%1e12)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "cars.txt")
@@ -33,7 +33,7 @@ func TestJobToCassandra(t *testing.T) {
 			"--cassandra-keyspace", "topspeed_it", "--cassandra-table", table, "--cassandra-batch-rows", "7"}
 	}
 	out1 := filepath.Join(dir, "out1.txt")
-	if code, _, stderr := runCLI(t, args(out1)...); code != exitOK {
+	if code, _, stderr := runCLIEnv(t, env, args(out1)...); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	want := distinctResults(t, out1)
@@ -44,7 +44,7 @@ func TestJobToCassandra(t *testing.T) {
 	compareRows(t, got, want)
 
 	out2 := filepath.Join(dir, "out2.txt")
-	if code, _, stderr := runCLI(t, args(out2)...); code != exitOK {
+	if code, _, stderr := runCLIEnv(t, env, args(out2)...); code != exitOK {
 		t.Fatalf("replay: exit %d: %s", code, stderr)
 	}
 	compareRows(t, readTopSpeeds(t, srv, table), want)

@@ -88,9 +88,10 @@ func (o *options) validate() error {
 	return nil
 }
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)) }
 
-func run(args []string, stdout, stderr *os.File) int {
+// run is the whole command; env looks up environment variables.
+func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)) int {
 	var o options
 	fs := newFlagSet(&o)
 	fs.SetOutput(stderr)
@@ -106,7 +107,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, "topspeed: unexpected argument %q (see --help)\n", fs.Arg(0))
 		return exitUsage
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	if err := applyEnv(fs, env); err != nil {
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
 		return exitUsage
 	}
@@ -121,7 +122,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 	defer log.Sync() //nolint:errcheck // stderr sync errors are not actionable
 
-	j, err := buildJob(&o, stdout, log)
+	j, err := buildJob(&o, stdout, log, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
 		return exitUsage
@@ -173,7 +174,7 @@ type job struct {
 	skipped  func() int64
 }
 
-func buildJob(o *options, stdout *os.File, log *zap.Logger) (*job, error) {
+func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (string, bool)) (*job, error) {
 	cfg := topspeed.DefaultConfig()
 	cfg.Evict = o.evict
 	cfg.TriggerMeters = o.trigger
@@ -217,7 +218,7 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger) (*job, error) {
 		}
 	}
 	if o.cassandra.enabled() {
-		cc, err := o.cassandra.config(os.LookupEnv)
+		cc, err := o.cassandra.config(env)
 		if err != nil {
 			return nil, err
 		}

@@ -11,9 +11,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// runCLI runs the command in-process and returns its exit code, stdout and
-// stderr.
+// runCLI runs the command in-process, with an environment holding only
+// testEnv, and returns its exit code, stdout and stderr.
 func runCLI(t *testing.T, args ...string) (int, string, string) {
+	return runCLIEnv(t, nil, args...)
+}
+
+func runCLIEnv(t *testing.T, testEnv map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	out, err := os.Create(filepath.Join(dir, "stdout"))
@@ -24,7 +28,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := run(args, out, errf)
+	code := run(args, out, errf, func(k string) (string, bool) { v, ok := testEnv[k]; return v, ok })
 	out.Close()
 	errf.Close()
 	o, _ := os.ReadFile(out.Name())
@@ -146,7 +150,6 @@ func TestUsageErrors(t *testing.T) {
 		{"--cassandra-hosts", "127.0.0.1", "--cassandra-username", "u"}, // no password anywhere
 	}
 	for _, args := range cases {
-		t.Setenv("CASSANDRA_PASSWORD", "")
 		code, _, stderr := runCLI(t, args...)
 		if code != exitUsage || !strings.Contains(stderr, "topspeed:") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
@@ -176,14 +179,13 @@ func TestHelpListsEveryFlag(t *testing.T) {
 
 func TestEnvironmentSetsFlags(t *testing.T) {
 	in := writeFile(t, sample)
-	t.Setenv("TOPSPEED_INPUT", in)
-	t.Setenv("TOPSPEED_TRIGGER_METERS", "1000")
-	code, stdout, stderr := runCLI(t, "--log-level", "error")
+	env := map[string]string{"TOPSPEED_INPUT": in, "TOPSPEED_TRIGGER_METERS": "1000"}
+	code, stdout, stderr := runCLIEnv(t, env, "--log-level", "error")
 	if code != exitOK || stdout != "" {
 		t.Fatalf("exit %d, stdout %q (a 1000 m trigger never fires), stderr %s", code, stdout, stderr)
 	}
 	// A command-line flag wins over the environment.
-	code, stdout, _ = runCLI(t, "--log-level", "error", "--trigger-meters", "50")
+	code, stdout, _ = runCLIEnv(t, env, "--log-level", "error", "--trigger-meters", "50")
 	if code != exitOK || !strings.Contains(stdout, "(7,90,30.0,2000)") {
 		t.Fatalf("flag did not override env: exit %d, %q", code, stdout)
 	}

@@ -126,6 +126,28 @@ type Sink[T any] interface {
 	Close() error
 }
 
+// StatefulSink is a Sink that takes part in checkpoints beyond flushing,
+// for example to publish its output only once a checkpoint is durable
+// (two-phase commit). All methods are called from the sink's goroutine.
+type StatefulSink[T any] interface {
+	Sink[T]
+	// SnapshotState is called for checkpoint id after Flush succeeded for
+	// every record before the barrier. The returned state comes back in
+	// RestoreState after a restore from that checkpoint.
+	SnapshotState(id uint64) ([]byte, error)
+	// RestoreState is called after Open, before the first Write, when the
+	// pipeline is restored from a checkpoint.
+	RestoreState(state []byte) error
+	// Commit is called once checkpoint id is durable (Pipeline.Commit), and
+	// with EndOfInput after the final Flush of a clean end: then everything
+	// written is final.
+	Commit(id uint64) error
+}
+
+// EndOfInput is the checkpoint id StatefulSink.Commit receives when the
+// pipeline ended cleanly (input exhausted, Stop or StopWithSavepoint).
+const EndOfInput = ^uint64(0)
+
 // Output collects the records an Operator emits during one hook call. It is
 // a concrete type so that Emit is a plain append on the hot path.
 type Output[T any] struct {

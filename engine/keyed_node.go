@@ -276,9 +276,11 @@ func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
 	}
 	id := s.barrier
 	st := NewKeyedState()
+	start := time.Now()
 	if err := s.op.OnCheckpoint(id, st); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", id, err)
 	}
+	pause := time.Since(start)
 	if err := s.flush(x); err != nil {
 		return err
 	}
@@ -289,6 +291,7 @@ func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
 			snap.Operators[s.node.n] = agg
 		}
 		agg.Merge(st)
+		snap.Pauses = append(snap.Pauses, pause)
 	})
 	if err := s.outs.control(x, s.index, ctrl{kind: ctrlBarrier, cp: id}); err != nil {
 		return err

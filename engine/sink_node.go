@@ -43,8 +43,18 @@ func (s *sinkNode[T]) control(x *execution, from int, c ctrl) error {
 
 func (s *sinkNode[T]) start(x *execution) ([]func() error, error) {
 	x.parts++
+	commit := make(chan uint64, 16)
+	x.commitChs = append(x.commitChs, commit)
+	var restored []byte
+	if snap := x.p.restore; snap != nil {
+		restored = snap.Sinks[s.n]
+	}
+	stateful, _ := s.sink.(StatefulSink[T])
+	if restored != nil && stateful == nil {
+		return nil, fmt.Errorf("checkpoint holds sink state but the sink cannot restore it")
+	}
 	return []func() error{func() error {
-		err := s.run(x)
+		err := s.run(x, stateful, restored, commit)
 		if err != nil && x.ctx.Err() == nil {
 			err = fmt.Errorf("engine: sink %q: %w", s.n, err)
 		}
@@ -52,7 +62,29 @@ func (s *sinkNode[T]) start(x *execution) ([]func() error, error) {
 	}}, nil
 }
 
-func (s *sinkNode[T]) run(x *execution) (err error) {
+// complete finishes the sink's part of checkpoint id: everything written
+// before the barrier is flushed, then a stateful sink snapshots.
+func (s *sinkNode[T]) complete(x *execution, stateful StatefulSink[T], id uint64) error {
+	if err := s.sink.Flush(x.ctx); err != nil {
+		return fmt.Errorf("flush for checkpoint %d: %w", id, err)
+	}
+	var state []byte
+	if stateful != nil {
+		b, err := stateful.SnapshotState(id)
+		if err != nil {
+			return fmt.Errorf("snapshot for checkpoint %d: %w", id, err)
+		}
+		state = b
+	}
+	x.report(id, func(snap *Snapshot) {
+		if state != nil {
+			snap.Sinks[s.n] = state
+		}
+	})
+	return nil
+}
+
+func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byte, commit chan uint64) (err error) {
 	ctx := x.ctx
 	if err := s.sink.Open(ctx); err != nil {
 		return fmt.Errorf("open: %w", err)
@@ -62,12 +94,24 @@ func (s *sinkNode[T]) run(x *execution) (err error) {
 			err = fmt.Errorf("close: %w", cerr)
 		}
 	}()
+	if restored != nil {
+		if err := stateful.RestoreState(restored); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
 	ended := 0
 	barriers := map[uint64]int{} // checkpoint id -> inputs that delivered it
 	for ended < s.inputs {
 		var m message[T]
 		select {
 		case m = <-s.in:
+		case id := <-commit:
+			if stateful != nil {
+				if err := stateful.Commit(id); err != nil {
+					return fmt.Errorf("commit %d: %w", id, err)
+				}
+			}
+			continue
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
@@ -88,26 +132,29 @@ func (s *sinkNode[T]) run(x *execution) (err error) {
 			barriers[m.ctrl.cp]++
 			if barriers[m.ctrl.cp]+ended == s.inputs {
 				delete(barriers, m.ctrl.cp)
-				if err := s.sink.Flush(ctx); err != nil {
-					return fmt.Errorf("flush for checkpoint %d: %w", m.ctrl.cp, err)
+				if err := s.complete(x, stateful, m.ctrl.cp); err != nil {
+					return err
 				}
-				x.report(m.ctrl.cp, nil)
 			}
 		case ctrlEnd:
 			ended++
 			for id, n := range barriers {
 				if n+ended == s.inputs {
 					delete(barriers, id)
-					if err := s.sink.Flush(ctx); err != nil {
-						return fmt.Errorf("flush for checkpoint %d: %w", id, err)
+					if err := s.complete(x, stateful, id); err != nil {
+						return err
 					}
-					x.report(id, nil)
 				}
 			}
 		}
 	}
 	if err := s.sink.Flush(ctx); err != nil {
 		return fmt.Errorf("final flush: %w", err)
+	}
+	if stateful != nil {
+		if err := stateful.Commit(EndOfInput); err != nil {
+			return fmt.Errorf("final commit: %w", err)
+		}
 	}
 	x.log.Debug("sink finished", zap.String("sink", s.n))
 	return nil

@@ -5,14 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"go.uber.org/zap"
 )
 
 // sourceControl lets Checkpoint reach a running source driver.
 type sourceControl struct {
-	req  chan uint64   // checkpoint ids to inject as barriers
-	done chan struct{} // closed when the driver has stopped
+	req  chan barrierRequest // checkpoints to inject as barriers
+	done chan struct{}       // closed when the driver has stopped
+}
+
+// barrierRequest asks a source for barrier id; final ends the input after it.
+type barrierRequest struct {
+	id    uint64
+	final bool
 }
 
 // sourceNode drives one Source: it reads batches, observes event time, and
@@ -27,12 +34,16 @@ type sourceNode[T any] struct {
 func (s *sourceNode[T]) name() string { return s.n }
 
 func (s *sourceNode[T]) start(x *execution) ([]func() error, error) {
-	sc := &sourceControl{req: make(chan uint64, 1), done: make(chan struct{})}
+	sc := &sourceControl{req: make(chan barrierRequest, 1), done: make(chan struct{})}
 	x.sources = append(x.sources, sc)
 	x.parts++
 	var restored []byte
+	wm := newWatermarker(s.ws)
 	if snap := x.p.restore; snap != nil {
 		restored = snap.Sources[s.n]
+		if w, ok := snap.Watermarks[s.n]; ok {
+			wm.restore(w)
+		}
 	}
 	if restored != nil {
 		if _, ok := s.src.(StatefulSource[T]); !ok {
@@ -41,7 +52,7 @@ func (s *sourceNode[T]) start(x *execution) ([]func() error, error) {
 	}
 	return []func() error{func() error {
 		defer close(sc.done)
-		err := s.run(x, sc, restored)
+		err := s.run(x, sc, restored, wm)
 		if err != nil && x.ctx.Err() == nil {
 			err = fmt.Errorf("engine: source %q: %w", s.n, err)
 		}
@@ -49,7 +60,7 @@ func (s *sourceNode[T]) start(x *execution) ([]func() error, error) {
 	}}, nil
 }
 
-func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte) (err error) {
+func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte, wm *watermarker[T]) (err error) {
 	ctx := x.ctx
 	if err := s.src.Open(ctx); err != nil {
 		return fmt.Errorf("open: %w", err)
@@ -65,13 +76,16 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte) (e
 		}
 		x.log.Info("source restored", zap.String("source", s.n))
 	}
-	wm := newWatermarker(s.ws)
 	buf := make([]T, x.p.cfg.BatchSize)
 	for {
 		select {
-		case id := <-sc.req:
-			if err := s.barrier(x, id); err != nil {
+		case r := <-sc.req:
+			if err := s.barrier(x, r.id, wm); err != nil {
 				return err
+			}
+			if r.final {
+				x.log.Info("source stopped after final checkpoint", zap.String("source", s.n), zap.Uint64("checkpoint", r.id))
+				return s.outs.control(x, 0, ctrl{kind: ctrlEnd, stopped: true})
 			}
 		case <-x.p.stop:
 			x.log.Info("source stopped", zap.String("source", s.n))
@@ -106,7 +120,8 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte) (e
 
 // barrier records the source's position for checkpoint id and sends the
 // barrier downstream, between two batches.
-func (s *sourceNode[T]) barrier(x *execution, id uint64) error {
+func (s *sourceNode[T]) barrier(x *execution, id uint64, wm *watermarker[T]) error {
+	start := time.Now()
 	var pos []byte
 	if ss, ok := s.src.(StatefulSource[T]); ok {
 		b, err := ss.SnapshotState()
@@ -115,10 +130,15 @@ func (s *sourceNode[T]) barrier(x *execution, id uint64) error {
 		}
 		pos = b
 	}
+	pause := time.Since(start)
 	x.report(id, func(snap *Snapshot) {
 		if pos != nil {
 			snap.Sources[s.n] = pos
 		}
+		if wm.emitted != MinWatermark {
+			snap.Watermarks[s.n] = wm.emitted
+		}
+		snap.Pauses = append(snap.Pauses, pause)
 	})
 	return s.outs.control(x, 0, ctrl{kind: ctrlBarrier, cp: id})
 }

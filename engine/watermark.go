@@ -69,3 +69,11 @@ func (w *watermarker[T]) observe(batch []T) (int64, bool) {
 	w.emitted = wm
 	return wm, true
 }
+
+// restore resumes from a checkpointed watermark wm.
+func (w *watermarker[T]) restore(wm int64) {
+	w.emitted = wm
+	if w.ts != nil {
+		w.maxSeen = wm + w.delay + 1
+	}
+}

@@ -1,0 +1,170 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/topspeed/topspeed/engine"
+)
+
+// Pipeline is what the coordinator needs of an engine.Pipeline.
+type Pipeline interface {
+	Checkpoint(ctx context.Context) (*engine.Snapshot, error)
+	StopWithSavepoint(ctx context.Context) (*engine.Snapshot, error)
+	Commit(id uint64) error
+}
+
+// Committer makes a written checkpoint count. Without HA it is nil and a
+// checkpoint counts once its manifest is durable; with HA it commits the
+// checkpoint's pointer through raft and fails if this process is no longer
+// the leader (fencing).
+type Committer func(ctx context.Context, info Info) error
+
+// Stats describe one completed checkpoint.
+type Stats struct {
+	ID uint64
+	// Duration is from the barrier request to the durable commit.
+	Duration time.Duration
+	// Pauses are the per-part hot-path pauses (engine.Snapshot.Pauses).
+	Pauses []time.Duration
+	Bytes  int64
+	Path   string
+}
+
+// Coordinator takes periodic checkpoints of a running pipeline, one at a
+// time: barrier, durable write, commit (Committer), then Pipeline.Commit.
+// Savepoints go through the same path, so checkpoints never overlap.
+type Coordinator struct {
+	// Pipeline is the running pipeline.
+	Pipeline Pipeline
+	// Store receives checkpoints; Savepoints receives savepoints (may be nil).
+	Store, Savepoints *Store
+	// Interval between periodic checkpoints; 0 disables them.
+	Interval time.Duration
+	// Meta is written into every manifest.
+	Meta Meta
+	// Commit, if set, makes a checkpoint count (HA fencing).
+	Commit Committer
+	// OnComplete, if set, is called after each successful checkpoint.
+	OnComplete func(Stats)
+	// OnFailure, if set, is called after each failed checkpoint.
+	OnFailure func(error)
+	// Log receives progress; nil logs nothing.
+	Log *zap.Logger
+
+	mu sync.Mutex // one checkpoint at a time
+}
+
+// Run takes a checkpoint every Interval until ctx is cancelled or the
+// pipeline has ended. A failed checkpoint is logged and counted, and the
+// next one is tried at the next tick; the pipeline keeps running.
+func (c *Coordinator) Run(ctx context.Context) error {
+	if c.Interval <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		_, err := c.take(ctx, c.Store, false)
+		switch {
+		case err == nil:
+		case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrCheckpointAborted):
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The pipeline ended or is not started yet.
+			c.log().Debug("checkpoint skipped", zap.Error(err))
+		case ctx.Err() != nil:
+			return nil
+		default:
+			c.log().Warn("checkpoint failed", zap.Error(err))
+		}
+	}
+}
+
+// Savepoint takes a checkpoint into the savepoint store and returns it.
+func (c *Coordinator) Savepoint(ctx context.Context) (Info, error) {
+	if c.Savepoints == nil {
+		return Info{}, errors.New("checkpoint: no savepoint directory configured")
+	}
+	return c.take(ctx, c.Savepoints, false)
+}
+
+// StopWithSavepoint takes a final checkpoint, after which the pipeline
+// stops, and stores it in the checkpoint store (so that a restart resumes
+// from it) and, if configured, in the savepoint store.
+func (c *Coordinator) StopWithSavepoint(ctx context.Context) (Info, error) {
+	info, err := c.take(ctx, c.Store, true)
+	if err != nil {
+		return info, err
+	}
+	if c.Savepoints != nil {
+		snap, _, lerr := Load(info.Path)
+		if lerr != nil {
+			return info, lerr
+		}
+		sp, werr := c.Savepoints.Write(snap, c.Meta)
+		if werr != nil {
+			return info, fmt.Errorf("savepoint: %w", werr)
+		}
+		c.log().Info("savepoint written", zap.String("path", sp.Path))
+	}
+	return info, nil
+}
+
+func (c *Coordinator) log() *zap.Logger {
+	if c.Log == nil {
+		return zap.NewNop()
+	}
+	return c.Log
+}
+
+// take runs one checkpoint end to end.
+func (c *Coordinator) take(ctx context.Context, store *Store, final bool) (Info, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := time.Now()
+	var snap *engine.Snapshot
+	var err error
+	if final {
+		snap, err = c.Pipeline.StopWithSavepoint(ctx)
+	} else {
+		snap, err = c.Pipeline.Checkpoint(ctx)
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	info, err := store.Write(snap, c.Meta)
+	if err == nil && c.Commit != nil {
+		err = c.Commit(ctx, info)
+	}
+	if err != nil {
+		if c.OnFailure != nil {
+			c.OnFailure(err)
+		}
+		return info, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
+	}
+	// Tell operators and two-phase sinks. After a final checkpoint the
+	// pipeline may already have ended: its sinks committed at end of input.
+	if cerr := c.Pipeline.Commit(snap.ID); cerr != nil && !errors.Is(cerr, engine.ErrNotRunning) {
+		c.log().Warn("notifying commit", zap.Uint64("checkpoint", snap.ID), zap.Error(cerr))
+	}
+	st := Stats{ID: snap.ID, Duration: time.Since(start), Pauses: snap.Pauses, Bytes: info.Bytes, Path: info.Path}
+	c.log().Debug("checkpoint complete", zap.Uint64("checkpoint", st.ID), zap.Duration("duration", st.Duration),
+		zap.Int64("bytes", st.Bytes), zap.Uint64("term", c.Meta.Term))
+	if c.OnComplete != nil {
+		c.OnComplete(st)
+	}
+	return info, nil
+}

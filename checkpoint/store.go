@@ -1,0 +1,437 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/topspeed/topspeed/engine"
+)
+
+// FormatVersion is the on-disk format described in FORMAT.md.
+const FormatVersion = 1
+
+// Sentinel errors.
+var (
+	// ErrNoCheckpoint means the directory holds no complete, valid checkpoint.
+	ErrNoCheckpoint = errors.New("checkpoint: no complete checkpoint")
+	// ErrIncompatible means a checkpoint was taken with another job
+	// configuration (window parameters, max parallelism, input...).
+	ErrIncompatible = errors.New("checkpoint: incompatible with this job's configuration")
+	// ErrInvalid means a checkpoint is torn or corrupt.
+	ErrInvalid = errors.New("checkpoint: invalid")
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Manifest describes a complete checkpoint. It is written last: a
+// checkpoint directory without a valid manifest is not a checkpoint.
+type Manifest struct {
+	FormatVersion int       `json:"format_version"`
+	ID            uint64    `json:"checkpoint_id"`
+	Term          uint64    `json:"term"`
+	Kind          string    `json:"kind"` // "checkpoint" or "savepoint"
+	Created       time.Time `json:"created"`
+	Fingerprint   string    `json:"fingerprint"`
+	// MaxParallelism is the number of key groups the state is split into.
+	MaxParallelism int              `json:"max_parallelism"`
+	Watermarks     map[string]int64 `json:"watermarks,omitempty"`
+	Files          []FileEntry      `json:"files"`
+}
+
+// FileEntry is one data file of a checkpoint.
+type FileEntry struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	CRC32C uint32 `json:"crc32c"`
+}
+
+// Meta is what the caller knows about a checkpoint beyond the snapshot.
+type Meta struct {
+	// Term is the HA fencing term of the writer (0 without HA).
+	Term uint64
+	// Fingerprint identifies the job configuration; restore refuses a
+	// checkpoint with another one.
+	Fingerprint string
+	// MaxParallelism is the pipeline's number of key groups.
+	MaxParallelism int
+}
+
+// Info describes a written or loaded checkpoint.
+type Info struct {
+	Path     string
+	Manifest Manifest
+	// Bytes is the total size of the data files.
+	Bytes int64
+}
+
+// Hook is called at the named points of a write (see Store.Hook); tests use
+// it to crash at the worst moments.
+type Hook func(point string, id uint64)
+
+// Store keeps checkpoints in a directory (the RWX volume), one
+// subdirectory per checkpoint, and retains the newest Retain.
+type Store struct {
+	dir    string
+	retain int
+	kind   string
+	log    *zap.Logger
+	// Hook, if set, is called at "files-written" (data files durable,
+	// manifest not yet written) and "complete".
+	Hook Hook
+}
+
+// NewStore opens (creating it if needed) a checkpoint directory keeping the
+// newest retain checkpoints (0 = keep all, as for savepoints). kind is
+// "checkpoint" or "savepoint". log may be nil.
+func NewStore(dir string, retain int, kind string, log *zap.Logger) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("checkpoint: empty directory")
+	}
+	if retain < 0 {
+		return nil, fmt.Errorf("checkpoint: retain %d < 0", retain)
+	}
+	if kind != "checkpoint" && kind != "savepoint" {
+		return nil, fmt.Errorf("checkpoint: kind %q", kind)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Store{dir: dir, retain: retain, kind: kind, log: log}, nil
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// dirName is a checkpoint directory's name: id and writer term, so that two
+// writers (an old and a new leader) never write into the same directory.
+func (s *Store) dirName(id, term uint64) string {
+	prefix := "chk"
+	if s.kind == "savepoint" {
+		prefix = "sp"
+	}
+	return fmt.Sprintf("%s-%020d-t%d", prefix, id, term)
+}
+
+// parseDirName returns id and term of a checkpoint directory name.
+func parseDirName(name string) (id, term uint64, ok bool) {
+	var rest string
+	switch {
+	case strings.HasPrefix(name, "chk-"):
+		rest = name[4:]
+	case strings.HasPrefix(name, "sp-"):
+		rest = name[3:]
+	default:
+		return 0, 0, false
+	}
+	idPart, termPart, found := strings.Cut(rest, "-t")
+	if !found {
+		return 0, 0, false
+	}
+	id, err1 := strconv.ParseUint(idPart, 10, 64)
+	term, err2 := strconv.ParseUint(termPart, 10, 64)
+	return id, term, err1 == nil && err2 == nil
+}
+
+// Write stores snap durably and returns its location. Data files are
+// written as temporary files, synced and renamed; the manifest, carrying a
+// CRC-32C per file, is written the same way last, then the directories are
+// synced. Older checkpoints beyond the retention are then deleted.
+func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
+	path := filepath.Join(s.dir, s.dirName(snap.ID, meta.Term))
+	// A directory with this name can only be the torn remains of an earlier
+	// attempt by this same writer: start over.
+	if err := os.RemoveAll(path); err != nil {
+		return Info{}, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return Info{}, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
+	}
+	m := Manifest{FormatVersion: FormatVersion, ID: snap.ID, Term: meta.Term, Kind: s.kind, Created: time.Now().UTC(),
+		Fingerprint: meta.Fingerprint, MaxParallelism: meta.MaxParallelism, Watermarks: snap.Watermarks}
+	files := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{fileSources, func(w io.Writer) error { return writeNamed(w, snap.Sources) }},
+		{fileSinks, func(w io.Writer) error { return writeNamed(w, snap.Sinks) }},
+		{fileState, func(w io.Writer) error { return writeState(w, snap.Operators) }},
+	}
+	var total int64
+	for _, f := range files {
+		fe, err := writeFileAtomic(path, f.name, f.write)
+		if err != nil {
+			return Info{}, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
+		}
+		m.Files = append(m.Files, fe)
+		total += fe.Size
+	}
+	if err := syncDir(path); err != nil {
+		return Info{}, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
+	}
+	if s.Hook != nil {
+		s.Hook("files-written", snap.ID)
+	}
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Info{}, err
+	}
+	if _, err := writeFileAtomic(path, fileManifest, func(w io.Writer) error { _, err := w.Write(append(mb, '\n')); return err }); err != nil {
+		return Info{}, fmt.Errorf("checkpoint %d: manifest: %w", snap.ID, err)
+	}
+	if err := syncDir(path); err != nil {
+		return Info{}, err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return Info{}, err
+	}
+	if s.Hook != nil {
+		s.Hook("complete", snap.ID)
+	}
+	s.prune()
+	return Info{Path: path, Manifest: m, Bytes: total}, nil
+}
+
+// writeFileAtomic writes dir/name through dir/name.tmp: write, fsync,
+// rename. It returns the file's size and CRC-32C.
+func writeFileAtomic(dir, name string, write func(io.Writer) error) (FileEntry, error) {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return FileEntry{}, err
+	}
+	h := crc32.New(castagnoli)
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	if err := write(cw); err != nil {
+		f.Close()
+		return FileEntry{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return FileEntry{}, fmt.Errorf("%s: fsync: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return FileEntry{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return FileEntry{}, err
+	}
+	return FileEntry{Name: name, Size: cw.n, CRC32C: h.Sum32()}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// entry is a checkpoint directory found in the store.
+type entry struct {
+	name     string
+	id, term uint64
+}
+
+// list returns the store's checkpoint directories, newest first: by id,
+// then by term.
+func (s *Store) list() ([]entry, error) {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	var es []entry
+	for _, de := range des {
+		if id, term, ok := parseDirName(de.Name()); ok && de.IsDir() {
+			es = append(es, entry{name: de.Name(), id: id, term: term})
+		}
+	}
+	sortNewestFirst(es)
+	return es, nil
+}
+
+func sortNewestFirst(es []entry) {
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].id != es[j].id {
+			return es[i].id > es[j].id
+		}
+		return es[i].term > es[j].term
+	})
+}
+
+// Latest loads the newest complete and valid checkpoint. Torn or corrupt
+// ones are skipped with a log line. A valid checkpoint with another
+// fingerprint is refused with ErrIncompatible rather than skipped: the
+// operator must decide. accept, if not nil, filters candidates (HA: only
+// the checkpoint committed through raft counts).
+func (s *Store) Latest(fingerprint string, accept func(Manifest) bool) (*engine.Snapshot, Info, error) {
+	es, err := s.list()
+	if err != nil {
+		return nil, Info{}, err
+	}
+	for _, e := range es {
+		path := filepath.Join(s.dir, e.name)
+		snap, info, err := Load(path)
+		if err != nil {
+			s.log.Warn("skipping checkpoint", zap.String("path", path), zap.Error(err))
+			continue
+		}
+		if accept != nil && !accept(info.Manifest) {
+			s.log.Info("skipping checkpoint not accepted", zap.String("path", path), zap.Uint64("term", info.Manifest.Term))
+			continue
+		}
+		if err := Compatible(info.Manifest, fingerprint); err != nil {
+			return nil, info, err
+		}
+		return snap, info, nil
+	}
+	return nil, Info{}, ErrNoCheckpoint
+}
+
+// Compatible checks a manifest's fingerprint against the job's.
+func Compatible(m Manifest, fingerprint string) error {
+	if m.Fingerprint != fingerprint {
+		return fmt.Errorf("%w: checkpoint %d was taken with configuration %s, this job has %s; "+
+			"restore with the same window parameters, input and max parallelism, or use an empty --checkpoint-dir",
+			ErrIncompatible, m.ID, short(m.Fingerprint), short(fingerprint))
+	}
+	return nil
+}
+
+func short(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
+}
+
+// Load reads and fully verifies the checkpoint in directory path: a
+// readable manifest of a known format, and every data file present with
+// the size and CRC-32C the manifest records.
+func Load(path string) (*engine.Snapshot, Info, error) {
+	bad := func(format string, args ...any) (*engine.Snapshot, Info, error) {
+		return nil, Info{}, fmt.Errorf("%w: %s: %s", ErrInvalid, path, fmt.Sprintf(format, args...))
+	}
+	mb, err := os.ReadFile(filepath.Join(path, fileManifest))
+	if err != nil {
+		return bad("no manifest (incomplete): %v", err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(mb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return bad("manifest: %v", err)
+	}
+	if m.FormatVersion != FormatVersion {
+		return bad("format version %d, this build reads %d", m.FormatVersion, FormatVersion)
+	}
+	if m.MaxParallelism < 1 {
+		return bad("manifest: max parallelism %d", m.MaxParallelism)
+	}
+	data := map[string][]byte{}
+	var total int64
+	for _, fe := range m.Files {
+		if fe.Name != filepath.Base(fe.Name) {
+			return bad("file name %q", fe.Name)
+		}
+		b, err := os.ReadFile(filepath.Join(path, fe.Name))
+		if err != nil {
+			return bad("%v", err)
+		}
+		if int64(len(b)) != fe.Size {
+			return bad("%s: %d bytes, manifest says %d", fe.Name, len(b), fe.Size)
+		}
+		if c := crc32.Checksum(b, castagnoli); c != fe.CRC32C {
+			return bad("%s: CRC-32C %08x, manifest says %08x", fe.Name, c, fe.CRC32C)
+		}
+		data[fe.Name] = b
+		total += fe.Size
+	}
+	for _, name := range []string{fileSources, fileSinks, fileState} {
+		if _, ok := data[name]; !ok {
+			return bad("manifest lists no %s", name)
+		}
+	}
+	snap := &engine.Snapshot{ID: m.ID, Watermarks: m.Watermarks}
+	if snap.Watermarks == nil {
+		snap.Watermarks = map[string]int64{}
+	}
+	if snap.Sources, err = readNamed(data[fileSources]); err != nil {
+		return bad("%s: %v", fileSources, err)
+	}
+	if snap.Sinks, err = readNamed(data[fileSinks]); err != nil {
+		return bad("%s: %v", fileSinks, err)
+	}
+	if snap.Operators, err = readState(data[fileState], m.MaxParallelism); err != nil {
+		return bad("%s: %v", fileState, err)
+	}
+	return snap, Info{Path: path, Manifest: m, Bytes: total}, nil
+}
+
+// prune deletes complete checkpoints beyond the retention, and incomplete
+// directories older than the newest complete one. Failures are logged only:
+// pruning never fails a checkpoint.
+func (s *Store) prune() {
+	if s.retain == 0 {
+		return
+	}
+	es, err := s.list()
+	if err != nil {
+		s.log.Warn("listing checkpoints to prune", zap.Error(err))
+		return
+	}
+	kept := 0
+	var newestComplete *entry
+	for i := range es {
+		e := es[i]
+		complete := fileExists(filepath.Join(s.dir, e.name, fileManifest))
+		if complete {
+			if newestComplete == nil {
+				newestComplete = &es[i]
+			}
+			kept++
+			if kept <= s.retain {
+				continue
+			}
+		} else if newestComplete == nil {
+			continue // possibly being written by someone else
+		}
+		if err := os.RemoveAll(filepath.Join(s.dir, e.name)); err != nil {
+			s.log.Warn("pruning checkpoint", zap.String("dir", e.name), zap.Error(err))
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

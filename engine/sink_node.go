@@ -15,6 +15,9 @@ type sinkNode[T any] struct {
 	inputs int
 	in     chan message[T]
 	free   chan []T
+
+	eventTime func(T) int64 // SinkEventTime; nil if not given
+	stats     *stageStats   // nil without metrics
 }
 
 func newSinkNode[T any](name string, sink Sink[T], inputs, queue int) *sinkNode[T] {
@@ -65,7 +68,7 @@ func (s *sinkNode[T]) start(x *execution) ([]func() error, error) {
 // complete finishes the sink's part of checkpoint id: everything written
 // before the barrier is flushed, then a stateful sink snapshots.
 func (s *sinkNode[T]) complete(x *execution, stateful StatefulSink[T], id uint64) error {
-	if err := s.sink.Flush(x.ctx); err != nil {
+	if err := s.flush(x); err != nil {
 		return fmt.Errorf("flush for checkpoint %d: %w", id, err)
 	}
 	var state []byte
@@ -99,9 +102,11 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 			return fmt.Errorf("restore: %w", err)
 		}
 	}
-	ended := 0
-	barriers := map[uint64]int{} // checkpoint id -> inputs that delivered it
-	for ended < s.inputs {
+	s.stats = x.attach(kindSink, s.n, 0, s.sink, func() (int, int) { return len(s.in), cap(s.in) })
+	defer x.detach(s.stats)
+	a := &sinkAlign[T]{node: s, x: x, stateful: stateful, align: stateful != nil,
+		blocked: make([]bool, s.inputs), ended: make([]bool, s.inputs), counts: map[uint64]int{}}
+	for a.nEnded < s.inputs {
 		var m message[T]
 		select {
 		case m = <-s.in:
@@ -115,40 +120,11 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
-		switch m.ctrl.kind {
-		case 0:
-			err := s.sink.Write(ctx, m.records)
-			select {
-			case s.free <- m.records[:0]:
-			default:
-			}
-			if err != nil {
-				return fmt.Errorf("write: %w", err)
-			}
-		case ctrlBarrier:
-			// Records after a barrier from one input may be written before
-			// the others' barriers arrive: flushing more than the checkpoint
-			// needs is harmless, so the sink never blocks an input.
-			barriers[m.ctrl.cp]++
-			if barriers[m.ctrl.cp]+ended == s.inputs {
-				delete(barriers, m.ctrl.cp)
-				if err := s.complete(x, stateful, m.ctrl.cp); err != nil {
-					return err
-				}
-			}
-		case ctrlEnd:
-			ended++
-			for id, n := range barriers {
-				if n+ended == s.inputs {
-					delete(barriers, id)
-					if err := s.complete(x, stateful, id); err != nil {
-						return err
-					}
-				}
-			}
+		if err := a.handle(m); err != nil {
+			return err
 		}
 	}
-	if err := s.sink.Flush(ctx); err != nil {
+	if err := s.flush(x); err != nil {
 		return fmt.Errorf("final flush: %w", err)
 	}
 	if stateful != nil {
@@ -156,6 +132,100 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 			return fmt.Errorf("final commit: %w", err)
 		}
 	}
-	x.log.Debug("sink finished", zap.String("sink", s.n))
+	x.log.Debug("sink finished", zap.String("stage", s.n))
+	return nil
+}
+
+// sinkAlign is the sink's input loop state. A stateful sink aligns
+// barriers like a keyed subtask: an input that delivered barrier n is held
+// back until all have, so that the sink's state at n covers exactly the
+// records before n. A plain sink never blocks an input: it flushes once the
+// last barrier arrives, and flushing records from after the barrier too is
+// harmless.
+type sinkAlign[T any] struct {
+	node     *sinkNode[T]
+	x        *execution
+	stateful StatefulSink[T]
+	align    bool
+
+	blocked, ended []bool
+	nBlock, nEnded int
+	barrier        uint64         // aligning this checkpoint (align mode)
+	held           []message[T]   // messages of blocked inputs
+	counts         map[uint64]int // checkpoint -> inputs delivered (plain mode)
+}
+
+func (a *sinkAlign[T]) handle(m message[T]) error {
+	s, x := a.node, a.x
+	if a.blocked[m.from] {
+		a.held = append(a.held, m)
+		return nil
+	}
+	switch m.ctrl.kind {
+	case 0:
+		err := s.write(x, m.records)
+		select {
+		case s.free <- m.records[:0]:
+		default:
+		}
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	case ctrlBarrier:
+		if !a.align {
+			a.counts[m.ctrl.cp]++
+			return a.completeCounted()
+		}
+		if a.barrier != 0 && a.barrier != m.ctrl.cp {
+			return fmt.Errorf("barrier %d arrived while aligning %d", m.ctrl.cp, a.barrier)
+		}
+		a.barrier = m.ctrl.cp
+		a.blocked[m.from] = true
+		a.nBlock++
+		return a.maybeAligned()
+	case ctrlEnd:
+		a.ended[m.from] = true
+		a.nEnded++
+		if !a.align {
+			return a.completeCounted()
+		}
+		return a.maybeAligned()
+	}
+	return nil
+}
+
+// completeCounted completes, in plain mode, every checkpoint whose barrier
+// has arrived from every live input.
+func (a *sinkAlign[T]) completeCounted() error {
+	for id, n := range a.counts {
+		if n+a.nEnded == len(a.ended) {
+			delete(a.counts, id)
+			if err := a.node.complete(a.x, a.stateful, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (a *sinkAlign[T]) maybeAligned() error {
+	if a.barrier == 0 || a.nBlock+a.nEnded < len(a.blocked) {
+		return nil
+	}
+	if err := a.node.complete(a.x, a.stateful, a.barrier); err != nil {
+		return err
+	}
+	a.barrier, a.nBlock = 0, 0
+	for i := range a.blocked {
+		a.blocked[i] = false
+	}
+	held := a.held
+	a.held = nil
+	for i, m := range held {
+		if err := a.handle(m); err != nil {
+			return err
+		}
+		held[i] = message[T]{}
+	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/topspeed/topspeed/checkpoint"
 	"github.com/topspeed/topspeed/engine"
 	"github.com/topspeed/topspeed/job/topspeed"
 	"github.com/topspeed/topspeed/sink"
@@ -48,6 +50,7 @@ type options struct {
 	logLevel    string
 	logFormat   string
 	cassandra   cassandraFlags
+	ckpt        checkpointFlags
 }
 
 func newFlagSet(o *options) *pflag.FlagSet {
@@ -71,6 +74,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
 	o.cassandra.register(fs)
+	o.ckpt.register(fs)
 	return fs
 }
 
@@ -85,7 +89,7 @@ func (o *options) validate() error {
 	case o.eventClock != "wall" && o.eventClock != "synthetic":
 		return fmt.Errorf("--event-clock %q: must be wall or synthetic", o.eventClock)
 	}
-	return nil
+	return o.ckpt.validate()
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)) }
@@ -127,23 +131,37 @@ func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
 		return exitUsage
 	}
+	if err := setupCheckpoints(j, &o, log, env); err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", err)
+		return exitFailure
+	}
 
-	// First SIGINT/SIGTERM: stop the sources and flush everything read.
-	// Second: cancel at once.
+	// First SIGINT/SIGTERM: stop gracefully (with checkpoints: a final
+	// checkpoint, then stop) and flush everything read. Second: cancel.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// A graceful stop runs beside Run: Run returns once the pipeline has
+	// drained, and the stop's result (the final checkpoint being durable)
+	// is awaited before exiting.
+	var stopping atomic.Bool
+	stopDone := make(chan error, 1)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	go func() {
-		n := 0
 		for {
 			select {
 			case s := <-sigs:
-				n++
-				if n == 1 {
+				if stopping.CompareAndSwap(false, true) {
 					log.Info("stopping: flushing what was read; send the signal again to abort", zap.String("signal", s.String()))
-					j.pipeline.Stop()
+					go func() {
+						err := j.stop(ctx, o.ckpt.stopTimeout, log)
+						if err != nil {
+							log.Error("graceful stop failed, aborting", zap.Error(err))
+							cancel()
+						}
+						stopDone <- err
+					}()
 				} else {
 					log.Warn("aborting", zap.String("signal", s.String()))
 					cancel()
@@ -155,7 +173,17 @@ func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)
 		}
 	}()
 
+	if j.coord != nil {
+		cctx, ccancel := context.WithCancel(ctx)
+		defer ccancel()
+		go func() { _ = j.coord.Run(cctx) }()
+	}
 	runErr := j.pipeline.Run(ctx)
+	if stopping.Load() {
+		if err := <-stopDone; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	if j.skipped != nil {
 		if n := j.skipped(); n > 0 {
 			fmt.Fprintf(stderr, "topspeed: skipped %d bad input record(s)\n", n)
@@ -171,6 +199,7 @@ func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)
 // job is the wired pipeline plus what main reports at exit.
 type job struct {
 	pipeline *engine.Pipeline
+	coord    *checkpoint.Coordinator // nil without --checkpoint-dir
 	skipped  func() int64
 }
 
@@ -211,9 +240,13 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 	// Results go to --output (stdout by default) unless only Cassandra was
 	// asked for; --output together with Cassandra writes both.
 	if !o.cassandra.enabled() || o.output != "" {
-		if o.output == "" || o.output == "-" {
+		switch {
+		case o.output == "" || o.output == "-":
 			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)))
-		} else {
+		case o.ckpt.enabled():
+			// Exactly once: part files published when a checkpoint commits.
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)))
+		default:
 			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)))
 		}
 	}

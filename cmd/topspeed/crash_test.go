@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/topspeed/topspeed/internal/testenv"
+	"github.com/topspeed/topspeed/job/topspeed"
+)
+
+// These tests run the real binary as a child process and crash it.
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "topspeed-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "topspeed")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// life is one run of the binary.
+type life struct {
+	cmd    *exec.Cmd
+	stderr *strings.Builder
+	done   chan error
+}
+
+func start(t *testing.T, env []string, args ...string) *life {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	// Only what the test passes: the binary reads TOPSPEED_* and CASSANDRA_*.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l := &life{cmd: cmd, stderr: &stderr, done: make(chan error, 1)}
+	go func() { l.done <- cmd.Wait() }()
+	return l
+}
+
+func (l *life) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-l.done:
+		return err
+	case <-time.After(timeout):
+		_ = l.cmd.Process.Kill()
+		t.Fatalf("process did not finish in %v; stderr:\n%s", timeout, l.stderr.String())
+		return nil
+	}
+}
+
+// perCar reads published part files and groups result lines by car.
+func perCar(t *testing.T, dir string) map[int32][]topspeed.Car {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32][]topspeed.Car{}
+	for _, de := range des {
+		if !strings.HasPrefix(de.Name(), "part-") {
+			continue // hidden parts are not output
+		}
+		b, err := os.ReadFile(filepath.Join(dir, de.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if l == "" {
+				continue
+			}
+			c, err := topspeed.ParseCar([]byte(l))
+			if err != nil {
+				t.Fatalf("%s: %v", de.Name(), err)
+			}
+			out[c.ID] = append(out[c.ID], c)
+		}
+	}
+	return out
+}
+
+func samePerCar(t *testing.T, got, want map[int32][]topspeed.Car) {
+	t.Helper()
+	n := 0
+	for id, w := range want {
+		g := got[id]
+		if len(g) != len(w) {
+			t.Fatalf("car %d: %d results, failure-free run has %d", id, len(g), len(w))
+		}
+		for i := range w {
+			if g[i] != w[i] {
+				t.Fatalf("car %d result %d: %+v, failure-free run has %+v", id, i, g[i], w[i])
+			}
+		}
+		n += len(w)
+	}
+	if len(got) != len(want) || n == 0 {
+		t.Fatalf("%d cars, failure-free run has %d (%d results)", len(got), len(want), n)
+	}
+}
+
+func kills() int {
+	if n, err := strconv.Atoi(os.Getenv("TOPSPEED_CRASH_KILLS")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}
+
+// TestCrashRecoveryIsExact kills -9 the job at random moments (and once
+// in the middle of writing a checkpoint), restarting it each time, then
+// lets it finish: the published output and the Cassandra table must equal
+// a failure-free run's, row for row.
+func TestCrashRecoveryIsExact(t *testing.T) {
+	srv := testenv.NeedCassandra(t)
+	dir := t.TempDir()
+	suffix := time.Now().UnixNano() % 1e9
+	common := []string{"--cars", "200", "--rate", "40000", "--events", "400000", "--start-time", "1424951918630",
+		"--seed", "11", "--checkpoint-interval", "200ms", "--log-level", "warn",
+		"--cassandra-hosts", strings.Join(srv.Hosts, ","), "--cassandra-username", srv.Username,
+		"--cassandra-consistency", "ONE", "--cassandra-create-schema", "--cassandra-keyspace", "topspeed_it"}
+	env := []string{"CASSANDRA_PASSWORD=" + srv.Password}
+	args := func(name string) []string {
+		return append(append([]string{}, common...), "--output", filepath.Join(dir, name+"-out"),
+			"--checkpoint-dir", filepath.Join(dir, name+"-ck"), "--cassandra-table", fmt.Sprintf("%s%d", name, suffix))
+	}
+
+	ref := start(t, env, args("ref")...)
+	if err := ref.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("failure-free run: %v\n%s", err, ref.stderr)
+	}
+
+	rng := rand.New(rand.NewPCG(uint64(suffix), 1))
+	survived, torn := 0, 0
+	for i := 0; survived < kills(); i++ {
+		var extra []string
+		if i%7 == 3 {
+			// Die after the data files of the next checkpoint are durable,
+			// before its manifest: a half-written checkpoint.
+			extra = append(extra, "TOPSPEED_TEST_CRASH_AT=files-written")
+		}
+		l := start(t, append(env, extra...), args("crash")...)
+		lifetime := time.Duration(250+rng.IntN(450)) * time.Millisecond
+		if extra != nil {
+			lifetime = 10 * time.Second // it kills itself at its first checkpoint
+		}
+		select {
+		case err := <-l.done:
+			if extra != nil {
+				if ws, ok := l.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					torn++
+					survived++
+					continue
+				}
+			}
+			if err != nil {
+				t.Fatalf("life %d failed: %v\n%s", i, err, l.stderr)
+			}
+			t.Fatalf("life %d finished the whole input before being killed: make the input longer", i)
+		case <-time.After(lifetime):
+		}
+		_ = l.cmd.Process.Signal(syscall.SIGKILL)
+		<-l.done
+		survived++
+	}
+	last := start(t, env, args("crash")...)
+	if err := last.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("final life: %v\n%s", err, last.stderr)
+	}
+	if torn == 0 {
+		t.Fatal("no life died in the middle of a checkpoint")
+	}
+
+	samePerCar(t, perCar(t, filepath.Join(dir, "crash-out")), perCar(t, filepath.Join(dir, "ref-out")))
+	compareRows(t, readTopSpeeds(t, srv, fmt.Sprintf("crash%d", suffix)), readTopSpeeds(t, srv, fmt.Sprintf("ref%d", suffix)))
+	t.Logf("survived %d kill -9 (%d in the middle of a checkpoint): output and table identical to the failure-free run", survived, torn)
+}
+
+// TestStopWithSavepointAndRescale stops the job with SIGTERM (final
+// checkpoint and savepoint) twice and restarts it each time at another
+// parallelism, 1 -> 4 -> 2: the result must equal an uninterrupted run.
+func TestStopWithSavepointAndRescale(t *testing.T) {
+	dir := t.TempDir()
+	common := []string{"--cars", "300", "--rate", "30000", "--events", "150000", "--start-time", "1424951918630",
+		"--seed", "5", "--checkpoint-interval", "300ms", "--log-level", "info"}
+	ref := start(t, nil, append(append([]string{}, common...), "--parallelism", "3",
+		"--output", filepath.Join(dir, "ref-out"), "--checkpoint-dir", filepath.Join(dir, "ref-ck"))...)
+	if err := ref.wait(t, time.Minute); err != nil {
+		t.Fatalf("reference: %v\n%s", err, ref.stderr)
+	}
+	args := func(par string) []string {
+		return append(append([]string{}, common...), "--parallelism", par, "--output", filepath.Join(dir, "out"),
+			"--checkpoint-dir", filepath.Join(dir, "ck"), "--savepoint-dir", filepath.Join(dir, "sp"))
+	}
+	for _, par := range []string{"1", "4"} {
+		l := start(t, nil, args(par)...)
+		time.Sleep(1200 * time.Millisecond)
+		_ = l.cmd.Process.Signal(syscall.SIGTERM)
+		if err := l.wait(t, 30*time.Second); err != nil {
+			t.Fatalf("SIGTERM at parallelism %s: %v\n%s", par, err, l.stderr)
+		}
+		if !strings.Contains(l.stderr.String(), "stopped with a final checkpoint") {
+			t.Fatalf("no final checkpoint logged at parallelism %s:\n%s", par, l.stderr)
+		}
+		if strings.Contains(l.stderr.String(), "source exhausted") {
+			t.Fatalf("the input ended before SIGTERM at parallelism %s: make it longer", par)
+		}
+	}
+	sps, _ := filepath.Glob(filepath.Join(dir, "sp", "sp-*"))
+	if len(sps) != 2 {
+		t.Fatalf("want 2 savepoints, found %v", sps)
+	}
+	last := start(t, nil, args("2")...)
+	if err := last.wait(t, time.Minute); err != nil {
+		t.Fatalf("final run: %v\n%s", err, last.stderr)
+	}
+	if !strings.Contains(last.stderr.String(), "restoring from checkpoint") {
+		t.Fatalf("final run did not restore:\n%s", last.stderr)
+	}
+	samePerCar(t, perCar(t, filepath.Join(dir, "out")), perCar(t, filepath.Join(dir, "ref-out")))
+}
+
+var _ = context.Background

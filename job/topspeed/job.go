@@ -61,12 +61,22 @@ func compareSpeed(a, b Car) int {
 // reports that can still be a result.
 func Build(cars engine.Stream[Car], cfg Config) engine.Stream[Car] {
 	keyed := engine.KeyBy(cars, CarID, engine.HashInt32)
-	return window.ApplyDeltaTimeMax(keyed, "top-speed", window.DeltaTimeMaxSpec[Car]{
+	return window.ApplyDeltaTimeMax(keyed, StageName, Spec(cfg))
+}
+
+// StageName is the name of the job's keyed stage, under which its state is
+// checkpointed.
+const StageName = "top-speed"
+
+// Spec returns the window specification of the job: Flink's
+// TopSpeedWindowing as a fused DeltaTimeMax operator.
+func Spec(cfg Config) window.DeltaTimeMaxSpec[Car] {
+	return window.DeltaTimeMaxSpec[Car]{
 		Timestamp: CarTime,
 		Evict:     cfg.Evict,
 		Threshold: cfg.TriggerMeters,
 		Delta:     distanceDelta,
 		Compare:   compareSpeed,
-		Codec:     window.FixedCodec[Car](),
-	})
+		Codec:     carCodec{},
+	}
 }

@@ -1,0 +1,161 @@
+// Command ckbench measures checkpoints of the TopSpeed job: the pause each
+// checkpoint causes on the hot path (p50/p99 over every part), the
+// checkpoint's duration (barrier to durable manifest) and size, at several
+// numbers of cars, and the time to restore the largest state.
+//
+//	go run ./bench/ckbench -cars 100,10000,1000000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/topspeed/topspeed/checkpoint"
+	"github.com/topspeed/topspeed/engine"
+	"github.com/topspeed/topspeed/job/topspeed"
+	"github.com/topspeed/topspeed/window"
+)
+
+func main() {
+	carsFlag := flag.String("cars", "100,10000,1000000", "car counts")
+	n := flag.Int("checkpoints", 10, "checkpoints per car count")
+	par := flag.Int("parallelism", 2, "parallelism")
+	flag.Parse()
+	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | duration p50 | duration max | size | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, c := range strings.Split(*carsFlag, ",") {
+		cars, err := strconv.Atoi(c)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := measure(cars, *n, *par); err != nil {
+			fmt.Fprintln(os.Stderr, "ckbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func measure(cars, n, par int) error {
+	dir, err := os.MkdirTemp("", "ckbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	store, err := checkpoint.NewStore(dir, 2, "checkpoint", nil)
+	if err != nil {
+		return err
+	}
+	g := topspeed.DefaultGeneratorConfig()
+	g.Cars, g.Rate, g.Synthetic, g.Seed = cars, 0, true, 1
+	g.StartTime = time.UnixMilli(1_700_000_000_000)
+	g.Interval = 100 * time.Millisecond / time.Duration(min(cars, 1000)) // every car reports about every 100 ms..100 s
+	gen, err := topspeed.NewGenerator(g)
+	if err != nil {
+		return err
+	}
+	p := engine.New(engine.WithParallelism(par))
+	counted := &countingSource{Generator: gen}
+	src := engine.FromSource(p, "cars", engine.Source[topspeed.Car](counted), engine.Monotonous(topspeed.CarTime))
+	out := topspeed.Build(src, topspeed.DefaultConfig())
+	var count countSink
+	engine.ToSink(out, "count", engine.Sink[topspeed.Car](&count))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	// Warm up: every car has reported several times.
+	warm := int64(max(5*cars, 2_000_000))
+	for counted.n.Load() < warm {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var pauses, durations []time.Duration
+	var size int64
+	var last checkpoint.Info
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		snap, err := p.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		info, err := store.Write(snap, checkpoint.Meta{Fingerprint: "bench", MaxParallelism: engine.DefaultMaxParallelism})
+		if err != nil {
+			return err
+		}
+		if err := p.Commit(snap.ID); err != nil {
+			return err
+		}
+		durations = append(durations, time.Since(t0))
+		pauses = append(pauses, snap.Pauses...)
+		size, last = info.Bytes, info
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	<-done
+
+	// Restore: load and verify the newest checkpoint, then decode every key
+	// group into fresh operators (what a restarted job does at Open).
+	t0 := time.Now()
+	snap, _, err := store.Latest("bench", nil)
+	if err != nil {
+		return err
+	}
+	load := time.Since(t0)
+	t1 := time.Now()
+	keys := engine.Keys[int32, topspeed.Car]{Key: topspeed.CarID, Hash: engine.HashInt32, MaxParallelism: engine.DefaultMaxParallelism}
+	restoredKeys := 0
+	for i := 0; i < par; i++ {
+		op := window.DeltaTimeMaxFactory[int32](topspeed.Spec(topspeed.DefaultConfig()))(keys)
+		kgs := engine.KeyGroupRangeFor(i, engine.DefaultMaxParallelism, par)
+		if err := op.Open(engine.OperatorContext{Context: context.Background(), Subtask: i, Parallelism: par, KeyGroups: kgs,
+			MaxParallelism: engine.DefaultMaxParallelism, Restored: snap.Operators[topspeed.StageName].Subset(kgs)}); err != nil {
+			return err
+		}
+		restoredKeys += op.(*window.DeltaTimeMax[int32, topspeed.Car]).Keys()
+	}
+	decode := time.Since(t1)
+	if restoredKeys != cars {
+		return fmt.Errorf("restored %d cars, want %d", restoredKeys, cars)
+	}
+	_ = last
+	fmt.Printf("| %d | %d | %v | %v | %v | %v | %.1f MB | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99),
+		q(durations, 0.5), q(durations, 1), float64(size)/1e6, load.Round(time.Millisecond), decode.Round(time.Millisecond))
+	return nil
+}
+
+func q(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := min(len(s)-1, int(p*float64(len(s))))
+	return s[i].Round(10 * time.Microsecond)
+}
+
+// countSink counts results; the benchmark is about state, not output.
+type countSink struct{ n int64 }
+
+func (c *countSink) Open(context.Context) error { return nil }
+func (c *countSink) Write(_ context.Context, b []topspeed.Car) error {
+	c.n += int64(len(b))
+	return nil
+}
+func (c *countSink) Flush(context.Context) error { return nil }
+func (c *countSink) Close() error                { return nil }
+
+// countingSource counts what the generator emitted, for the warm-up.
+type countingSource struct {
+	*topspeed.Generator
+	n atomic.Int64
+}
+
+func (c *countingSource) Read(ctx context.Context, buf []topspeed.Car) (int, error) {
+	n, err := c.Generator.Read(ctx, buf)
+	c.n.Add(int64(n))
+	return n, err
+}

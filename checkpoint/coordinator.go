@@ -46,6 +46,10 @@ type Coordinator struct {
 	Store, Savepoints *Store
 	// Interval between periodic checkpoints; 0 disables them.
 	Interval time.Duration
+	// Initial takes a first checkpoint as soon as the pipeline runs, so that
+	// what a fresh start chose (for example the generator's time origin) is
+	// durable before anything else can fail.
+	Initial bool
 	// Meta is written into every manifest.
 	Meta Meta
 	// Commit, if set, makes a checkpoint count (HA fencing).
@@ -67,6 +71,19 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	if c.Interval <= 0 {
 		<-ctx.Done()
 		return nil
+	}
+	if c.Initial {
+		for {
+			_, err := c.take(ctx, c.Store, false)
+			if err == nil || ctx.Err() != nil || !errors.Is(err, engine.ErrNotRunning) {
+				break
+			}
+			select { // Run has not started the pipeline yet
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
 	}
 	t := time.NewTicker(c.Interval)
 	defer t.Stop()

@@ -202,7 +202,7 @@ func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
 	if s.Hook != nil {
 		s.Hook("complete", snap.ID)
 	}
-	s.prune()
+	s.prune(meta.Term)
 	return Info{Path: path, Manifest: m, Bytes: total}, nil
 }
 
@@ -398,9 +398,10 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 }
 
 // prune deletes complete checkpoints beyond the retention, and incomplete
-// directories older than the newest complete one. Failures are logged only:
-// pruning never fails a checkpoint.
-func (s *Store) prune() {
+// directories older than the newest complete one, among the directories of
+// writers with a term up to term: an old leader never deletes what a newer
+// one wrote. Failures are logged only: pruning never fails a checkpoint.
+func (s *Store) prune(term uint64) {
 	if s.retain == 0 {
 		return
 	}
@@ -413,6 +414,9 @@ func (s *Store) prune() {
 	var newestComplete *entry
 	for i := range es {
 		e := es[i]
+		if e.term > term {
+			continue
+		}
 		complete := fileExists(filepath.Join(s.dir, e.name, fileManifest))
 		if complete {
 			if newestComplete == nil {

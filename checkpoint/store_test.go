@@ -216,3 +216,23 @@ func FuzzDecode(f *testing.F) {
 		_, _ = readNamed(data)
 	})
 }
+
+// An old leader (lower term) never prunes a newer leader's checkpoints.
+func TestPruneLeavesNewerTerms(t *testing.T) {
+	s := newStore(t, 1)
+	m2 := meta
+	m2.Term = 2
+	if _, err := s.Write(sampleSnapshot(5), m2); err != nil {
+		t.Fatal(err)
+	}
+	m1 := meta
+	m1.Term = 1
+	for id := uint64(6); id <= 8; id++ { // a zombie of term 1 keeps writing
+		if _, err := s.Write(sampleSnapshot(id), m1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := Load(filepath.Join(s.Dir(), "chk-00000000000000000005-t2")); err != nil {
+		t.Fatalf("the term-2 checkpoint was pruned by a term-1 writer: %v", err)
+	}
+}

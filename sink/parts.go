@@ -33,8 +33,8 @@ type Parts[T any] struct {
 	dir    string
 	format func(dst []byte, v T) []byte
 
-	seq     uint64    // sequence number of the current part
-	f       *os.File  // current in-progress part, nil if none
+	seq     uint64   // sequence number of the current part
+	f       *os.File // current in-progress part, nil if none
 	bw      *bufio.Writer
 	pending []pending // closed parts awaiting the commit of their checkpoint
 	scratch []byte

@@ -252,6 +252,7 @@ func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (s
 	j.coord = &checkpoint.Coordinator{
 		Pipeline: j.pipeline, Store: store, Interval: c.interval, Meta: meta, Log: log, Initial: ptr.ID == 0,
 		Commit: func(ctx context.Context, info checkpoint.Info) error {
+			log.Debug("committing checkpoint", zap.Uint64("checkpoint", info.Manifest.ID))
 			err := node.CommitCheckpoint(ctx, info.Manifest.ID, info.Path, term)
 			if err == nil {
 				log.Info("checkpoint committed", zap.Uint64("checkpoint", info.Manifest.ID))

@@ -3,7 +3,7 @@
 #
 #   scripts/cassandra/cassandra.sh up         start (idempotent); prints export lines only
 #   scripts/cassandra/cassandra.sh down       stop (SIGTERM, then SIGKILL); idempotent
-#   scripts/cassandra/cassandra.sh status     exit 0 if running and a CQL login works
+#   scripts/cassandra/cassandra.sh status     exit 0 if running and CQL logins work (plaintext, TLS)
 #   scripts/cassandra/cassandra.sh cqlsh-env  print the export lines of a running server
 #
 #   eval "$(scripts/cassandra/cassandra.sh up)"
@@ -15,6 +15,15 @@
 # and the role demo-superuser gets a random password kept in
 # <workdir>/secrets/demo-superuser-password (mode 0600), which later starts
 # reuse. The password is never printed nor passed on a command line.
+#
+# Client TLS (as K8ssandra's client encryption): the native port accepts both
+# plaintext and TLS clients (client_encryption_options enabled + optional).
+# The CA, the server certificate (localhost, 127.0.0.1, ::1) and a client
+# certificate are generated once into <workdir>/tls, with openssl if present,
+# else with scripts/cassandra/tlsgen; `up` exports CASSANDRA_TLS_CA,
+# CASSANDRA_TLS_CERT and CASSANDRA_TLS_KEY. A server whose configuration
+# (cassandra.yaml, certificates) differs from the one `up` would write is
+# restarted by `up`: <workdir>/config.sha256 records what it was started with.
 #
 # Environment (all optional):
 #   TOPSPEED_CACHE            cache root (default ~/.cache/topspeed)
@@ -30,6 +39,12 @@
 #   CASSANDRA_MLOCK=1         let Cassandra mlockall() its memory (off: smaller RSS)
 #   CASSANDRA_JAVA_HOME       JDK to use (must be 11 or 17; default: JDK 17)
 #   CASSANDRA_JVM_OPTS        extra JVM options, split on blanks
+#   CASSANDRA_TLS_CLIENT_AUTH none (default): TLS clients need no certificate;
+#                             require: TLS clients must present one signed by
+#                             the CA (plaintext clients are not affected). It
+#                             is part of the configuration: use it with your
+#                             own TOPSPEED_CASSANDRA_DIR and ports, or `up`
+#                             calls with and without it restart each other.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,6 +59,7 @@ JAR_DIR="$CACHE/cassandra/$VERSION"
 LIB="$JAR_DIR/lib"
 STAMP="$JAR_DIR/lib.stamp"
 CQLPING="$CACHE/cassandra/bin/cqlping"
+TLSGEN="$CACHE/cassandra/bin/tlsgen"
 
 WORK="${TOPSPEED_CASSANDRA_DIR:-$CACHE/cassandra/run}"
 CONF_DIR="$WORK/conf"
@@ -56,6 +72,14 @@ PROBE_LOG="$LOG_DIR/cqlping.log"
 PID_FILE="$WORK/cassandra.pid"
 SECRETS="$WORK/secrets"
 PW_FILE="$SECRETS/demo-superuser-password"
+CONFIG_STAMP="$WORK/config.sha256"
+TLS_DIR="$WORK/tls"
+TLS_CA="$TLS_DIR/ca.pem"
+TLS_KEYSTORE="$TLS_DIR/server.pem"
+TLS_CLIENT_CERT="$TLS_DIR/client.pem"
+TLS_CLIENT_KEY="$TLS_DIR/client-key.pem"
+TLS_DAYS=1825   # server and client certificates; the CA: 3650
+TLS_RENEW_DAYS=30
 
 HOST=127.0.0.1
 PORT="${CASSANDRA_PORT:-9042}"
@@ -68,6 +92,7 @@ STOP_TIMEOUT="${CASSANDRA_STOP_TIMEOUT:-60}"
 FRESH="${CASSANDRA_FRESH:-0}"
 MLOCK="${CASSANDRA_MLOCK:-0}"
 DEMO_USER=demo-superuser
+TLS_CLIENT_AUTH="${CASSANDRA_TLS_CLIENT_AUTH:-none}"
 
 log() { printf 'cassandra.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -75,6 +100,10 @@ die() { log "error: $*"; exit 1; }
 for v in PORT STORAGE_PORT JMX_PORT START_TIMEOUT STOP_TIMEOUT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
 done
+case "$TLS_CLIENT_AUTH" in
+none | require) ;;
+*) die "CASSANDRA_TLS_CLIENT_AUTH must be none or require, got '$TLS_CLIENT_AUTH'" ;;
+esac
 
 # ---------------------------------------------------------------- processes
 
@@ -180,28 +209,42 @@ fetch_jars() {
     log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars in $((SECONDS - start))s"
 }
 
-# build_cqlping builds the Go CQL probe when its source or go.sum changed.
-build_cqlping() {
-    local src="$SCRIPT_DIR/cqlping/main.go"
-    if [ -x "$CQLPING" ] && [ "$CQLPING" -nt "$src" ] && [ "$CQLPING" -nt "$ROOT/go.sum" ]; then
+# build_tool NAME BINARY: build scripts/cassandra/NAME when its source or
+# go.sum changed.
+build_tool() {
+    local name="$1" bin="$2" src="$SCRIPT_DIR/$1/main.go"
+    if [ -x "$bin" ] && [ "$bin" -nt "$src" ] && [ "$bin" -nt "$ROOT/go.sum" ]; then
         return 0
     fi
-    command -v go >/dev/null || die "go not found: it builds scripts/cassandra/cqlping"
-    mkdir -p "$(dirname "$CQLPING")"
-    log "building cqlping"
-    (cd "$ROOT" && go build -o "$CQLPING.tmp" ./scripts/cassandra/cqlping) >&2 ||
-        die "could not build scripts/cassandra/cqlping (is github.com/gocql/gocql in go.mod?)"
-    mv -f "$CQLPING.tmp" "$CQLPING"
+    command -v go >/dev/null || die "go not found: it builds scripts/cassandra/$name"
+    mkdir -p "$(dirname "$bin")"
+    log "building $name"
+    (cd "$ROOT" && go build -o "$bin.tmp" "./scripts/cassandra/$name") >&2 ||
+        die "could not build scripts/cassandra/$name (is github.com/gocql/gocql in go.mod?)"
+    mv -f "$bin.tmp" "$bin"
 }
 
-# cql_as_demo ARGS...: run cqlping as demo-superuser (password from its file).
+build_cqlping() { build_tool cqlping "$CQLPING"; }
+
+# cql_as_demo ARGS...: run cqlping as demo-superuser (password from its
+# file), in plaintext (the -tls-* flags override a caller's $CASSANDRA_TLS_*).
 cql_as_demo() {
-    "$CQLPING" -q -timeout 5s -hosts "$HOST:$PORT" -u "$DEMO_USER" -password-file "$PW_FILE" "$@" 2>>"$PROBE_LOG"
+    "$CQLPING" -q -timeout 5s -hosts "$HOST:$PORT" -u "$DEMO_USER" -password-file "$PW_FILE" \
+        -tls-ca "" -tls-cert "" -tls-key "" "$@" 2>>"$PROBE_LOG"
 }
 
 # cql_as_default ARGS...: run cqlping as the default superuser cassandra/cassandra.
 cql_as_default() {
-    CASSANDRA_PASSWORD=cassandra "$CQLPING" -q -timeout 5s -hosts "$HOST:$PORT" -u cassandra -password-file "" "$@" 2>>"$PROBE_LOG"
+    CASSANDRA_PASSWORD=cassandra "$CQLPING" -q -timeout 5s -hosts "$HOST:$PORT" -u cassandra -password-file "" \
+        -tls-ca "" -tls-cert "" -tls-key "" "$@" 2>>"$PROBE_LOG"
+}
+
+# cql_tls_as_demo: log in as demo-superuser over TLS, verifying the server
+# certificate against the CA and the name localhost, with the client
+# certificate at hand in case the server asks for it.
+cql_tls_as_demo() {
+    "$CQLPING" -q -timeout 5s -hosts "$HOST:$PORT" -u "$DEMO_USER" -password-file "$PW_FILE" \
+        -tls-ca "$TLS_CA" -tls-server-name localhost -tls-cert "$TLS_CLIENT_CERT" -tls-key "$TLS_CLIENT_KEY" 2>>"$PROBE_LOG"
 }
 
 # new_password prints 48 random hex digits.
@@ -209,11 +252,113 @@ new_password() {
     od -An -tx1 -N24 /dev/urandom | tr -d ' \n'
 }
 
+# ---------------------------------------------------------------- TLS
+
+# tls_files_ok: the TLS files are complete, chain to the CA and stay valid
+# for TLS_RENEW_DAYS more days.
+tls_files_ok() {
+    local f
+    for f in ca.pem ca-key.pem server.pem server-cert.pem client.pem client-key.pem; do
+        [ -s "$TLS_DIR/$f" ] || return 1
+    done
+    if command -v openssl >/dev/null; then
+        for f in ca.pem server-cert.pem client.pem; do
+            openssl x509 -noout -checkend $((TLS_RENEW_DAYS * 86400)) -in "$TLS_DIR/$f" >/dev/null 2>&1 || return 1
+        done
+        openssl verify -CAfile "$TLS_CA" -purpose sslserver "$TLS_DIR/server-cert.pem" >/dev/null 2>&1 &&
+            openssl verify -CAfile "$TLS_CA" -purpose sslclient "$TLS_CLIENT_CERT" >/dev/null 2>&1
+    else
+        build_tool tlsgen "$TLSGEN"
+        "$TLSGEN" -check "$TLS_DIR" -min-days "$TLS_RENEW_DAYS" 2>/dev/null
+    fi
+}
+
+# tls_openssl DIR: write the TLS files into DIR with openssl; the same files
+# as scripts/cassandra/tlsgen writes (see there): P-256 keys in PKCS#8 PEM,
+# which Cassandra's PEMBasedSslContextFactory reads.
+tls_openssl() {
+    local d="$1" name
+    cat >"$d/openssl.cnf" <<'EOF_CNF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ext_ca]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ext_server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ext_client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF_CNF
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca-key.pem" &&
+        openssl req -config "$d/openssl.cnf" -x509 -new -key "$d/ca-key.pem" -sha256 -days 3650 \
+            -subj "/O=topspeed dev/CN=topspeed dev CA" -extensions ext_ca -out "$d/ca.pem" || return 1
+    for name in server client; do
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$name-key.pem" &&
+            openssl req -config "$d/openssl.cnf" -new -key "$d/$name-key.pem" \
+                -subj "/O=topspeed dev/CN=$([ "$name" = server ] && echo localhost || echo topspeed-dev-client)" \
+                -out "$d/$name.csr" &&
+            openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+                -set_serial "0x$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" -days "$TLS_DAYS" -sha256 \
+                -extfile "$d/openssl.cnf" -extensions "ext_$name" -out "$d/$name-cert.pem" || return 1
+    done
+    cat "$d/server-key.pem" "$d/server-cert.pem" "$d/ca.pem" >"$d/server.pem"
+    mv -f "$d/client-cert.pem" "$d/client.pem"
+    rm -f "$d/server-key.pem" "$d"/*.csr "$d/openssl.cnf"
+}
+
+# ensure_tls: generate the CA and the certificates once, into $TLS_DIR; again
+# only when they are incomplete or about to expire. The directory is built
+# aside and renamed into place.
+ensure_tls() {
+    local tmp
+    if tls_files_ok; then
+        return 0
+    fi
+    [ ! -e "$TLS_DIR" ] || log "TLS files in $TLS_DIR are incomplete or expire within $TLS_RENEW_DAYS days: generating new ones"
+    mkdir -p "$WORK"
+    tmp="$(mktemp -d "$WORK/tls.tmp.XXXXXX")"
+    if command -v openssl >/dev/null; then
+        (umask 077 && tls_openssl "$tmp") >/dev/null 2>"$tmp.err" || {
+            cat "$tmp.err" >&2
+            rm -rf "$tmp" "$tmp.err"
+            die "openssl could not generate the TLS files"
+        }
+        rm -f "$tmp.err"
+        log "generated a CA and server and client certificates with openssl in $TLS_DIR"
+    else
+        build_tool tlsgen "$TLSGEN"
+        (umask 077 && "$TLSGEN" -dir "$tmp" -days "$TLS_DAYS") || { rm -rf "$tmp"; die "tlsgen failed"; }
+        log "generated a CA and server and client certificates with tlsgen in $TLS_DIR"
+    fi
+    chmod 755 "$tmp"
+    chmod 644 "$tmp/ca.pem" "$tmp/server-cert.pem" "$tmp/client.pem"
+    chmod 600 "$tmp/ca-key.pem" "$tmp/server.pem" "$tmp/client-key.pem"
+    rm -rf "$TLS_DIR.old"
+    [ ! -e "$TLS_DIR" ] || mv -f "$TLS_DIR" "$TLS_DIR.old"
+    mv "$tmp" "$TLS_DIR"
+    rm -rf "$TLS_DIR.old"
+}
+
 # ---------------------------------------------------------------- server
 
-write_yaml() {
-    mkdir -p "$CONF_DIR" "$DATA/data" "$DATA/commitlog" "$DATA/hints" "$DATA/saved_caches" "$DATA/cdc_raw"
-    cat >"$CONF.tmp" <<EOF
+# render_yaml prints cassandra.yaml.
+render_yaml() {
+    local client_auth=false
+    [ "$TLS_CLIENT_AUTH" != require ] || client_auth=true
+    cat <<EOF
 # Generated by scripts/cassandra/cassandra.sh on every start: edit the script, not this file.
 # Modelled on apache/cassandra conf/cassandra.yaml and test/conf/cassandra.yaml (5.0).
 cluster_name: topspeed-dev
@@ -255,8 +400,36 @@ storage_compatibility_mode: CASSANDRA_4
 auto_snapshot: false
 # One compaction thread on a small machine.
 concurrent_compactors: 1
+
+# Client TLS as K8ssandra's client encryption, but optional: the native port
+# serves plaintext and TLS clients alike (Cassandra tells them apart by the
+# first bytes). PEM files: the keystore holds the PKCS#8 key, then the
+# certificate chain; the truststore (the CA) verifies client certificates.
+# Cassandra 5.0 asks a TLS client for a certificate either always
+# (require_client_auth: true) or never: there is no "optional" client auth.
+client_encryption_options:
+  enabled: true
+  optional: true
+  require_client_auth: $client_auth
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
+  keystore: $TLS_KEYSTORE
+  truststore: $TLS_CA
 EOF
+}
+
+write_yaml() {
+    mkdir -p "$CONF_DIR" "$DATA/data" "$DATA/commitlog" "$DATA/hints" "$DATA/saved_caches" "$DATA/cdc_raw"
+    render_yaml >"$CONF.tmp"
     mv -f "$CONF.tmp" "$CONF"
+}
+
+# config_hash prints the checksum of the configuration a server started now
+# would get: cassandra.yaml and the TLS files it names. JVM options (heap,
+# JMX port) are left out, so `up` calls with other CASSANDRA_HEAP settings do
+# not restart each other's server.
+config_hash() {
+    { render_yaml; cat "$TLS_KEYSTORE" "$TLS_CA" 2>/dev/null; } | sha256sum | cut -d' ' -f1
 }
 
 jvm_opts() {
@@ -353,6 +526,7 @@ launch() {
     done
     pick_java
     write_yaml
+    config_hash >"$CONFIG_STAMP"
     jvm_opts
     mkdir -p "$LOG_DIR"
     : >"$PROBE_LOG"
@@ -483,6 +657,16 @@ emit_env() {
     printf 'export CASSANDRA_PORT=%q\n' "$PORT"
     printf 'export CASSANDRA_USERNAME=%q\n' "$DEMO_USER"
     printf 'export CASSANDRA_PASSWORD_FILE=%q\n' "$PW_FILE"
+    printf 'export CASSANDRA_TLS_CA=%q\n' "$TLS_CA"
+    printf 'export CASSANDRA_TLS_CERT=%q\n' "$TLS_CLIENT_CERT"
+    printf 'export CASSANDRA_TLS_KEY=%q\n' "$TLS_CLIENT_KEY"
+    printf 'export CASSANDRA_TLS_CLIENT_AUTH=%q\n' "$TLS_CLIENT_AUTH"
+}
+
+# config_current: the running server was started with the configuration
+# `up` would write now (see config_hash).
+config_current() {
+    [ -s "$CONFIG_STAMP" ] && [ "$(<"$CONFIG_STAMP")" = "$(config_hash)" ]
 }
 
 lock() {
@@ -499,6 +683,7 @@ cmd_up() {
     lock
     mkdir -p "$LOG_DIR"
     build_cqlping
+    ensure_tls
 
     pid="$(server_pid || true)"
     if [ -n "$pid" ] && [ "$FRESH" = 1 ]; then
@@ -506,8 +691,14 @@ cmd_up() {
         stop_pid "$pid"
         pid=""
     fi
-    # Fast path: already running, answering, and our login works.
-    if [ -n "$pid" ] && [ -s "$PW_FILE" ] && port_open "$PORT" && cql_as_demo; then
+    if [ -n "$pid" ] && ! config_current; then
+        log "the running server (pid $pid) was started with another configuration (cassandra.yaml or TLS files): restarting it"
+        stop_pid "$pid"
+        pid=""
+    fi
+    # Fast path: already running, answering, and our login works, in
+    # plaintext and over TLS.
+    if [ -n "$pid" ] && [ -s "$PW_FILE" ] && port_open "$PORT" && cql_as_demo && cql_tls_as_demo; then
         log "already running (pid $pid) on $HOST:$PORT"
         emit_env
         return 0
@@ -590,8 +781,24 @@ cmd_up() {
             disable_default_role
         fi
     fi
-    log "ready in $((SECONDS - start))s: pid $pid, CQL on $HOST:$PORT, user $DEMO_USER"
+    check_tls
+    log "ready in $((SECONDS - start))s: pid $pid, CQL on $HOST:$PORT (plaintext and TLS), user $DEMO_USER"
     emit_env
+}
+
+# check_tls: the demo-superuser login works over TLS too (a TLS context that
+# fails to load shows only when a client connects).
+check_tls() {
+    local i
+    for ((i = 0; i < 10; i++)); do
+        if cql_tls_as_demo; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    grep -iE 'ssl|tls|certificate|keystore' "$SYSTEM_LOG" 2>/dev/null | tail -n 20 >&2 || true
+    tail -n 5 "$PROBE_LOG" >&2 || true
+    die "the plaintext login works but the TLS login (CA $TLS_CA, name localhost) fails; see $PROBE_LOG and $SYSTEM_LOG"
 }
 
 cmd_down() {
@@ -616,7 +823,10 @@ is_up() {
     [ -x "$CQLPING" ] || build_cqlping
     mkdir -p "$LOG_DIR"
     cql_as_demo || { log "running (pid $pid) but the $DEMO_USER login fails (see $PROBE_LOG)"; return 1; }
-    log "running (pid $pid) on $HOST:$PORT"
+    [ -s "$TLS_CA" ] || { log "running (pid $pid) but $TLS_CA is missing"; return 1; }
+    cql_tls_as_demo || { log "running (pid $pid) but the $DEMO_USER login over TLS fails (see $PROBE_LOG)"; return 1; }
+    config_current || log "warning: running with another configuration than 'up' would write now: 'up' restarts it"
+    log "running (pid $pid) on $HOST:$PORT (plaintext and TLS)"
 }
 
 cmd_status() {

@@ -76,6 +76,21 @@ func tlsConfig(t TLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
+// ErrTLS means the TLS handshake failed on a certificate; it is never retried.
+var ErrTLS = errors.New("cassandra: TLS certificate verification failed (check --cassandra-tls-ca and --cassandra-tls-server-name)")
+
+// isCertError reports whether err is a certificate verification failure.
+func isCertError(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "x509: ") || strings.Contains(s, "tls: failed to verify certificate")
+}
+
 // isAuthError reports whether err is a credential rejection.
 func isAuthError(err error) bool {
 	var re gocql.RequestError
@@ -112,6 +127,9 @@ func Connect(ctx context.Context, c Config, log *zap.Logger) (*gocql.Session, er
 		}
 		if isAuthError(err) {
 			return nil, backoff.Permanent(fmt.Errorf("%w for user %q: check the username and the password (CASSANDRA_PASSWORD or --cassandra-password-file): %v", ErrAuth, c.Username, err))
+		}
+		if isCertError(err) {
+			return nil, backoff.Permanent(fmt.Errorf("%w: %v", ErrTLS, err))
 		}
 		log.Warn("cassandra not reachable yet, retrying", zap.Strings("hosts", c.Hosts), zap.Int("attempt", attempt), zap.Error(err))
 		return nil, err

@@ -5,6 +5,12 @@
 // "SELECT release_version FROM system.local".
 //
 //	cqlping [-hosts 127.0.0.1:9042] [-u USER] [-password-file FILE] [-exec CQL | -f FILE|-] [-q]
+//	        [-tls-ca CA.pem [-tls-server-name NAME] [-tls-cert CERT.pem -tls-key KEY.pem]]
+//
+// With -tls-ca (or $CASSANDRA_TLS_CA) it connects over TLS and verifies the
+// server's certificate against that CA and the host name (or
+// -tls-server-name); -tls-cert and -tls-key ($CASSANDRA_TLS_CERT,
+// $CASSANDRA_TLS_KEY) present a client certificate if the server asks for one.
 //
 // The password is never taken from the command line: it comes from
 // -password-file, else $CASSANDRA_PASSWORD_FILE, else $CASSANDRA_PASSWORD.
@@ -19,6 +25,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +63,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	port := fs.Int("port", envInt("CASSANDRA_PORT", defaultPort), "port for hosts given without one ($CASSANDRA_PORT)")
 	user := fs.String("u", envOr("CASSANDRA_USERNAME", ""), "username ($CASSANDRA_USERNAME); empty means no authentication")
 	pwFile := fs.String("password-file", envOr("CASSANDRA_PASSWORD_FILE", ""), "file holding the password ($CASSANDRA_PASSWORD_FILE); else $CASSANDRA_PASSWORD")
+	tlsCA := fs.String("tls-ca", envOr("CASSANDRA_TLS_CA", ""), "CA certificate (PEM) to verify the server with; enables TLS ($CASSANDRA_TLS_CA)")
+	tlsCert := fs.String("tls-cert", envOr("CASSANDRA_TLS_CERT", ""), "client certificate (PEM) for mutual TLS ($CASSANDRA_TLS_CERT)")
+	tlsKey := fs.String("tls-key", envOr("CASSANDRA_TLS_KEY", ""), "client private key (PEM) for mutual TLS ($CASSANDRA_TLS_KEY)")
+	tlsServerName := fs.String("tls-server-name", "", "name to verify in the server certificate (default: the host)")
 	execCQL := fs.String("exec", "", "CQL statements to run, separated by ';' (not for secrets: use -f -)")
 	file := fs.String("f", "", "file of CQL statements to run, '-' for standard input")
 	timeout := fs.Duration("timeout", 5*time.Second, "connect and request timeout")
@@ -110,6 +122,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cqlping: %v\n", err)
 		return exitUsage
 	}
+	var tlsConf *tls.Config
+	if *tlsCA != "" {
+		if tlsConf, err = clientTLS(*tlsCA, *tlsCert, *tlsKey, *tlsServerName); err != nil {
+			fmt.Fprintf(stderr, "cqlping: %v\n", err)
+			return exitUsage
+		}
+	} else if *tlsCert != "" || *tlsKey != "" || *tlsServerName != "" {
+		fmt.Fprintln(stderr, "cqlping: -tls-cert, -tls-key and -tls-server-name need -tls-ca")
+		return exitUsage
+	}
 
 	if !*verbose {
 		gocql.Logger = log.New(io.Discard, "", 0) // our own message says what failed
@@ -125,6 +147,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// connection in its pool and panics on the first query.
 	cluster.ReconnectionPolicy = &gocql.ConstantReconnectionPolicy{MaxRetries: 1, Interval: 100 * time.Millisecond}
 	cluster.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 0}
+	if tlsConf != nil {
+		cluster.SslOpts = &gocql.SslOptions{Config: tlsConf, EnableHostVerification: true}
+	}
 	if *user != "" {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: *user, Password: password}
 	}
@@ -207,6 +232,31 @@ func readPassword(file string) (string, error) {
 		return "", fmt.Errorf("password file %s is empty", file)
 	}
 	return line, nil
+}
+
+// clientTLS loads the CA that verifies the server and, if given, the
+// client certificate.
+func clientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("TLS CA %s: no PEM certificate", caFile)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: serverName}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
 }
 
 // normalizeHosts gives every host of the comma-separated list a port.

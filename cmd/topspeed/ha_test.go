@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/topspeed/topspeed/internal/testenv"
+)
+
+// replica is one topspeed process of the HA test.
+type replica struct {
+	id      string
+	args    []string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan error
+}
+
+func (r *replica) start(t *testing.T, env []string) {
+	t.Helper()
+	f, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), r.args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Stderr = f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.cmd, r.done = cmd, make(chan error, 1)
+	go func() { r.done <- cmd.Wait(); f.Close() }()
+}
+
+func (r *replica) alive() bool {
+	if r.cmd == nil {
+		return false
+	}
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// event is one JSON log line.
+type event map[string]any
+
+func (e event) str(k string) string { s, _ := e[k].(string); return s }
+func (e event) num(k string) int64  { f, _ := e[k].(float64); return int64(f) }
+
+func readEvents(t *testing.T, reps []*replica) []event {
+	t.Helper()
+	var all []event
+	for _, r := range reps {
+		f, err := os.Open(r.logPath)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var e event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				e["replica"] = r.id
+				all = append(all, e)
+			}
+		}
+		f.Close()
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].str("ts") < all[j].str("ts") })
+	return all
+}
+
+// lastStart returns the newest "first record processed" event.
+func lastStart(t *testing.T, reps []*replica) (event, bool) {
+	var last event
+	for _, e := range readEvents(t, reps) {
+		if e.str("msg") == "first record processed" {
+			last = e
+		}
+	}
+	return last, last != nil
+}
+
+// waitNewLeader waits for a first record processed in a term after term.
+func waitNewLeader(t *testing.T, reps []*replica, term int64, timeout time.Duration) event {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if e, ok := lastStart(t, reps); ok && e.num("term") > term {
+			return e
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var tails []string
+	for _, r := range reps {
+		b, _ := os.ReadFile(r.logPath)
+		if len(b) > 3000 {
+			b = b[len(b)-3000:]
+		}
+		tails = append(tails, fmt.Sprintf("--- %s:\n%s", r.id, b))
+	}
+	t.Fatalf("no new leader processed records within %v after term %d\n%s", timeout, term, strings.Join(tails, "\n"))
+	return nil
+}
+
+func byID(reps []*replica, id string) *replica {
+	for _, r := range reps {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// TestHAFailover runs 3 replicas on loopback with a shared checkpoint
+// directory, writing to the real Cassandra: it kills the leader with
+// SIGKILL repeatedly (restarting it, as a pod would), freezes one with
+// SIGSTOP past the election timeout, and hands over with SIGTERM. The table
+// must equal a failure-free run's, checkpoint pointers must only increase,
+// only committed checkpoints may be restored, and no two replicas may
+// commit in the same term.
+func TestHAFailover(t *testing.T) {
+	srv := testenv.NeedCassandra(t)
+	dir := t.TempDir()
+	if keep := os.Getenv("TOPSPEED_TEST_KEEP"); keep != "" {
+		dir = keep
+	}
+	suffix := time.Now().UnixNano() % 1e9
+	env := []string{"CASSANDRA_PASSWORD=" + srv.Password}
+	common := []string{"--cars", "100", "--rate", "10000", "--event-interval", "100us", "--events", "450000", "--start-time", "1424951918630", "--seed", "9",
+		"--checkpoint-interval", "200ms", "--log-format", "json", "--log-level", "debug", "--http-addr", "",
+		"--cassandra-hosts", strings.Join(srv.Hosts, ","), "--cassandra-username", srv.Username,
+		"--cassandra-consistency", "ONE", "--cassandra-create-schema", "--cassandra-keyspace", "topspeed_it"}
+
+	// The failure-free reference, without HA.
+	ref := start(t, env, append(append([]string{}, common...), "--checkpoint-dir", filepath.Join(dir, "ref-ck"),
+		"--cassandra-table", fmt.Sprintf("haref%d", suffix), "--rate", "0")...)
+	if err := ref.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("reference: %v\n%s", err, ref.stderr)
+	}
+
+	addrs := freeAddrs(t, 3)
+	var peers []string
+	for i, a := range addrs {
+		peers = append(peers, fmt.Sprintf("r%d=%s", i, a))
+	}
+	var reps []*replica
+	for i, a := range addrs {
+		r := &replica{id: fmt.Sprintf("r%d", i), logPath: filepath.Join(dir, fmt.Sprintf("r%d.log", i))}
+		r.args = append(append([]string{}, common...), "--ha-id", r.id, "--ha-bind", a, "--ha-peers", strings.Join(peers, ","),
+			"--ha-dir", filepath.Join(dir, r.id+"-raft"), "--checkpoint-dir", filepath.Join(dir, "ck"),
+			"--cassandra-table", fmt.Sprintf("ha%d", suffix))
+		r.start(t, env)
+		reps = append(reps, r)
+	}
+	defer func() {
+		for _, r := range reps {
+			if r.cmd != nil && r.cmd.ProcessState == nil {
+				_ = r.cmd.Process.Kill()
+			}
+		}
+	}()
+
+	var failovers []time.Duration
+	cur := waitNewLeader(t, reps, 0, 20*time.Second)
+	for k := 0; k < 10; k++ {
+		time.Sleep(time.Duration(600+100*k%5) * time.Millisecond)
+		leader := byID(reps, cur.str("replica"))
+		killed := time.Now()
+		_ = leader.cmd.Process.Signal(syscall.SIGKILL)
+		<-leader.done
+		leader.done <- nil
+		next := waitNewLeader(t, reps, cur.num("term"), 20*time.Second)
+		failovers = append(failovers, time.UnixMilli(next.num("unix_ms")).Sub(killed))
+		time.Sleep(200 * time.Millisecond)
+		leader.start(t, env) // the pod restarts
+		cur = next
+	}
+
+	// A zombie: freeze the leader past the election timeout, then resume it.
+	time.Sleep(800 * time.Millisecond)
+	zombie := byID(reps, cur.str("replica"))
+	_ = zombie.cmd.Process.Signal(syscall.SIGSTOP)
+	next := waitNewLeader(t, reps, cur.num("term"), 20*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	_ = zombie.cmd.Process.Signal(syscall.SIGCONT)
+	cur = next
+
+	// Graceful handover.
+	time.Sleep(800 * time.Millisecond)
+	leaving := byID(reps, cur.str("replica"))
+	termAt := time.Now()
+	_ = leaving.cmd.Process.Signal(syscall.SIGTERM)
+	next = waitNewLeader(t, reps, cur.num("term"), 20*time.Second)
+	handover := time.UnixMilli(next.num("unix_ms")).Sub(termAt)
+	if err := <-leaving.done; err != nil {
+		t.Fatalf("leader did not exit cleanly on SIGTERM: %v", err)
+	}
+	leaving.done <- nil
+	leaving.start(t, env)
+
+	// Every replica exits once the job has finished.
+	for _, r := range reps {
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Fatalf("replica %s: %v", r.id, err)
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("replica %s did not finish", r.id)
+		}
+	}
+
+	compareRows(t, readTopSpeeds(t, srv, fmt.Sprintf("ha%d", suffix)), readTopSpeeds(t, srv, fmt.Sprintf("haref%d", suffix)))
+	checkFencing(t, readEvents(t, reps))
+
+	sort.Slice(failovers, func(i, j int) bool { return failovers[i] < failovers[j] })
+	t.Logf("failover after kill -9 (%d kills): p50 %v, p99 %v, max %v; SIGTERM handover %v",
+		len(failovers), failovers[len(failovers)/2], failovers[len(failovers)*99/100], failovers[len(failovers)-1], handover)
+	if os.Getenv("TOPSPEED_HA_REPORT") != "" {
+		var parts []string
+		for _, f := range failovers {
+			parts = append(parts, fmt.Sprint(f.Milliseconds()))
+		}
+		_ = os.WriteFile(os.Getenv("TOPSPEED_HA_REPORT"), []byte(fmt.Sprintf("failover_ms %s\nhandover_ms %d\n", strings.Join(parts, " "), handover.Milliseconds())), 0o644)
+	}
+}
+
+// checkFencing checks the logs: commits only move forward, one replica
+// commits per term, only checkpoints submitted for commit by the leader of
+// their term are restored (a kill may fall between the raft commit and its
+// log line), and restores never go back.
+func checkFencing(t *testing.T, evs []event) {
+	t.Helper()
+	committed := map[[2]int64]bool{}
+	var lastRestore int64
+	committer := map[int64]string{}
+	var lastID, lastTerm int64
+	restores := 0
+	for _, e := range evs {
+		switch e.str("msg") {
+		case "committing checkpoint":
+			committed[[2]int64{e.num("checkpoint"), e.num("term")}] = true
+		case "checkpoint committed":
+			id, term := e.num("checkpoint"), e.num("term")
+			if id <= lastID || term < lastTerm {
+				t.Fatalf("commit (%d, term %d) by %s after (%d, term %d): pointers must only increase", id, term, e.str("replica"), lastID, lastTerm)
+			}
+			if c, ok := committer[term]; ok && c != e.str("replica") {
+				t.Fatalf("two replicas (%s, %s) committed in term %d", c, e.str("replica"), term)
+			}
+			committer[term] = e.str("replica")
+			committed[[2]int64{id, term}] = true
+			lastID, lastTerm = id, term
+		case "leader: restoring from the committed checkpoint":
+			k := [2]int64{e.num("checkpoint"), e.num("checkpoint_term")}
+			if !committed[k] {
+				t.Fatalf("restored checkpoint %v that was never submitted for commit by its term's leader", k)
+			}
+			if k[0] < lastRestore {
+				t.Fatalf("restored checkpoint %d after having restored %d", k[0], lastRestore)
+			}
+			lastRestore = k[0]
+			restores++
+		}
+	}
+	if len(committed) == 0 || restores < 10 {
+		t.Fatalf("%d commits, %d restores: the test did not exercise failover", len(committed), restores)
+	}
+}
+
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l.Addr().String())
+		l.Close()
+	}
+	return out
+}

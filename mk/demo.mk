@@ -5,3 +5,8 @@ demo:
 
 cqlsh:
 	@bash scripts/cqlsh.sh
+
+# Long crash/failover soak (see scripts/soak.sh).
+.PHONY: soak
+soak:
+	@bash scripts/soak.sh

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/topspeed/topspeed/engine"
 	"github.com/topspeed/topspeed/job/topspeed"
 	"github.com/topspeed/topspeed/sink"
@@ -134,7 +136,10 @@ func BenchmarkParseOnly(b *testing.B) {
 
 // BenchmarkPipeline runs the whole job: file source, parse, key by car,
 // the fused TopSpeed window, and formatting of every result (to io.Discard).
+// TOPSPEED_BENCH_METRICS=1 enables the metrics as the binary does (a
+// registry, and the sink's end-to-end latency).
 func BenchmarkPipeline(b *testing.B) {
+	metrics := os.Getenv("TOPSPEED_BENCH_METRICS") == "1"
 	for _, par := range []int{1, 2} {
 		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) {
 			path, n := input(b)
@@ -142,10 +147,16 @@ func BenchmarkPipeline(b *testing.B) {
 			runtime.ReadMemStats(&m0)
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				p := engine.New(engine.WithParallelism(par))
+				opts := []engine.Option{engine.WithParallelism(par)}
+				var sinkOpts []engine.SinkOption[topspeed.Car]
+				if metrics {
+					opts = append(opts, engine.WithMetrics(prometheus.NewRegistry()))
+					sinkOpts = append(sinkOpts, engine.SinkEventTime(topspeed.CarTime))
+				}
+				p := engine.New(opts...)
 				cars := engine.FromSource(p, "cars", engine.Source[topspeed.Car](source.NewLines(path, topspeed.ParseCar)), engine.Monotonous(topspeed.CarTime))
 				out := topspeed.Build(cars, topspeed.DefaultConfig())
-				engine.ToSink(out, "discard", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)))
+				engine.ToSink(out, "discard", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)), sinkOpts...)
 				if err := p.Run(context.Background()); err != nil {
 					b.Fatal(err)
 				}

@@ -28,6 +28,16 @@
 // as data, between batches. A subtask with several inputs takes the minimum
 // watermark and aligns checkpoint barriers (see [Pipeline.Checkpoint]).
 //
+// # Metrics
+//
+// [WithMetrics] registers the pipeline's Prometheus metrics on a registry
+// the caller provides: records in and out per stage and subtask, bad and
+// late records, watermarks and event-time lag, queue fill, operator state
+// ([MetricsReporter]), sink write and flush durations and, with
+// [SinkEventTime], end-to-end latency. They cost a few atomic operations per
+// batch. [Pipeline.State] and [Pipeline.RecordCounts] serve health checks
+// and status pages.
+//
 // # Errors and shutdown
 //
 // The first error from any source, operator or sink cancels the pipeline and

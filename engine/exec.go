@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -78,6 +79,8 @@ type execution struct {
 
 	sources   []*sourceControl // one per source: barrier requests
 	commitChs []chan uint64    // one per keyed subtask: commit notifications
+
+	opened atomic.Int64 // stages open with their state restored (see attach)
 }
 
 type pendingCheckpoint struct {
@@ -158,6 +161,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	p.mu.Lock()
 	p.run = nil
+	p.finish(err)
 	p.mu.Unlock()
 	x.abortPending()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {

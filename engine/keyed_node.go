@@ -138,6 +138,7 @@ type subtask[IN, OUT any] struct {
 	nBlock  int
 	wm      int64
 	commit  chan uint64
+	stats   *stageStats // nil without metrics
 }
 
 func (s *subtask[IN, OUT]) runner(x *execution) func() error {
@@ -173,8 +174,10 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 	if err := s.op.Open(octx); err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
+	s.stats = x.attach(kindOperator, s.node.n, s.index, s.op, func() (int, int) { return len(s.in), cap(s.in) })
 	finished := false
 	defer func() {
+		x.detach(s.stats)
 		s.out.buf = s.out.buf[:0]
 		cerr := s.op.Close(&s.out)
 		if cerr == nil && finished {
@@ -200,6 +203,8 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 			if err := s.handle(x, m); err != nil {
 				return err
 			}
+		case <-s.stats.sampleC():
+			s.stats.sample()
 		case now := <-tick:
 			if err := s.op.OnProcessingTime(now.UnixMilli(), &s.out); err != nil {
 				return fmt.Errorf("processing time: %w", err)
@@ -239,6 +244,7 @@ func (s *subtask[IN, OUT]) handle(x *execution, m message[IN]) error {
 	}
 	switch m.ctrl.kind {
 	case 0:
+		s.stats.records(len(m.records), 0)
 		err := s.op.ProcessBatch(m.records, &s.out)
 		s.node.putBatch(m.records)
 		if err != nil {
@@ -324,6 +330,7 @@ func (s *subtask[IN, OUT]) advanceWatermark(x *execution) error {
 		return nil // all ended (handled at the end) or no progress
 	}
 	s.wm = min
+	s.stats.watermark(min)
 	if err := s.op.OnWatermark(min, &s.out); err != nil {
 		return fmt.Errorf("watermark: %w", err)
 	}
@@ -338,6 +345,7 @@ func (s *subtask[IN, OUT]) flush(x *execution) error {
 	if len(s.out.buf) == 0 {
 		return nil
 	}
+	s.stats.records(0, len(s.out.buf))
 	err := s.outs.push(x, s.index, s.out.buf)
 	s.out.buf = s.out.buf[:0]
 	return err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -25,6 +26,9 @@ type Config struct {
 	ProcessingTimeInterval time.Duration
 	// Logger receives lifecycle logs. Never nil after New.
 	Logger *zap.Logger
+	// Metrics, if not nil, is where the pipeline registers its metrics
+	// (see WithMetrics).
+	Metrics prometheus.Registerer
 }
 
 // DefaultConfig returns the defaults: parallelism = number of CPUs, 128 key
@@ -105,6 +109,10 @@ type Pipeline struct {
 	run     *execution // non-nil while Run is in progress
 	restore *Snapshot
 
+	obs      *observer // metrics; nil without WithMetrics
+	finished bool      // Run returned, with runErr
+	runErr   error
+
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Stop
 }
@@ -129,6 +137,11 @@ func New(opts ...Option) *Pipeline {
 	p := &Pipeline{cfg: cfg, stop: make(chan struct{})}
 	if err := cfg.Validate(); err != nil {
 		p.err = err
+	}
+	if obs, err := newObserver(cfg.Metrics); err != nil {
+		p.fail(fmt.Errorf("%w: metrics: %w", ErrInvalidPipeline, err))
+	} else {
+		p.obs = obs
 	}
 	return p
 }

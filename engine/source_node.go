@@ -74,8 +74,10 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte, wm
 		if err := s.src.(StatefulSource[T]).RestoreState(restored); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-		x.log.Info("source restored", zap.String("source", s.n))
+		x.log.Info("source restored", zap.String("stage", s.n))
 	}
+	st := x.attach(kindSource, s.n, 0, s.src, nil)
+	defer x.detach(st)
 	buf := make([]T, x.p.cfg.BatchSize)
 	for {
 		select {
@@ -84,11 +86,11 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte, wm
 				return err
 			}
 			if r.final {
-				x.log.Info("source stopped after final checkpoint", zap.String("source", s.n), zap.Uint64("checkpoint", r.id))
+				x.log.Info("source stopped after final checkpoint", zap.String("stage", s.n), zap.Uint64("checkpoint", r.id))
 				return s.outs.control(x, 0, ctrl{kind: ctrlEnd, stopped: true})
 			}
 		case <-x.p.stop:
-			x.log.Info("source stopped", zap.String("source", s.n))
+			x.log.Info("source stopped", zap.String("stage", s.n))
 			return s.outs.control(x, 0, ctrl{kind: ctrlEnd, stopped: true})
 		case <-ctx.Done():
 			return context.Cause(ctx)
@@ -96,17 +98,19 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte, wm
 		}
 		n, rerr := s.src.Read(ctx, buf)
 		if n > 0 {
+			st.records(n, n)
 			if err := s.outs.push(x, 0, buf[:n]); err != nil {
 				return err
 			}
 			if w, ok := wm.observe(buf[:n]); ok {
+				st.watermark(w)
 				if err := s.outs.control(x, 0, ctrl{kind: ctrlWatermark, wm: w}); err != nil {
 					return err
 				}
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
-			x.log.Info("source exhausted", zap.String("source", s.n))
+			x.log.Info("source exhausted", zap.String("stage", s.n))
 			return s.outs.control(x, 0, ctrl{kind: ctrlEnd})
 		}
 		if rerr != nil {

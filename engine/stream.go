@@ -111,9 +111,12 @@ func Process[K comparable, IN, OUT any](in KeyedStream[K, IN], name string, fact
 }
 
 // ToSink sends a stream to a sink. A stream may feed several sinks; each
-// gets every record.
-func ToSink[T any](s Stream[T], name string, sink Sink[T]) {
+// gets every record. Options: SinkEventTime.
+func ToSink[T any](s Stream[T], name string, sink Sink[T], opts ...SinkOption[T]) {
 	sn := newSinkNode(name, sink, s.producers, s.p.cfg.QueueBatches)
+	for _, o := range opts {
+		o(sn)
+	}
 	s.outs.list = append(s.outs.list, sn)
 	s.p.addNode(sn)
 }

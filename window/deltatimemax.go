@@ -145,6 +145,7 @@ type DeltaTimeMax[K comparable, T any] struct {
 	lastKey K
 	last    *dtmKey[T] // cache: states[lastKey]
 	out     []T        // output of the current hook
+	fires   int64
 }
 
 // dtmKey is the state of one key.
@@ -269,6 +270,7 @@ func (o *DeltaTimeMax[K, T]) process(e *T) {
 		return
 	}
 	s.lastFired = *e
+	o.fires++
 	if s.heapMode {
 		for len(s.heap.s) > 0 && s.heap.s[0].e.Timestamp <= cutoff {
 			s.heap.pop()

@@ -95,6 +95,7 @@ type Operator[K comparable, T, OUT any] struct {
 	wm       int64
 	now      int64
 	dropped  int64
+	fires    int64
 
 	out    []OUT // output of the current hook
 	emit   func(OUT)
@@ -419,6 +420,7 @@ func (o *Operator[K, T, OUT]) fire(key K, w Window, ks *keyState[T, OUT], sw Win
 	if p == nil {
 		return
 	}
+	o.fires++
 	ev := o.spec.Evictor
 	if ev == nil {
 		if o.listMode {

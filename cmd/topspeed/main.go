@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/topspeed/topspeed/checkpoint"
 	"github.com/topspeed/topspeed/engine"
@@ -42,6 +41,7 @@ type options struct {
 	events      int64
 	eventClock  string
 	startMillis int64
+	interval    time.Duration
 	parallelism int
 	batchSize   int
 	evict       time.Duration
@@ -51,6 +51,8 @@ type options struct {
 	logFormat   string
 	cassandra   cassandraFlags
 	ckpt        checkpointFlags
+	ha          haFlags
+	ops         opsFlags
 }
 
 func newFlagSet(o *options) *pflag.FlagSet {
@@ -66,6 +68,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.Int64Var(&o.events, "events", gen.Events, "generator: stop after this many events; 0 = run until stopped")
 	fs.StringVar(&o.eventClock, "event-clock", "wall", "generator: event time from the wall clock (wall) or a synthetic clock that starts at --start-time and never sleeps (synthetic)")
 	fs.Int64Var(&o.startMillis, "start-time", 0, "generator: event time of the first tick in Unix milliseconds; 0 = now")
+	fs.DurationVar(&o.interval, "event-interval", 0, "generator: event-time step between two reports; 0 = 1s/--rate (100ms with --rate 0)")
 	fs.IntVar(&o.parallelism, "parallelism", runtime.NumCPU(), "number of parallel keyed subtasks")
 	fs.IntVar(&o.batchSize, "batch-size", engine.DefaultConfig().BatchSize, "records per batch moved between stages")
 	fs.DurationVar(&o.evict, "evict", job.Evict, "keep reports of the last this-much event time per car (Flink's TimeEvictor)")
@@ -75,6 +78,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
 	o.cassandra.register(fs)
 	o.ckpt.register(fs)
+	o.ha.register(fs)
+	o.ops.register(fs)
 	return fs
 }
 
@@ -89,6 +94,9 @@ func (o *options) validate() error {
 	case o.eventClock != "wall" && o.eventClock != "synthetic":
 		return fmt.Errorf("--event-clock %q: must be wall or synthetic", o.eventClock)
 	}
+	if err := o.ops.validate(); err != nil {
+		return err
+	}
 	return o.ckpt.validate()
 }
 
@@ -96,6 +104,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)) }
 
 // run is the whole command; env looks up environment variables.
 func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)) int {
+	if len(args) > 0 && args[0] == "version" {
+		return runVersion(args[1:], stdout, stderr)
+	}
 	var o options
 	fs := newFlagSet(&o)
 	fs.SetOutput(stderr)
@@ -111,21 +122,32 @@ func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)
 		fmt.Fprintf(stderr, "topspeed: unexpected argument %q (see --help)\n", fs.Arg(0))
 		return exitUsage
 	}
-	if err := applyEnv(fs, env); err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", err)
-		return exitUsage
-	}
-	if err := o.validate(); err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", err)
-		return exitUsage
-	}
-	log, err := newLogger(o.logLevel, o.logFormat, stderr)
+	conf, err := loadConfig(fs, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
 		return exitUsage
 	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", conf.explain(err))
+		return exitUsage
+	}
+	log, err := newLogger(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", conf.explain(err))
+		return exitUsage
+	}
 	defer log.Sync() //nolint:errcheck // stderr sync errors are not actionable
+	rt := newOps(&o, conf, log)
 
+	if o.ha.enabled() {
+		hs := &haStatus{}
+		if err := rt.startHA(&o, hs); err != nil {
+			fmt.Fprintf(stderr, "topspeed: %v\n", err)
+			return exitFailure
+		}
+		defer rt.stop()
+		return runHA(&o, stdout, stderr, log, env, hs)
+	}
 	j, err := buildJob(&o, stdout, log, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
@@ -135,6 +157,11 @@ func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
 		return exitFailure
 	}
+	if err := rt.start(j, &o); err != nil {
+		fmt.Fprintf(stderr, "topspeed: %v\n", err)
+		return exitFailure
+	}
+	defer rt.stop()
 
 	// First SIGINT/SIGTERM: stop gracefully (with checkpoints: a final
 	// checkpoint, then stop) and flush everything read. Second: cancel.
@@ -216,6 +243,7 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 		g := topspeed.DefaultGeneratorConfig()
 		g.Cars, g.Rate, g.Seed, g.Events = o.cars, o.rate, o.seed, o.events
 		g.Synthetic = o.eventClock == "synthetic"
+		g.Interval = o.interval
 		g.StartTime = time.Now()
 		if o.startMillis != 0 {
 			g.StartTime = time.UnixMilli(o.startMillis)
@@ -234,7 +262,8 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 		j.skipped = lines.Skipped
 		src = lines
 	}
-	p := engine.New(engine.WithParallelism(o.parallelism), engine.WithBatchSize(o.batchSize), engine.WithLogger(log))
+	p := engine.New(engine.WithParallelism(o.parallelism), engine.WithBatchSize(o.batchSize), engine.WithLogger(log), engine.WithMetrics(o.ops.metrics))
+	src = &firstRecord[topspeed.Car]{Source: src, log: log}
 	cars := engine.FromSource(p, "cars", src, engine.Monotonous(topspeed.CarTime))
 	results := topspeed.Build(cars, cfg)
 	// Results go to --output (stdout by default) unless only Cassandra was
@@ -242,12 +271,12 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 	if !o.cassandra.enabled() || o.output != "" {
 		switch {
 		case o.output == "" || o.output == "-":
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)), engine.SinkEventTime(topspeed.CarTime))
 		case o.ckpt.enabled():
 			// Exactly once: part files published when a checkpoint commits.
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)), engine.SinkEventTime(topspeed.CarTime))
 		default:
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)), engine.SinkEventTime(topspeed.CarTime))
 		}
 	}
 	if o.cassandra.enabled() {
@@ -259,28 +288,11 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 		if err != nil {
 			return nil, err
 		}
-		engine.ToSink(results, "cassandra", engine.Sink[topspeed.Car](cs))
+		if err := o.ops.registerCollector(cs); err != nil {
+			return nil, err
+		}
+		engine.ToSink(results, "cassandra", engine.Sink[topspeed.Car](cs), engine.SinkEventTime(topspeed.CarTime))
 	}
 	j.pipeline = p
 	return j, nil
-}
-
-func newLogger(level, format string, w *os.File) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
-	}
-	ec := zap.NewProductionEncoderConfig()
-	ec.EncodeTime = zapcore.ISO8601TimeEncoder
-	var enc zapcore.Encoder
-	switch format {
-	case "json":
-		enc = zapcore.NewJSONEncoder(ec)
-	case "console":
-		ec.EncodeLevel = zapcore.CapitalLevelEncoder
-		enc = zapcore.NewConsoleEncoder(ec)
-	default:
-		return nil, fmt.Errorf("--log-format %q: must be console or json", format)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(w), lvl)), nil
 }

@@ -28,7 +28,13 @@ func runCLIEnv(t *testing.T, testEnv map[string]string, args ...string) (int, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := run(args, out, errf, func(k string) (string, bool) { v, ok := testEnv[k]; return v, ok })
+	code := run(args, out, errf, func(k string) (string, bool) {
+		v, ok := testEnv[k]
+		if !ok && k == "TOPSPEED_HTTP_ADDR" {
+			return "127.0.0.1:0", true // never the shared default port
+		}
+		return v, ok
+	})
 	out.Close()
 	errf.Close()
 	o, _ := os.ReadFile(out.Name())

@@ -76,6 +76,7 @@ type Sink[T any, K comparable] struct {
 
 	rows, requests, retries, failures atomic.Int64
 	lat                               latencyHist
+	met                               *sinkMetrics // see Describe
 }
 
 // New returns a sink for cfg and mapping. log may be nil.
@@ -91,7 +92,7 @@ func New[T any, K comparable](cfg Config, m Mapping[T, K], log *zap.Logger) (*Si
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(m.Columns)), ", ")
 	stmt := fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", cfg.Keyspace, cfg.Table, strings.Join(m.Columns, ", "), marks)
-	return &Sink[T, K]{cfg: cfg, m: m, log: log, stmt: stmt, groups: map[K][]T{}}, nil
+	return &Sink[T, K]{cfg: cfg, m: m, log: log, stmt: stmt, groups: map[K][]T{}, met: newSinkMetrics()}, nil
 }
 
 // Open connects (retrying within Config.ConnectBudget), creates the schema
@@ -321,6 +322,8 @@ func permanent(err error) bool {
 func (s *Sink[T, K]) send(rows []T, args []any) ([]any, error) {
 	start := time.Now()
 	attempts := 0
+	s.met.inFlight.Inc()
+	defer s.met.inFlight.Dec()
 	op := func() (struct{}, error) {
 		attempts++
 		var err error
@@ -334,6 +337,9 @@ func (s *Sink[T, K]) send(rows []T, args []any) ([]any, error) {
 				b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: s.stmt, Args: s.m.Bind(nil, rows[i]), Idempotent: true})
 			}
 			err = s.session.ExecuteBatch(b)
+		}
+		if err != nil && s.ctx.Err() == nil {
+			s.met.errors.WithLabelValues(errKind(err)).Inc()
 		}
 		if err != nil && permanent(err) {
 			return struct{}{}, backoff.Permanent(err)
@@ -357,6 +363,8 @@ func (s *Sink[T, K]) send(rows []T, args []any) ([]any, error) {
 		return args, fmt.Errorf("cassandra: write of %d row(s) failed after %d attempt(s) in %v: %w", len(rows), attempts, time.Since(start).Round(time.Millisecond), err)
 	}
 	s.lat.record(time.Since(start))
+	s.met.duration.Observe(time.Since(start).Seconds())
+	s.met.rows.Observe(float64(len(rows)))
 	s.rows.Add(int64(len(rows)))
 	return args, nil
 }

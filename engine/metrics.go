@@ -1,0 +1,508 @@
+package engine
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Metrics
+//
+// With WithMetrics(reg) a pipeline exports, on reg, the metrics below (label
+// stage is the stage name, subtask the subtask index; sources and sinks have
+// subtask "0"):
+//
+//	topspeed_records_in_total{stage,subtask}            records a stage received: read by a source, given to an operator, given to a sink
+//	topspeed_records_out_total{stage,subtask}           records a stage passed on: pushed by a source, emitted by an operator, written by a sink (Write returned)
+//	topspeed_bad_records_total{stage}                   bad input records a source skipped (SkipCounter; 0 for other sources)
+//	topspeed_watermark_seconds{stage,subtask}           current event-time watermark (Unix seconds) of a source or keyed subtask
+//	topspeed_event_time_lag_seconds{stage,subtask}      wall clock minus that watermark, computed at scrape time
+//	topspeed_queue_batches{stage,subtask}               batches waiting in the input queue of a keyed subtask or sink
+//	topspeed_queue_capacity_batches{stage,subtask}      that queue's capacity
+//	topspeed_operator_keys{stage,subtask}               keys with state (operators implementing MetricsReporter)
+//	topspeed_operator_retained_elements{stage,subtask}  elements held in state (MetricsReporter)
+//	topspeed_window_fires_total{stage,subtask}          window firings (MetricsReporter)
+//	topspeed_late_records_dropped_total{stage,subtask}  records dropped as late (MetricsReporter)
+//	topspeed_sink_write_duration_seconds{stage}         histogram: time in Sink.Write, including backpressure
+//	topspeed_sink_flush_duration_seconds{stage}         histogram: time in Sink.Flush
+//	topspeed_end_to_end_latency_seconds{stage}          histogram: wall clock when Sink.Write returned minus the
+//	                                                    largest event time in the batch (sinks added with SinkEventTime)
+//
+// Gauges are exported only while the stage runs. Counters are cumulative
+// per registry: a later pipeline with the same stage names on the same
+// registry continues them, so a job that rebuilds its pipeline (restart
+// from a checkpoint, HA failover) keeps monotonic counters. Two pipelines
+// running at the same time must not share a registry unless their stage
+// names differ (or wrap it: prometheus.WrapRegistererWith).
+//
+// The hot path costs a few atomic additions per batch, never per record,
+// except for SinkEventTime, which reads every written record's event time.
+
+// MetricsReporter may be implemented by an Operator to export its state.
+// The engine calls Metrics only when metrics are enabled, about once per
+// second and once before Close, from the subtask's own goroutine, so the
+// operator needs no synchronisation; the engine stores the sample for the
+// metrics endpoint.
+type MetricsReporter interface {
+	Metrics() OperatorMetrics
+}
+
+// OperatorMetrics is a sample of one operator instance's state.
+type OperatorMetrics struct {
+	// Keys is the number of keys with state.
+	Keys int64
+	// Retained is the number of elements held in state.
+	Retained int64
+	// Fires is the number of window firings since Open (cumulative).
+	Fires int64
+	// LateDropped is the number of records dropped as late since Open
+	// (cumulative).
+	LateDropped int64
+}
+
+// SkipCounter may be implemented by a Source that skips bad records (such
+// as source.Lines): Skipped returns how many it skipped since Open. Unlike
+// the Source methods it must be safe to call from any goroutine; it is
+// read when metrics are scraped.
+type SkipCounter interface {
+	Skipped() int64
+}
+
+// metricsSampleInterval is how often MetricsReporter operators are sampled.
+const metricsSampleInterval = time.Second
+
+// WithMetrics makes the pipeline export its metrics on reg (nil: none, the
+// default). See the package's metrics list in metrics.go.
+func WithMetrics(reg prometheus.Registerer) Option { return func(c *Config) { c.Metrics = reg } }
+
+// SinkOption configures a sink added with ToSink.
+type SinkOption[T any] func(*sinkNode[T])
+
+// SinkEventTime gives ToSink the records' event time (Unix milliseconds),
+// so that the sink stage exports topspeed_end_to_end_latency_seconds: for
+// each batch, the time at which Write returned minus the batch's largest
+// event time. For an asynchronous sink, Write returning means accepted,
+// not yet durable. Without metrics it costs nothing.
+func SinkEventTime[T any](ts func(T) int64) SinkOption[T] {
+	return func(s *sinkNode[T]) { s.eventTime = ts }
+}
+
+// State is a pipeline's lifecycle state.
+type State int
+
+// Pipeline states, in order.
+const (
+	// StateCreated: Run was not called yet.
+	StateCreated State = iota
+	// StateStarting: Run was called; some stage is still opening or
+	// restoring its state.
+	StateStarting
+	// StateRunning: every source, subtask and sink is open with its state
+	// restored.
+	StateRunning
+	// StateFinished: Run returned nil.
+	StateFinished
+	// StateFailed: Run returned an error (including cancellation).
+	StateFailed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateCreated:
+		return "created"
+	case StateStarting:
+		return "starting"
+	case StateRunning:
+		return "running"
+	case StateFinished:
+		return "finished"
+	case StateFailed:
+		return "failed"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// State returns the pipeline's lifecycle state. It may be called from any
+// goroutine.
+func (p *Pipeline) State() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case !p.started:
+		return StateCreated
+	case p.run != nil:
+		if p.run.opened.Load() >= int64(p.run.parts) {
+			return StateRunning
+		}
+		return StateStarting
+	case p.finished && p.runErr == nil:
+		return StateFinished
+	}
+	return StateFailed
+}
+
+// RecordCounts returns how many records the pipeline's sources have read
+// and how many its sinks have written (Write returned) so far. It is safe
+// to call from any goroutine; without WithMetrics both are 0.
+func (p *Pipeline) RecordCounts() (read, written int64) {
+	if p.obs == nil {
+		return 0, 0
+	}
+	p.obs.mu.Lock()
+	defer p.obs.mu.Unlock()
+	for _, st := range p.obs.stages {
+		switch st.kind {
+		case kindSource:
+			read += st.in.Load()
+		case kindSink:
+			written += st.out.Load()
+		}
+	}
+	return read, written
+}
+
+// finish records Run's result for State.
+func (p *Pipeline) finish(err error) {
+	p.finished, p.runErr = true, err
+}
+
+// observer is a pipeline's view of its registry's metrics.
+type observer struct {
+	m      *metricsSet
+	mu     sync.Mutex
+	stages []*stageStats // this pipeline's, for RecordCounts
+}
+
+func newObserver(reg prometheus.Registerer) (*observer, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := newMetricsSet()
+	if err := reg.Register(m); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, err
+		}
+		existing, ok := are.ExistingCollector.(*metricsSet)
+		if !ok {
+			return nil, err
+		}
+		m = existing
+	}
+	return &observer{m: m}, nil
+}
+
+type stageKind uint8
+
+const (
+	kindSource stageKind = iota + 1
+	kindOperator
+	kindSink
+)
+
+func (k stageKind) String() string {
+	switch k {
+	case kindSource:
+		return "source"
+	case kindOperator:
+		return "operator"
+	}
+	return "sink"
+}
+
+// stageStats are the metrics of one source, keyed subtask or sink. Its
+// counters are written by the stage's own goroutine and read at scrape
+// time; a nil *stageStats (metrics disabled) ignores every call.
+type stageStats struct {
+	kind           stageKind
+	stage, subtask string
+
+	in, out atomic.Int64
+	wm      atomic.Int64 // MinWatermark until the first watermark
+
+	// Operator samples (MetricsReporter): gauges, and the current
+	// instance's cumulative counts.
+	keys, retained, fires, late atomic.Int64
+	reporter                    MetricsReporter // set while attached
+	ticker                      *time.Ticker
+
+	writeDur, flushDur, e2e prometheus.Observer // sinks
+
+	// Guarded by metricsSet.mu: attachment and the totals of earlier
+	// instances with the same labels.
+	active             bool
+	reports            bool
+	queue              func() (n, capacity int)
+	skip               SkipCounter
+	skipBase           int64
+	fireBase, lateBase int64
+}
+
+func (s *stageStats) records(in, out int) {
+	if s != nil {
+		s.in.Add(int64(in))
+		s.out.Add(int64(out))
+	}
+}
+
+func (s *stageStats) watermark(wm int64) {
+	if s != nil {
+		s.wm.Store(wm)
+	}
+}
+
+// sampleC returns the channel that ticks when the operator should be
+// sampled; nil (never) without metrics or MetricsReporter.
+func (s *stageStats) sampleC() <-chan time.Time {
+	if s == nil || s.ticker == nil {
+		return nil
+	}
+	return s.ticker.C
+}
+
+// sample stores a MetricsReporter sample. Called on the subtask goroutine.
+func (s *stageStats) sample() {
+	if s == nil || s.reporter == nil {
+		return
+	}
+	r := s.reporter.Metrics()
+	s.keys.Store(r.Keys)
+	s.retained.Store(r.Retained)
+	s.fires.Store(r.Fires)
+	s.late.Store(r.LateDropped)
+}
+
+// attach registers a stage instance that has opened (and restored its
+// state): it counts towards StateRunning, and, with metrics, gets its
+// stats. op is the operator of a keyed subtask, src the source; queue
+// reports the input queue of subtasks and sinks.
+func (x *execution) attach(kind stageKind, stage string, subtask int, op any, queue func() (int, int)) *stageStats {
+	x.opened.Add(1)
+	x.log.Debug("stage open", zap.String("stage", stage), zap.Stringer("kind", kind), zap.Int("subtask", subtask))
+	o := x.p.obs
+	if o == nil {
+		return nil
+	}
+	m := o.m
+	m.mu.Lock()
+	key := [2]string{stage, strconv.Itoa(subtask)}
+	s := m.stages[key]
+	if s == nil {
+		s = &stageStats{kind: kind, stage: key[0], subtask: key[1]}
+		if kind == kindSink {
+			s.writeDur = m.writeDur.WithLabelValues(stage)
+			s.flushDur = m.flushDur.WithLabelValues(stage)
+			s.e2e = m.e2e.WithLabelValues(stage)
+		}
+		m.stages[key] = s
+		m.order = append(m.order, key)
+	}
+	s.active = true
+	s.wm.Store(MinWatermark)
+	s.queue = queue
+	if sc, ok := op.(SkipCounter); ok && kind == kindSource {
+		s.skip = sc
+	}
+	if r, ok := op.(MetricsReporter); ok && kind == kindOperator {
+		s.reporter, s.reports = r, true
+		s.keys.Store(0)
+		s.retained.Store(0)
+		s.fires.Store(0)
+		s.late.Store(0)
+		s.ticker = time.NewTicker(metricsSampleInterval)
+	}
+	m.mu.Unlock()
+	o.mu.Lock()
+	o.stages = append(o.stages, s)
+	o.mu.Unlock()
+	return s
+}
+
+// detach ends a stage instance's attachment: it takes a last sample, folds
+// the instance's cumulative counts into the stage's totals and stops
+// exporting its gauges. Called on the stage's goroutine, before the
+// operator's Close.
+func (x *execution) detach(s *stageStats) {
+	if s == nil {
+		return
+	}
+	s.sample()
+	if s.ticker != nil {
+		s.ticker.Stop()
+	}
+	m := x.p.obs.m
+	m.mu.Lock()
+	s.active = false
+	s.queue = nil
+	if s.skip != nil {
+		s.skipBase += s.skip.Skipped()
+		s.skip = nil
+	}
+	if s.reporter != nil {
+		s.fireBase += s.fires.Swap(0)
+		s.lateBase += s.late.Swap(0)
+		s.reporter, s.ticker = nil, nil
+	}
+	m.mu.Unlock()
+	x.log.Debug("stage closed", zap.String("stage", s.stage), zap.Stringer("kind", s.kind), zap.String("subtask", s.subtask),
+		zap.Int64("records_in", s.in.Load()), zap.Int64("records_out", s.out.Load()))
+}
+
+// write calls Sink.Write and records the sink's metrics.
+func (s *sinkNode[T]) write(x *execution, batch []T) error {
+	st := s.stats
+	if st == nil {
+		return s.sink.Write(x.ctx, batch)
+	}
+	maxTs := MinWatermark
+	if ts := s.eventTime; ts != nil {
+		for i := range batch {
+			maxTs = max(maxTs, ts(batch[i]))
+		}
+	}
+	st.in.Add(int64(len(batch)))
+	start := time.Now()
+	err := s.sink.Write(x.ctx, batch)
+	end := time.Now()
+	st.writeDur.Observe(end.Sub(start).Seconds())
+	if err != nil {
+		return err
+	}
+	st.out.Add(int64(len(batch)))
+	if maxTs != MinWatermark {
+		st.e2e.Observe(max(0, float64(end.UnixMilli()-maxTs)/1e3))
+	}
+	return nil
+}
+
+// flush calls Sink.Flush and records its duration.
+func (s *sinkNode[T]) flush(x *execution) error {
+	st := s.stats
+	if st == nil {
+		return s.sink.Flush(x.ctx)
+	}
+	start := time.Now()
+	err := s.sink.Flush(x.ctx)
+	st.flushDur.Observe(time.Since(start).Seconds())
+	return err
+}
+
+// metricsSet is the engine's collector on one registry, shared by every
+// pipeline using that registry.
+type metricsSet struct {
+	mu     sync.Mutex
+	stages map[[2]string]*stageStats
+	order  [][2]string
+
+	writeDur, flushDur, e2e *prometheus.HistogramVec
+
+	recIn, recOut, bad, wm, lag, queue, queueCap, keys, retained, fires, late *prometheus.Desc
+}
+
+func newMetricsSet() *metricsSet {
+	l := []string{"stage", "subtask"}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("topspeed_"+name, help, labels, nil)
+	}
+	return &metricsSet{
+		stages: map[[2]string]*stageStats{},
+		writeDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "topspeed_sink_write_duration_seconds",
+			Help:    "Time a sink stage spent in one Sink.Write call, including backpressure.",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 12),
+		}, []string{"stage"}),
+		flushDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "topspeed_sink_flush_duration_seconds",
+			Help:    "Time a sink stage spent in one Sink.Flush call (checkpoints and end of input).",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 12),
+		}, []string{"stage"}),
+		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "topspeed_end_to_end_latency_seconds",
+			Help:    "Wall-clock time when a sink accepted a batch minus the largest event time in the batch.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300},
+		}, []string{"stage"}),
+		recIn:    d("records_in_total", "Records a stage received: read by a source, given to an operator, given to a sink.", l...),
+		recOut:   d("records_out_total", "Records a stage passed on: pushed by a source, emitted by an operator, written by a sink.", l...),
+		bad:      d("bad_records_total", "Bad input records a source skipped.", "stage"),
+		wm:       d("watermark_seconds", "Current event-time watermark of a source or keyed subtask, in Unix seconds.", l...),
+		lag:      d("event_time_lag_seconds", "Wall-clock time minus the stage's event-time watermark.", l...),
+		queue:    d("queue_batches", "Batches waiting in the input queue of a keyed subtask or sink.", l...),
+		queueCap: d("queue_capacity_batches", "Capacity of the input queue of a keyed subtask or sink.", l...),
+		keys:     d("operator_keys", "Keys with state in an operator instance.", l...),
+		retained: d("operator_retained_elements", "Elements held in an operator instance's state.", l...),
+		fires:    d("window_fires_total", "Window firings of an operator.", l...),
+		late:     d("late_records_dropped_total", "Records an operator dropped as late.", l...),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *metricsSet) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.recIn, m.recOut, m.bad, m.wm, m.lag, m.queue, m.queueCap, m.keys, m.retained, m.fires, m.late} {
+		ch <- d
+	}
+	m.writeDur.Describe(ch)
+	m.flushDur.Describe(ch)
+	m.e2e.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *metricsSet) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	m.mu.Lock()
+	keys := slices.Clone(m.order)
+	m.mu.Unlock()
+	for _, k := range keys {
+		m.mu.Lock()
+		m.collectStage(ch, m.stages[k], now)
+		m.mu.Unlock()
+	}
+	m.writeDur.Collect(ch)
+	m.flushDur.Collect(ch)
+	m.e2e.Collect(ch)
+}
+
+// collectStage sends one stage's metrics. Called with mu held.
+func (m *metricsSet) collectStage(ch chan<- prometheus.Metric, s *stageStats, now time.Time) {
+	c := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		if len(labels) == 0 {
+			labels = []string{s.stage, s.subtask}
+		}
+		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
+	}
+	c(m.recIn, prometheus.CounterValue, float64(s.in.Load()))
+	c(m.recOut, prometheus.CounterValue, float64(s.out.Load()))
+	if s.kind == kindSource {
+		n := s.skipBase
+		if s.skip != nil {
+			n += s.skip.Skipped()
+		}
+		c(m.bad, prometheus.CounterValue, float64(n), s.stage)
+	}
+	if s.reports {
+		c(m.fires, prometheus.CounterValue, float64(s.fireBase+s.fires.Load()))
+		c(m.late, prometheus.CounterValue, float64(s.lateBase+s.late.Load()))
+	}
+	if !s.active {
+		return
+	}
+	if wm := s.wm.Load(); wm != MinWatermark && wm != math.MaxInt64 {
+		c(m.wm, prometheus.GaugeValue, float64(wm)/1e3)
+		c(m.lag, prometheus.GaugeValue, float64(now.UnixMilli()-wm)/1e3)
+	}
+	if s.queue != nil {
+		n, capacity := s.queue()
+		c(m.queue, prometheus.GaugeValue, float64(n))
+		c(m.queueCap, prometheus.GaugeValue, float64(capacity))
+	}
+	if s.reporter != nil {
+		c(m.keys, prometheus.GaugeValue, float64(s.keys.Load()))
+		c(m.retained, prometheus.GaugeValue, float64(s.retained.Load()))
+	}
+}

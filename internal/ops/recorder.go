@@ -1,0 +1,181 @@
+package ops
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Role is this process's part in high availability.
+type Role string
+
+// Roles. A job without HA is standalone.
+const (
+	RoleStandalone Role = "standalone"
+	RoleFollower   Role = "follower"
+	RoleCandidate  Role = "candidate"
+	RoleLeader     Role = "leader"
+)
+
+var roles = []Role{RoleStandalone, RoleFollower, RoleCandidate, RoleLeader}
+
+// CheckpointInfo describes the last completed checkpoint in the status.
+type CheckpointInfo struct {
+	ID              uint64    `json:"id"`
+	Time            time.Time `json:"time"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	SizeBytes       int64     `json:"size_bytes"`
+}
+
+// Recorder holds what checkpointing and HA report about the job: it
+// exports it as metrics and shows it in /api/v1/status. All methods are
+// safe for concurrent use, and a nil *Recorder ignores every call.
+type Recorder struct {
+	ckDuration prometheus.Histogram
+	ckSize     prometheus.Gauge
+	ckLast     prometheus.Gauge
+	ckDone     prometheus.Counter
+	ckFailed   prometheus.Counter
+	ckInterval prometheus.Gauge
+	restore    prometheus.Gauge
+	role       *prometheus.GaugeVec
+	term       prometheus.Gauge
+	leaderChg  prometheus.Counter
+
+	mu         sync.Mutex
+	last       *CheckpointInfo
+	cur        Role
+	curTerm    uint64
+	leader     string
+	prevLeader string
+}
+
+// NewRecorder registers the checkpoint and raft metrics on reg (which may
+// be nil: status only) and starts in role standalone, term 0.
+func NewRecorder(reg prometheus.Registerer) *Recorder {
+	r := &Recorder{
+		ckDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "topspeed_checkpoint_duration_seconds",
+			Help:    "Time from a checkpoint's barrier request to its durable commit.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}),
+		ckSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "topspeed_checkpoint_size_bytes",
+			Help: "Size of the last completed checkpoint.",
+		}),
+		ckLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "topspeed_checkpoint_last_success_timestamp_seconds",
+			Help: "Unix time of the last completed checkpoint (0: none yet).",
+		}),
+		ckDone: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "topspeed_checkpoints_completed_total",
+			Help: "Checkpoints completed (durable and committed).",
+		}),
+		ckFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "topspeed_checkpoint_failures_total",
+			Help: "Checkpoints that failed.",
+		}),
+		ckInterval: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "topspeed_checkpoint_interval_seconds",
+			Help: "Configured time between checkpoints (0: checkpoints disabled).",
+		}),
+		restore: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "topspeed_restore_duration_seconds",
+			Help: "Time the last restore from a checkpoint took.",
+		}),
+		role: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "topspeed_raft_role",
+			Help: "1 for this process's current HA role, 0 for the others.",
+		}, []string{"role"}),
+		term: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "topspeed_raft_term",
+			Help: "Current raft term (0 without HA).",
+		}),
+		leaderChg: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "topspeed_raft_leader_changes_total",
+			Help: "Times the known raft leader changed.",
+		}),
+		cur: RoleStandalone,
+	}
+	for _, ro := range roles {
+		r.role.WithLabelValues(string(ro)).Set(0)
+	}
+	r.role.WithLabelValues(string(RoleStandalone)).Set(1)
+	if reg != nil {
+		reg.MustRegister(r.ckDuration, r.ckSize, r.ckLast, r.ckDone, r.ckFailed, r.ckInterval, r.restore, r.role, r.term, r.leaderChg)
+	}
+	return r
+}
+
+// SetCheckpointInterval records the configured checkpoint interval; the
+// "no checkpoint in 3 intervals" alert needs it.
+func (r *Recorder) SetCheckpointInterval(d time.Duration) {
+	if r != nil {
+		r.ckInterval.Set(d.Seconds())
+	}
+}
+
+// CheckpointCompleted records a durable, committed checkpoint.
+func (r *Recorder) CheckpointCompleted(id uint64, d time.Duration, sizeBytes int64) {
+	if r == nil {
+		return
+	}
+	now := time.Now()
+	r.ckDuration.Observe(d.Seconds())
+	r.ckSize.Set(float64(sizeBytes))
+	r.ckLast.Set(float64(now.UnixNano()) / 1e9)
+	r.ckDone.Inc()
+	r.mu.Lock()
+	r.last = &CheckpointInfo{ID: id, Time: now.UTC(), DurationSeconds: d.Seconds(), SizeBytes: sizeBytes}
+	r.mu.Unlock()
+}
+
+// CheckpointFailed counts a failed checkpoint.
+func (r *Recorder) CheckpointFailed() {
+	if r != nil {
+		r.ckFailed.Inc()
+	}
+}
+
+// Restored records how long restoring from a checkpoint took.
+func (r *Recorder) Restored(d time.Duration) {
+	if r != nil {
+		r.restore.Set(d.Seconds())
+	}
+}
+
+// SetRaft records the HA role, term and leader (address or id, "" if
+// unknown). A change of the known leader counts as a leader change.
+func (r *Recorder) SetRaft(role Role, term uint64, leader string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if leader != "" && r.prevLeader != "" && leader != r.prevLeader {
+		r.leaderChg.Inc()
+	}
+	if leader != "" {
+		r.prevLeader = leader
+	}
+	r.role.WithLabelValues(string(r.cur)).Set(0)
+	r.role.WithLabelValues(string(role)).Set(1)
+	r.cur, r.curTerm, r.leader = role, term, leader
+	r.term.Set(float64(term))
+}
+
+// State returns the HA role, term, leader and the last checkpoint (nil if
+// none).
+func (r *Recorder) State() (role Role, term uint64, leader string, last *CheckpointInfo) {
+	if r == nil {
+		return RoleStandalone, 0, "", nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last != nil {
+		c := *r.last
+		last = &c
+	}
+	return r.cur, r.curTerm, r.leader, last
+}

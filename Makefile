@@ -11,8 +11,9 @@ export TOPSPEED_CACHE
 all: build
 
 # The test command (README, CI): formatting, vet, race-enabled unit and
-# integration tests, then result parity with real Flink on small inputs.
-test: fmt-check vet unit parity-small
+# integration tests against the real Cassandra, result parity with real Flink
+# on small inputs, and the real-Prometheus operations check.
+test: fmt-check vet unit parity-small ops-test
 
 build:
 	$(GO) build -o $(BIN)/topspeed ./cmd/topspeed

@@ -34,6 +34,9 @@ die() { echo "parity: $*" >&2; exit 2; }
 
 # --- binary under test -------------------------------------------------------
 tbin="${TOPSPEED_BIN:-bin/topspeed}"
+# topspeed runs here without its ops server or Cassandra sink.
+export TOPSPEED_HTTP_ADDR=
+unset CASSANDRA_HOSTS TOPSPEED_CASSANDRA_HOSTS
 self_par=""
 if [[ "$tbin" == flink:* ]]; then
   self_par="${tbin#flink:}"

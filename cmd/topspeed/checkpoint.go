@@ -115,6 +115,9 @@ func setupCheckpoints(j *job, o *options, log *zap.Logger, env func(string) (str
 	}
 	if snap != nil {
 		j.pipeline.RestoreFrom(snap)
+		if o.ops.recorder != nil {
+			o.ops.recorder.Restored(time.Since(start))
+		}
 		log.Info("restoring from checkpoint", zap.Uint64("checkpoint", snap.ID), zap.String("path", info.Path),
 			zap.Int64("bytes", info.Bytes), zap.Duration("load", time.Since(start)))
 	}

@@ -57,7 +57,8 @@ func start(t *testing.T, env []string, args ...string) *life {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	// Only what the test passes: the binary reads TOPSPEED_* and CASSANDRA_*.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// No ops server: parallel tests and lives would fight over its port.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TOPSPEED_HTTP_ADDR="}, env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

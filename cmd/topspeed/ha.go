@@ -234,6 +234,7 @@ func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (s
 	}
 	meta := checkpoint.Meta{Term: term, Fingerprint: fingerprint(o), MaxParallelism: engine.DefaultMaxParallelism}
 	if ptr.ID > 0 {
+		loadStart := time.Now()
 		snap, info, err := checkpoint.Load(ptr.Path)
 		if err != nil {
 			return nil, fmt.Errorf("committed checkpoint %d: %w", ptr.ID, err)
@@ -245,6 +246,9 @@ func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (s
 			return nil, err
 		}
 		j.pipeline.RestoreFrom(snap)
+		if o.ops.recorder != nil {
+			o.ops.recorder.Restored(time.Since(loadStart))
+		}
 		log.Info("leader: restoring from the committed checkpoint", zap.Uint64("checkpoint", ptr.ID), zap.Uint64("checkpoint_term", ptr.Term), zap.String("path", ptr.Path))
 	} else {
 		log.Info("leader: no committed checkpoint, starting from the beginning")
@@ -265,6 +269,7 @@ func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (s
 			return nil, err
 		}
 	}
+	o.ops.hookCoordinator(j.coord, c.interval)
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &leaderTerm{term: term, job: j, cancel: cancel, done: make(chan error, 1)}
 	go func() { _ = j.coord.Run(ctx) }()

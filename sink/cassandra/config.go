@@ -39,8 +39,9 @@ type Config struct {
 	// BatchRows bounds the rows in one unlogged batch. Batches only ever
 	// hold rows of one partition.
 	BatchRows int
-	// Linger is how long a collected row may wait for its partition's batch
-	// to fill before it is sent anyway.
+	// Linger is how long a partition's first collected row may wait for
+	// the batch to fill before the partition is sent anyway: the bound on
+	// the extra latency batching adds.
 	Linger time.Duration
 	// MaxBufferedRows bounds the rows collected while waiting for batches to
 	// fill; reaching it sends them all.
@@ -76,8 +77,8 @@ func (t TLSConfig) Enabled() bool { return t.CAFile != "" || t.CertFile != "" ||
 
 // DefaultConfig returns production defaults: port 9042, keyspace example,
 // table topspeeds, LOCAL_QUORUM, 5 s timeouts, 64 requests in flight,
-// batches of up to 50 rows collected for at most 50 ms (at most 50,000
-// rows collected), a 2-minute retry budget per request and a
+// batches of up to 50 rows per partition, a partition's rows collected
+// for at most 500 ms (at most 50,000 rows collected), a 2-minute retry budget per request and a
 // 30-second budget for the first connection.
 func DefaultConfig() Config {
 	return Config{
@@ -89,8 +90,8 @@ func DefaultConfig() Config {
 		ConnectTimeout:  5 * time.Second,
 		MaxInFlight:     64,
 		BatchRows:       50,
-		Linger:          20 * time.Millisecond,
-		MaxBufferedRows: 50 * 64,
+		Linger:          500 * time.Millisecond,
+		MaxBufferedRows: 50_000,
 		RetryBudget:     2 * time.Minute,
 		RetryInitial:    50 * time.Millisecond,
 		RetryMax:        2 * time.Second,

@@ -3,9 +3,9 @@
 // Records are collected per partition key across Write calls and sent as
 // unlogged batches of at most Config.BatchRows rows (never a multi-partition
 // batch) by Config.MaxInFlight workers. A partition's rows are sent when
-// they fill a batch, when all partitions together hold Config.BatchRows ×
-// Config.MaxInFlight rows, when the oldest has waited Config.Linger, and on
-// Flush. When every worker is busy, Write blocks: that is how a slow or
+// they fill a batch, when its first row has waited Config.Linger, and on
+// Flush; when all partitions together hold Config.MaxBufferedRows rows, the
+// fullest partitions are sent until half of that is left. When every worker is busy, Write blocks: that is how a slow or
 // absent server pushes back on the pipeline, and why memory stays bounded
 // (the collected rows, plus at most 2 × MaxInFlight batches queued or in
 // flight).
@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,9 +68,9 @@ type Sink[T any, K comparable] struct {
 	pending sync.WaitGroup
 
 	mu       sync.Mutex // guards the collected rows; held while dispatching
-	groups   map[K][]T
+	groups   map[K]group[T]
 	buffered int
-	oldest   time.Time // when the oldest collected row arrived
+	sizes    []keySize[K] // scratch for sendFullest
 
 	errMu sync.Mutex
 	err   error // first failure, sticky
@@ -92,7 +93,7 @@ func New[T any, K comparable](cfg Config, m Mapping[T, K], log *zap.Logger) (*Si
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(m.Columns)), ", ")
 	stmt := fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", cfg.Keyspace, cfg.Table, strings.Join(m.Columns, ", "), marks)
-	return &Sink[T, K]{cfg: cfg, m: m, log: log, stmt: stmt, groups: map[K][]T{}, met: newSinkMetrics()}, nil
+	return &Sink[T, K]{cfg: cfg, m: m, log: log, stmt: stmt, groups: map[K]group[T]{}, met: newSinkMetrics()}, nil
 }
 
 // Open connects (retrying within Config.ConnectBudget), creates the schema
@@ -138,8 +139,13 @@ func (s *Sink[T, K]) linger() {
 			return
 		case <-t.C:
 			s.mu.Lock()
-			if s.buffered > 0 && time.Since(s.oldest) >= s.cfg.Linger {
-				_ = s.dispatchAll(s.ctx) // a failure is sticky and seen by Write/Flush
+			now := time.Now()
+			for k, g := range s.groups {
+				if now.Sub(g.since) >= s.cfg.Linger {
+					if err := s.dispatch(s.ctx, k, g.rows); err != nil {
+						break // sticky: seen by the next Write or Flush
+					}
+				}
 			}
 			s.mu.Unlock()
 		}
@@ -164,10 +170,40 @@ func (s *Sink[T, K]) dispatch(ctx context.Context, k K, rows []T) error {
 	}
 }
 
+// group is one partition's collected rows and when the first arrived.
+type group[T any] struct {
+	rows  []T
+	since time.Time
+}
+
+type keySize[K comparable] struct {
+	k K
+	n int
+}
+
 // dispatchAll queues every collected row. Called with mu held.
 func (s *Sink[T, K]) dispatchAll(ctx context.Context) error {
-	for k, rows := range s.groups {
-		if err := s.dispatch(ctx, k, rows); err != nil {
+	for k, g := range s.groups {
+		if err := s.dispatch(ctx, k, g.rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendFullest queues the fullest partitions until at most half of
+// MaxBufferedRows rows are left collected. Called with mu held.
+func (s *Sink[T, K]) sendFullest(ctx context.Context) error {
+	s.sizes = s.sizes[:0]
+	for k, g := range s.groups {
+		s.sizes = append(s.sizes, keySize[K]{k, len(g.rows)})
+	}
+	sort.Slice(s.sizes, func(i, j int) bool { return s.sizes[i].n > s.sizes[j].n })
+	for _, ks := range s.sizes {
+		if s.buffered <= s.cfg.MaxBufferedRows/2 {
+			break
+		}
+		if err := s.dispatch(ctx, ks.k, s.groups[ks.k].rows); err != nil {
 			return err
 		}
 	}
@@ -191,26 +227,26 @@ func (s *Sink[T, K]) Write(ctx context.Context, batch []T) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.buffered == 0 {
-		s.oldest = time.Now()
-	}
-	limit := s.cfg.MaxBufferedRows
+	var now time.Time
 	for i := range batch {
 		k := s.m.PartitionKey(batch[i])
 		g, ok := s.groups[k]
 		if !ok {
-			g = s.newBatch()
+			if now.IsZero() {
+				now = time.Now()
+			}
+			g = group[T]{rows: s.newBatch(), since: now}
 		}
-		g = append(g, batch[i])
+		g.rows = append(g.rows, batch[i])
 		s.groups[k] = g
 		s.buffered++
-		if len(g) >= s.cfg.BatchRows {
-			if err := s.dispatch(ctx, k, g); err != nil {
+		if len(g.rows) >= s.cfg.BatchRows {
+			if err := s.dispatch(ctx, k, g.rows); err != nil {
 				return err
 			}
 		}
-		if s.buffered >= limit {
-			if err := s.dispatchAll(ctx); err != nil {
+		if s.buffered >= s.cfg.MaxBufferedRows {
+			if err := s.sendFullest(ctx); err != nil {
 				return err
 			}
 		}

@@ -1,21 +1,40 @@
 // Command sinkbench measures Cassandra writers on the same rows, against the
-// same server, at the same consistency: topspeed's sink (-mode sink), a
-// naive synchronous one-INSERT-at-a-time writer (-mode naive), and the best
-// raw gocql writer we could build (-mode raw: concurrent per-partition
-// unlogged batches on a prepared statement, no sink machinery). Each run is
-// one process, so its peak RSS is its own. Rows come from a results file in
-// Flink's format (-input) or are generated.
+// same server, at the same consistency (S4 in bench/README.md):
+//
+//	-mode sink     topspeed's sink (sink/cassandra) with its default settings
+//	-mode naive    a synchronous one-INSERT-at-a-time writer
+//	-mode raw      the best raw gocql writer we could build: the whole input
+//	               grouped per partition into full unlogged batches up front,
+//	               sent by -inflight goroutines with no sink machinery around
+//	-mode prepare  only create the keyspace and table and truncate it
+//	-mode verify   check that the table holds exactly the distinct
+//	               (carid, time) rows of the input, with their values
+//
+// Each run is one process, so its peak RSS is its own. Rows come from a
+// results file in Flink's format (-input, "(carId,speed,distance,time)" per
+// line) or are generated. -limit N uses only the first N rows (the naive
+// writer is too slow for the whole input). The writing modes create and
+// truncate the table first, and with -verify check it afterwards.
+//
+// Output: one line "MODE rows=N seconds=S rows/s=R requests=Q p50=D p99=D
+// peak_rss_mb=M" (verify: "verify table=T rows=N distinct_expected=E ok").
+// Timing starts after the session is open and the table is empty: sink from
+// the first Write to the end of Flush; naive and raw from the first request
+// (raw includes its grouping) to the last answer.
 //
 // Connection settings come from CASSANDRA_HOSTS, CASSANDRA_USERNAME and
-// CASSANDRA_PASSWORD_FILE (see make cassandra-up).
+// CASSANDRA_PASSWORD_FILE (or CASSANDRA_PASSWORD), see make cassandra-up.
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -27,83 +46,112 @@ import (
 	"github.com/topspeed/topspeed/sink/cassandra"
 )
 
+type options struct {
+	mode, input, table, cons string
+	rows, cars, limit        int
+	inflight, batch, chunk   int
+	linger                   time.Duration
+	buffered                 int
+	verify                   bool
+	cpuprofile               string
+}
+
 func main() {
-	mode := flag.String("mode", "sink", "sink, naive or raw")
-	input := flag.String("input", "", "rows in Flink's format; empty generates -rows rows")
-	rows := flag.Int("rows", 200000, "rows to generate when -input is empty")
-	cars := flag.Int("cars", 1000, "partitions to spread generated rows over")
-	table := flag.String("table", "bench", "table in keyspace example (created, truncated)")
-	cons := flag.String("consistency", "ONE", "consistency level")
-	inflight := flag.Int("inflight", 64, "sink and raw: concurrent requests")
-	batch := flag.Int("batch-rows", 50, "sink and raw: rows per partition batch")
-	chunk := flag.Int("chunk", 1024, "sink: rows per Write call (the engine's batch)")
-	linger := flag.Duration("linger", cassandra.DefaultConfig().Linger, "sink: linger")
-	buffered := flag.Int("max-buffered", cassandra.DefaultConfig().MaxBufferedRows, "sink: max collected rows")
+	def := cassandra.DefaultConfig()
+	var o options
+	flag.StringVar(&o.mode, "mode", "sink", "sink, naive, raw, prepare or verify")
+	flag.StringVar(&o.input, "input", "", "rows in Flink's format; empty generates -rows rows")
+	flag.IntVar(&o.rows, "rows", 200000, "rows to generate when -input is empty")
+	flag.IntVar(&o.cars, "cars", 1000, "partitions to spread generated rows over")
+	flag.IntVar(&o.limit, "limit", 0, "use only the first N rows (0: all)")
+	flag.StringVar(&o.table, "table", "bench", "table in keyspace example (created, truncated)")
+	flag.StringVar(&o.cons, "consistency", "ONE", "consistency level")
+	flag.IntVar(&o.inflight, "inflight", def.MaxInFlight, "sink and raw: concurrent requests")
+	flag.IntVar(&o.batch, "batch-rows", def.BatchRows, "sink and raw: rows per partition batch")
+	flag.IntVar(&o.chunk, "chunk", 1024, "sink: rows per Write call (the engine's batch size)")
+	flag.DurationVar(&o.linger, "linger", def.Linger, "sink: linger")
+	flag.IntVar(&o.buffered, "max-buffered", def.MaxBufferedRows, "sink: max collected rows")
+	flag.BoolVar(&o.verify, "verify", false, "sink, naive, raw: verify the table after writing")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed part to this file")
 	flag.Parse()
-	lingerFlag, bufferedFlag = *linger, *buffered
-	if err := run(*mode, *input, *rows, *cars, *table, *cons, *inflight, *batch, *chunk); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "sinkbench:", err)
 		os.Exit(1)
 	}
 }
 
-var (
-	lingerFlag   time.Duration
-	bufferedFlag int
-)
-
-func loadRows(input string, n, cars int) ([]topspeed.Car, error) {
-	if input == "" {
-		rs := make([]topspeed.Car, n)
+func loadRows(o options) ([]topspeed.Car, error) {
+	if o.input == "" {
+		rs := make([]topspeed.Car, o.rows)
 		for i := range rs {
-			rs[i] = topspeed.Car{ID: int32(i % cars), Speed: int32(i % 101), Distance: float64(i) * 1.5, Time: 1_700_000_000_000 + int64(i)}
+			rs[i] = topspeed.Car{ID: int32(i % o.cars), Speed: int32(i % 101), Distance: float64(i) * 1.5, Time: 1_700_000_000_000 + int64(i)}
 		}
-		return rs, nil
+		return limit(rs, o.limit), nil
 	}
-	f, err := os.Open(input)
+	f, err := os.Open(o.input)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	var rs []topspeed.Car
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	line := 0
+	for sc.Scan() && (o.limit <= 0 || len(rs) < o.limit) {
+		line++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
 		c, err := topspeed.ParseCar(sc.Bytes())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s:%d: %w", o.input, line, err)
 		}
 		rs = append(rs, c)
 	}
-	return rs, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("%s: no rows", o.input)
+	}
+	return rs, nil
 }
 
-func config(table, cons string, inflight, batch int) (cassandra.Config, error) {
+func limit(rs []topspeed.Car, n int) []topspeed.Car {
+	if n > 0 && n < len(rs) {
+		return rs[:n]
+	}
+	return rs
+}
+
+func config(o options) (cassandra.Config, error) {
 	c := cassandra.DefaultConfig()
 	c.Hosts = strings.Split(os.Getenv("CASSANDRA_HOSTS"), ",")
 	c.Username = os.Getenv("CASSANDRA_USERNAME")
 	if f := os.Getenv("CASSANDRA_PASSWORD_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return c, err
+			return c, fmt.Errorf("CASSANDRA_PASSWORD_FILE: %w", errors.Unwrap(err))
 		}
 		c.Password = strings.TrimSpace(string(b))
+	} else {
+		c.Password = os.Getenv("CASSANDRA_PASSWORD")
 	}
-	cl, err := cassandra.ParseConsistency(cons)
+	cl, err := cassandra.ParseConsistency(o.cons)
 	if err != nil {
 		return c, err
 	}
-	c.Consistency, c.Table, c.MaxInFlight, c.BatchRows = cl, table, inflight, batch
-	c.CreateSchema, c.Replication = true, "1"
-	c.Linger, c.MaxBufferedRows = lingerFlag, bufferedFlag
+	c.Consistency, c.Table, c.MaxInFlight, c.BatchRows = cl, o.table, o.inflight, o.batch
+	c.Linger, c.MaxBufferedRows = o.linger, o.buffered
+	c.Replication = "1"
 	return c, c.Validate()
 }
 
-func run(mode, input string, n, cars int, table, cons string, inflight, batch, chunk int) error {
-	rows, err := loadRows(input, n, cars)
+func run(o options) error {
+	rows, err := loadRows(o)
 	if err != nil {
 		return err
 	}
-	cfg, err := config(table, cons, inflight, batch)
+	cfg, err := config(o)
 	if err != nil {
 		return err
 	}
@@ -113,38 +161,62 @@ func run(mode, input string, n, cars int, table, cons string, inflight, batch, c
 		return err
 	}
 	defer sess.Close()
+	if o.mode == "verify" {
+		return verify(sess, cfg, rows)
+	}
 	if err := cassandra.CreateSchema(ctx, sess, cfg, cassandra.TopSpeedsDDL(cfg.Keyspace, cfg.Table)); err != nil {
 		return err
 	}
 	if err := sess.Query(fmt.Sprintf("TRUNCATE %s.%s", cfg.Keyspace, cfg.Table)).Exec(); err != nil {
 		return err
 	}
+	if o.mode == "prepare" {
+		fmt.Printf("prepare table=%s.%s created and empty\n", cfg.Keyspace, cfg.Table)
+		return nil
+	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	var lat []time.Duration
-	start := time.Now()
-	switch mode {
+	var el time.Duration
+	var p50, p99 time.Duration
+	var reqs int64
+	switch o.mode {
 	case "sink":
+		// The sink exactly as the job uses it: its defaults, its own session.
 		s, err := cassandra.New(cfg, topspeed.CassandraMapping(), nil)
 		if err != nil {
 			return err
 		}
-		cfg.CreateSchema = false
 		if err := s.Open(ctx); err != nil {
 			return err
 		}
-		start = time.Now()
-		for i := 0; i < len(rows); i += chunk {
-			if err := s.Write(ctx, rows[i:min(i+chunk, len(rows))]); err != nil {
+		start := time.Now()
+		for i := 0; i < len(rows); i += o.chunk {
+			if err := s.Write(ctx, rows[i:min(i+o.chunk, len(rows))]); err != nil {
 				return err
 			}
 		}
 		if err := s.Flush(ctx); err != nil {
 			return err
 		}
+		el = time.Since(start)
 		st := s.Stats()
 		s.Close()
-		return printResult(mode, len(rows), time.Since(start), st.P50, st.P99, st.Requests)
+		if st.Rows != int64(len(rows)) {
+			return fmt.Errorf("sink acknowledged %d rows, wrote %d", st.Rows, len(rows))
+		}
+		p50, p99, reqs = st.P50, st.P99, st.Requests
 	case "naive":
 		stmt := insert(cfg)
+		start := time.Now()
 		for _, r := range rows {
 			t0 := time.Now()
 			if err := sess.Query(stmt, r.ID, r.Speed, r.Distance, r.Time).Exec(); err != nil {
@@ -152,18 +224,31 @@ func run(mode, input string, n, cars int, table, cons string, inflight, batch, c
 			}
 			lat = append(lat, time.Since(t0))
 		}
+		el = time.Since(start)
 	case "raw":
-		lat, err = raw(ctx, sess, cfg, rows, inflight, batch)
+		start := time.Now()
+		lat, err = raw(ctx, sess, cfg, rows, o.inflight, o.batch)
 		if err != nil {
 			return err
 		}
+		el = time.Since(start)
 	default:
-		return fmt.Errorf("unknown mode %q", mode)
+		return fmt.Errorf("unknown mode %q", o.mode)
 	}
-	el := time.Since(start)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	return printResult(mode, len(rows), el, q(0.5), q(0.99), int64(len(lat)))
+	if o.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	if lat != nil {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+		p50, p99, reqs = q(0.5), q(0.99), int64(len(lat))
+	}
+	fmt.Printf("%-6s rows=%d seconds=%.2f rows/s=%.0f requests=%d p50=%v p99=%v peak_rss_mb=%.0f\n",
+		o.mode, len(rows), el.Seconds(), float64(len(rows))/el.Seconds(), reqs, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), peakRSS())
+	if o.verify {
+		return verify(sess, cfg, rows)
+	}
+	return nil
 }
 
 func insert(cfg cassandra.Config) string {
@@ -194,7 +279,9 @@ func raw(ctx context.Context, sess *gocql.Session, cfg cassandra.Config, rows []
 				}
 				if err := sess.ExecuteBatch(b); err != nil {
 					mu.Lock()
-					firstErr = err
+					if firstErr == nil {
+						firstErr = err
+					}
 					mu.Unlock()
 				}
 				mine = append(mine, time.Since(t0))
@@ -204,8 +291,8 @@ func raw(ctx context.Context, sess *gocql.Session, cfg cassandra.Config, rows []
 			mu.Unlock()
 		}()
 	}
-	// The practical limit: every partition's rows in full batches, with
-	// complete knowledge of the input (no lingering, no partial batches).
+	// Every partition's rows in full batches, with complete knowledge of
+	// the input (no lingering, no partial batches but each partition's last).
 	var order []int32
 	for _, r := range rows {
 		if len(byCar[r.ID]) == 0 {
@@ -226,10 +313,74 @@ func raw(ctx context.Context, sess *gocql.Session, cfg cassandra.Config, rows []
 	return lat, firstErr
 }
 
-func printResult(mode string, n int, el time.Duration, p50, p99 time.Duration, reqs int64) error {
-	rss := peakRSS()
-	fmt.Printf("%-6s rows=%d seconds=%.2f rows/s=%.0f requests=%d p50=%v p99=%v peak_rss_mb=%.0f\n",
-		mode, n, el.Seconds(), float64(n)/el.Seconds(), reqs, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), rss)
+type key struct {
+	id int32
+	t  int64
+}
+
+type val struct {
+	speed int32
+	dist  float64
+}
+
+// verify reads the whole table back and checks that it holds exactly the
+// distinct (carid, time) keys of rows, each with the row's speed and
+// distance. A writer that loses or corrupts rows fails here.
+func verify(sess *gocql.Session, cfg cassandra.Config, rows []topspeed.Car) error {
+	want := make(map[key]val, len(rows))
+	for _, r := range rows {
+		k := key{r.ID, r.Time}
+		if v, ok := want[k]; ok && (v.speed != r.Speed || v.dist != r.Distance) {
+			return fmt.Errorf("verify: input has (carid %d, time %d) twice with different values", r.ID, r.Time)
+		}
+		want[k] = val{r.Speed, r.Distance}
+	}
+	it := sess.Query(fmt.Sprintf("SELECT carid, time, speed, distance FROM %s.%s", cfg.Keyspace, cfg.Table)).
+		Consistency(cfg.Consistency).PageSize(5000).Iter()
+	var (
+		id           int32
+		t            int64
+		speed        int32
+		dist         float64
+		n, bad, extr int
+		seen         = make(map[key]bool, len(want))
+		example      string
+	)
+	for it.Scan(&id, &t, &speed, &dist) {
+		n++
+		k := key{id, t}
+		v, ok := want[k]
+		switch {
+		case !ok:
+			extr++
+			if example == "" {
+				example = fmt.Sprintf("unexpected row (%d,%d,%v,%d)", id, speed, dist, t)
+			}
+		case v.speed != speed || (v.dist != dist && !(math.IsNaN(v.dist) && math.IsNaN(dist))):
+			bad++
+			if example == "" {
+				example = fmt.Sprintf("row (carid %d, time %d) has speed %d distance %v, want %d %v", id, t, speed, dist, v.speed, v.dist)
+			}
+		}
+		seen[k] = true
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("verify: select: %w", err)
+	}
+	missing := 0
+	for k := range want {
+		if !seen[k] {
+			missing++
+			if example == "" {
+				example = fmt.Sprintf("missing (carid %d, time %d)", k.id, k.t)
+			}
+		}
+	}
+	if missing+bad+extr > 0 {
+		return fmt.Errorf("verify table=%s.%s: rows=%d distinct_expected=%d missing=%d wrong=%d unexpected=%d; e.g. %s",
+			cfg.Keyspace, cfg.Table, n, len(want), missing, bad, extr, example)
+	}
+	fmt.Printf("verify table=%s.%s rows=%d distinct_expected=%d ok\n", cfg.Keyspace, cfg.Table, n, len(want))
 	return nil
 }
 

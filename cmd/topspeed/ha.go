@@ -81,7 +81,8 @@ func (h *haFlags) config(log *zap.Logger) (ha.Config, error) {
 // haStatus lets the HTTP endpoints see the replica's raft state.
 type haStatus struct {
 	node     atomic.Pointer[ha.Node]
-	stopping atomic.Bool // SIGTERM received: not ready any more
+	coord    atomic.Pointer[checkpoint.Coordinator] // the running term's, nil on followers
+	stopping atomic.Bool                            // SIGTERM received: not ready any more
 }
 
 func (s *haStatus) set(n *ha.Node) { s.node.Store(n) }
@@ -145,6 +146,7 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 			return
 		}
 		log.Warn("stopping the job at once", zap.String("reason", why), zap.Uint64("term", cur.term))
+		status.coord.Store(nil)
 		cur.cancel()
 		<-cur.done
 		cur = nil
@@ -164,12 +166,16 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 					continue
 				}
 				cur = t // nil if the job already finished
+				if t != nil {
+					status.coord.Store(t.job.coord)
+				}
 			} else if !leader {
 				stopTerm("lost leadership")
 			}
 		case err := <-curDone:
 			term := cur.term
 			cur = nil
+			status.coord.Store(nil)
 			if err != nil {
 				log.Error("job failed; handing leadership over", zap.Error(err))
 				_ = node.TransferLeadership()

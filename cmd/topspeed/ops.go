@@ -148,10 +148,11 @@ func (r *opsRuntime) start(j *job, o *options) error {
 		Status: func() ops.Status {
 			return ops.Status{Job: "topspeed", State: p.State().String(), Parallelism: p.Config().Parallelism}
 		},
-		Counts:   p.RecordCounts,
-		Recorder: r.rec,
-		Build:    buildInfo(),
-		Logger:   r.log,
+		Counts:    p.RecordCounts,
+		Recorder:  r.rec,
+		Build:     buildInfo(),
+		Logger:    r.log,
+		Savepoint: savepointFunc(func() *checkpoint.Coordinator { return j.coord }),
 	})
 	r.srv.AddReadinessCheck("pipeline", func() error {
 		if st := p.State(); st != engine.StateRunning {
@@ -210,9 +211,10 @@ func (r *opsRuntime) startHA(o *options, hs *haStatus) error {
 			}
 			return ops.Status{Job: "topspeed", State: state, Parallelism: o.parallelism}
 		},
-		Recorder: r.rec,
-		Build:    buildInfo(),
-		Logger:   r.log,
+		Savepoint: savepointFunc(hs.coord.Load),
+		Recorder:  r.rec,
+		Build:     buildInfo(),
+		Logger:    r.log,
 	})
 	r.srv.AddReadinessCheck("raft", func() error {
 		ro, st, ok := role()
@@ -242,5 +244,18 @@ func (r *opsRuntime) stop() {
 	defer cancel()
 	if err := r.srv.Shutdown(ctx); err != nil {
 		r.log.Warn("ops server shutdown", zap.Error(err))
+	}
+}
+
+// savepointFunc serves POST /api/v1/savepoints with the coordinator that
+// current returns (nil: no checkpointing here, or not the leader).
+func savepointFunc(current func() *checkpoint.Coordinator) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		c := current()
+		if c == nil {
+			return "", fmt.Errorf("%w: no running job with checkpoints here (not the leader, or no --checkpoint-dir)", ops.ErrUnavailable)
+		}
+		info, err := c.Savepoint(ctx)
+		return info.Path, err
 	}
 }

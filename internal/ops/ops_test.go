@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -244,5 +245,43 @@ func TestReadBuildInfo(t *testing.T) {
 	}
 	if b := ReadBuildInfo("", ""); b.Version == "" || b.Revision == "" {
 		t.Fatalf("fallback %+v", b)
+	}
+}
+
+func TestSavepointEndpoint(t *testing.T) {
+	calls := 0
+	var fail error
+	srv := NewServer(Config{Savepoint: func(context.Context) (string, error) {
+		calls++
+		return "/ck/sp-1", fail
+	}})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+	resp, err := http.Post(ts.URL+"/api/v1/savepoints", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(b), "/ck/sp-1") || calls != 1 {
+		t.Fatalf("got %d %s (calls %d)", resp.StatusCode, b, calls)
+	}
+	fail = fmt.Errorf("%w: follower", ErrUnavailable)
+	resp, err = http.Post(ts.URL+"/api/v1/savepoints", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("follower: got %d", resp.StatusCode)
+	}
+	r, err := http.Get(ts.URL + "/api/v1/savepoints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d", r.StatusCode)
 	}
 }

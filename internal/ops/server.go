@@ -71,6 +71,10 @@ type Config struct {
 	Recorder *Recorder
 	// Build is reported in the status.
 	Build BuildInfo
+	// Savepoint, if set, serves POST /api/v1/savepoints: it takes a
+	// savepoint and returns its directory. An error wrapping
+	// ErrUnavailable answers 503 (for example on a follower), any other 500.
+	Savepoint func(ctx context.Context) (string, error)
 	// Logger receives the server's logs (nil: none).
 	Logger *zap.Logger
 }
@@ -125,6 +129,9 @@ func NewServer(cfg Config) *Server {
 	s.mux.HandleFunc("GET /livez", s.handleChecks(func() []check { return s.live }))
 	s.mux.HandleFunc("GET /readyz", s.handleChecks(func() []check { return s.checks }))
 	s.mux.HandleFunc("GET /api/v1/status", s.handleStatus)
+	if cfg.Savepoint != nil {
+		s.mux.HandleFunc("POST /api/v1/savepoints", s.handleSavepoint)
+	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "topspeed_ready",
@@ -226,6 +233,30 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(s.Status())
+}
+
+// ErrUnavailable marks a request this replica cannot serve now.
+var ErrUnavailable = errors.New("ops: unavailable on this replica")
+
+// handleSavepoint takes a savepoint: 201 with {"path": dir}, or an error.
+func (s *Server) handleSavepoint(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	defer cancel()
+	path, err := s.cfg.Savepoint(ctx)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrUnavailable) {
+			code = http.StatusServiceUnavailable
+		}
+		s.log.Warn("savepoint failed", zap.Error(err))
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	s.log.Info("savepoint taken on request", zap.String("path", path))
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]string{"path": path})
 }
 
 // Handler returns the endpoints' handler.

@@ -350,3 +350,33 @@ func TestStopFlushesWhatWasRead(t *testing.T) {
 		t.Fatal("sink was not flushed")
 	}
 }
+
+// A final checkpoint that completes while the pipeline is ending must be
+// returned, not aborted or closed twice (the sink-only, non-stateful case).
+func TestStopWithSavepointPlainSink(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		gate := make(chan struct{})
+		c := &collect{}
+		p := build(&sliceSource{recs: seq(100), chunk: 10, gate: gate, stopAt: 60}, c, engine.WithParallelism(2))
+		done := make(chan error)
+		go func() { done <- p.Run(context.Background()) }()
+		var snap *engine.Snapshot
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			snap, err = p.StopWithSavepoint(context.Background())
+			if !errors.Is(err, engine.ErrNotRunning) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := int(snap.Sources["src"][0]); got != len(c.records()) {
+			t.Fatalf("savepoint at position %d, but %d records were written", got, len(c.records()))
+		}
+	}
+}

@@ -181,7 +181,9 @@ func (x *execution) abortPending() {
 	defer x.mu.Unlock()
 	for id, pc := range x.pending {
 		delete(x.pending, id)
-		close(pc.done) // waiters see remaining > 0 and report an abort
+		if pc.remaining > 0 { // a complete one's done is closed already
+			close(pc.done) // waiters see remaining > 0 and report an abort
+		}
 	}
 }
 
@@ -250,7 +252,7 @@ func (p *Pipeline) checkpoint(ctx context.Context, final bool) (*Snapshot, error
 	if pc.remaining > 0 {
 		return nil, fmt.Errorf("%w: checkpoint %d: pipeline ended", ErrCheckpointAborted, id)
 	}
-	delete(x.pending, id)
+	delete(x.pending, id) // may be gone already: Run ended right after it completed
 	return pc.snap, nil
 }
 

@@ -36,6 +36,9 @@ type Config struct {
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout, CommitTimeout time.Duration
 	// ApplyTimeout bounds committing one checkpoint pointer.
 	ApplyTimeout time.Duration
+	// ResolveBudget is how long Start waits for the advertise address to
+	// resolve (a StatefulSet pod's DNS record appears after the pod starts).
+	ResolveBudget time.Duration
 	// Logger receives raft's and this package's logs; nil logs nothing.
 	Logger *zap.Logger
 }
@@ -50,6 +53,7 @@ func DefaultConfig() Config {
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      20 * time.Millisecond,
 		ApplyTimeout:       5 * time.Second,
+		ResolveBudget:      60 * time.Second,
 	}
 }
 

@@ -86,7 +86,17 @@ func Start(cfg Config) (*Node, error) {
 	if adv == "" {
 		adv = cfg.Bind
 	}
-	advAddr, err := net.ResolveTCPAddr("tcp", adv)
+	// A StatefulSet pod's own DNS name appears shortly after the pod starts:
+	// retry for a while instead of crashing.
+	var advAddr *net.TCPAddr
+	for deadline := time.Now().Add(cfg.ResolveBudget); ; {
+		advAddr, err = net.ResolveTCPAddr("tcp", adv)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		log.Info("waiting for the advertise address to resolve", zap.String("address", adv), zap.Error(err))
+		time.Sleep(500 * time.Millisecond)
+	}
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("ha: advertise address %q: %w", adv, err)

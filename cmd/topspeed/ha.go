@@ -141,6 +141,7 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 	defer finished.Stop()
 
 	var cur *leaderTerm
+	var finishedAt time.Time // when this leader saw the job finished
 	stopTerm := func(why string) {
 		if cur == nil {
 			return
@@ -187,10 +188,22 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 			}
 			cancel()
 		case <-finished.C:
-			if cur == nil && node.Pointer().Finished {
-				log.Info("the job has finished: exiting")
-				return exitOK
+			if cur != nil || !node.Pointer().Finished {
+				continue
 			}
+			// The leader lingers a few heartbeats so that the followers learn
+			// the entry is committed and apply it; leaving at once could
+			// strand them without a quorum to commit it themselves.
+			if node.IsLeader() {
+				if finishedAt.IsZero() {
+					finishedAt = time.Now()
+				}
+				if time.Since(finishedAt) < 3*cfg.HeartbeatTimeout {
+					continue
+				}
+			}
+			log.Info("the job has finished: exiting")
+			return exitOK
 		case s := <-sigs:
 			status.stopping.Store(true)
 			if cur == nil {

@@ -150,6 +150,7 @@ type DeltaTimeMax[K comparable, T any] struct {
 
 // dtmKey is the state of one key.
 type dtmKey[T any] struct {
+	kg        int32 // key group, computed once
 	lastFired T
 	hasLast   bool // also: the key has seen an element, maxTs is valid
 	maxTs     int64
@@ -238,7 +239,7 @@ func (o *DeltaTimeMax[K, T]) state(key K) *dtmKey[T] {
 	}
 	s := o.states[key]
 	if s == nil {
-		s = &dtmKey[T]{}
+		s = &dtmKey[T]{kg: int32(o.keys.KeyGroup(key))}
 		o.states[key] = s
 	}
 	o.lastKey, o.last = key, s
@@ -360,16 +361,15 @@ func (o *DeltaTimeMax[K, T]) OnCheckpoint(_ uint64, state *engine.KeyedState) er
 	if o.cfg.Codec == nil {
 		return errNoElemCodec
 	}
-	groups := map[int][]K{}
-	for k := range o.states {
-		kg := o.keys.KeyGroup(k)
-		groups[kg] = append(groups[kg], k)
+	// Group keys by their (cached) key group without hashing again.
+	groups := map[int][]*dtmKey[T]{}
+	for _, st := range o.states {
+		groups[int(st.kg)] = append(groups[int(st.kg)], st)
 	}
 	var items []dtmItem[T]
 	for kg, keys := range groups {
 		b := binary.AppendUvarint([]byte{dtmStateVersion}, uint64(len(keys)))
-		for _, k := range keys {
-			s := o.states[k]
+		for _, s := range keys {
 			b = binary.AppendVarint(b, s.maxTs)
 			b = o.cfg.Codec.Append(b, s.lastFired)
 			cutoff := s.maxTs - o.size
@@ -412,7 +412,7 @@ func (o *DeltaTimeMax[K, T]) restoreGroup(kg int, b []byte) error {
 	}
 	r := &reader{b: b[1:]}
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		s := &dtmKey[T]{hasLast: true}
+		s := &dtmKey[T]{hasLast: true, kg: int32(kg)}
 		s.maxTs = r.varint()
 		s.lastFired = readValue(r, o.cfg.Codec)
 		if r.err != nil {

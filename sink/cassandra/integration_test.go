@@ -251,3 +251,26 @@ func serverPID(t *testing.T, srv testenv.Cassandra) int {
 	}
 	return pid
 }
+
+// Close while the linger goroutine is dispatching must not panic (it once
+// sent on the closed work queue).
+func TestSinkCloseWhileLingering(t *testing.T) {
+	srv := testenv.NeedCassandra(t)
+	c := config(t, srv)
+	c.Linger = time.Millisecond
+	rows := genRows(2000, 500)
+	for i := 0; i < 15; i++ {
+		s, err := cassandra.New(c, mapping, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Write(context.Background(), rows)
+		time.Sleep(time.Duration(i%3) * time.Millisecond)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

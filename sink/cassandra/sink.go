@@ -67,7 +67,8 @@ type Sink[T any, K comparable] struct {
 	workers sync.WaitGroup
 	pending sync.WaitGroup
 
-	mu       sync.Mutex // guards the collected rows; held while dispatching
+	mu       sync.Mutex // guards the collected rows and closed; held while dispatching
+	closed   bool       // work is closed: nothing may be dispatched any more
 	groups   map[K]group[T]
 	buffered int
 	sizes    []keySize[K] // scratch for sendFullest
@@ -155,6 +156,9 @@ func (s *Sink[T, K]) linger() {
 // dispatch queues one partition's rows for a worker. Called with mu held;
 // it blocks while the queue is full (backpressure).
 func (s *Sink[T, K]) dispatch(ctx context.Context, k K, rows []T) error {
+	if s.closed {
+		return errors.New("cassandra: sink closed")
+	}
 	delete(s.groups, k)
 	s.buffered -= len(rows)
 	s.pending.Add(1)
@@ -281,6 +285,7 @@ func (s *Sink[T, K]) Close() error {
 	}
 	s.cancel()
 	s.mu.Lock() // the linger goroutine may be dispatching
+	s.closed = true
 	close(s.work)
 	s.mu.Unlock()
 	s.workers.Wait()

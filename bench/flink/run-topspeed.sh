@@ -101,27 +101,8 @@ mkdir -p "$outdir"
 ensure_deps
 
 # JDK 17 options: env.java.opts.all from flink-dist's config.yaml (Flink 1.20).
-java_opts=(
-  --add-exports=java.base/sun.net.util=ALL-UNNAMED
-  --add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED
-  --add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED
-  --add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
-  --add-exports=jdk.compiler/com.sun.tools.javac.parser=ALL-UNNAMED
-  --add-exports=jdk.compiler/com.sun.tools.javac.tree=ALL-UNNAMED
-  --add-exports=jdk.compiler/com.sun.tools.javac.util=ALL-UNNAMED
-  --add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED
-  --add-opens=java.base/java.lang=ALL-UNNAMED
-  --add-opens=java.base/java.net=ALL-UNNAMED
-  --add-opens=java.base/java.io=ALL-UNNAMED
-  --add-opens=java.base/java.nio=ALL-UNNAMED
-  --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
-  --add-opens=java.base/java.lang.reflect=ALL-UNNAMED
-  --add-opens=java.base/java.text=ALL-UNNAMED
-  --add-opens=java.base/java.time=ALL-UNNAMED
-  --add-opens=java.base/java.util=ALL-UNNAMED
-  --add-opens=java.base/java.util.concurrent=ALL-UNNAMED
-  --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED
-  --add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED
+mapfile -t java_opts < <(grep -v -e "^#" -e "^$" "$here/jdk17.opts")
+java_opts+=(
   "-Xmx${FLINK_HEAP:-1g}"
   "-Dlog4j.configurationFile=$here/log4j2.properties"
   "-Dtopspeed.flink.loglevel=${FLINK_LOG_LEVEL:-WARN}"

@@ -35,6 +35,7 @@ type runner struct {
 	quick                       bool
 	flinkLib, flinkClasses      string
 	flinkVersion                string
+	javaOpts                    []string // bench/flink/jdk17.opts
 	rep                         *Report
 	logFile                     io.Writer
 }
@@ -377,6 +378,9 @@ func (r *runner) build() error {
 	}
 	r.flinkLib = strings.TrimSpace(string(out))
 	r.flinkClasses = filepath.Join(r.work, "flink-classes")
+	if r.javaOpts, err = jdk17Opts(r.root); err != nil {
+		return err
+	}
 	r.logf("javac bench/flink/src/main/java/org/topspeed/bench/TopSpeedWindowingEvict.java")
 	cmd = exec.Command("javac", "-nowarn", "-d", r.flinkClasses, "-cp", r.flinkLib+"/*",
 		"bench/flink/src/main/java/org/topspeed/bench/TopSpeedWindowingEvict.java")
@@ -387,35 +391,32 @@ func (r *runner) build() error {
 	return nil
 }
 
+// jdk17Opts reads bench/flink/jdk17.opts, the JDK 17 options Flink needs
+// (shared with bench/flink/run-topspeed.sh and bench/cassandra/run.sh).
+func jdk17Opts(root string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(root, "bench/flink/jdk17.opts"))
+	if err != nil {
+		return nil, err
+	}
+	var opts []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			opts = append(opts, l)
+		}
+	}
+	return opts, nil
+}
+
 // javaCmd runs a Flink program on a local mini-cluster in one JVM, with
 // the JDK 17 options of flink-dist's config (as bench/flink/run-topspeed.sh).
 func (r *runner) javaCmd(heap string, class string, args ...string) []string {
-	c := []string{"java",
-		"--add-exports=java.base/sun.net.util=ALL-UNNAMED",
-		"--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
-		"--add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED",
-		"--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
-		"--add-exports=jdk.compiler/com.sun.tools.javac.parser=ALL-UNNAMED",
-		"--add-exports=jdk.compiler/com.sun.tools.javac.tree=ALL-UNNAMED",
-		"--add-exports=jdk.compiler/com.sun.tools.javac.util=ALL-UNNAMED",
-		"--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED",
-		"--add-opens=java.base/java.lang=ALL-UNNAMED",
-		"--add-opens=java.base/java.net=ALL-UNNAMED",
-		"--add-opens=java.base/java.io=ALL-UNNAMED",
-		"--add-opens=java.base/java.nio=ALL-UNNAMED",
-		"--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-		"--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-		"--add-opens=java.base/java.text=ALL-UNNAMED",
-		"--add-opens=java.base/java.time=ALL-UNNAMED",
-		"--add-opens=java.base/java.util=ALL-UNNAMED",
-		"--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-		"--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED",
-		"--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED",
-		"-Xmx" + heap, "-XX:+UseG1GC",
-		"-Dlog4j.configurationFile=" + filepath.Join(r.root, "bench/flink/log4j2.properties"),
+	c := append([]string{"java"}, r.javaOpts...)
+	c = append(c,
+		"-Xmx"+heap, "-XX:+UseG1GC",
+		"-Dlog4j.configurationFile="+filepath.Join(r.root, "bench/flink/log4j2.properties"),
 		"-Dtopspeed.flink.loglevel=WARN",
-		"-cp", r.flinkClasses + ":" + r.flinkLib + "/*",
-		class}
+		"-cp", r.flinkClasses+":"+r.flinkLib+"/*",
+		class)
 	return append(c, args...)
 }
 

@@ -57,20 +57,15 @@ func exportedNames(t *testing.T) map[string]bool {
 
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
-	defer func() {
-		p.Stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	// The operators' gauges appear after their first sample (about 1 s).
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	// Gauges exist while the job runs; the sink's flush histogram gets its
+	// first observation at the final flush: gather while running (once the
+	// operators' gauges and the sink's histograms are there) and after Stop.
+	names := map[string]bool{}
+	gather := func() {
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
-		names := map[string]bool{}
 		for _, mf := range mfs {
 			n := mf.GetName()
 			names[n] = true
@@ -81,10 +76,22 @@ func exportedNames(t *testing.T) map[string]bool {
 				names[n+"_sum"], names[n+"_count"] = true, true
 			}
 		}
-		if names["topspeed_operator_keys"] && names["topspeed_event_time_lag_seconds"] {
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		gather()
+		if names["topspeed_operator_keys"] && names["topspeed_event_time_lag_seconds"] &&
+			names["topspeed_sink_write_duration_seconds"] && names["topspeed_end_to_end_latency_seconds"] {
+			p.Stop()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			gather()
 			return names
 		}
 		if time.Now().After(deadline) {
+			p.Stop()
+			<-done
 			t.Fatalf("the job's gauges did not appear; have %v", slices.Sorted(func(yield func(string) bool) {
 				for n := range names {
 					if !yield(n) {

@@ -208,32 +208,34 @@ func (o *Operator[K, T, OUT]) ProcessBatch(in []T, out *engine.Output[OUT]) erro
 
 // OnWatermark fires the event-time timers with timestamp <= wm.
 func (o *Operator[K, T, OUT]) OnWatermark(wm int64, out *engine.Output[OUT]) error {
-	o.out = o.out[:0]
 	o.wm = max(o.wm, wm)
-	for {
-		t, ok := o.evTimers.popDue(o.wm)
-		if !ok {
-			break
-		}
-		o.onTimer(true, t)
-	}
-	out.EmitAll(o.out)
+	o.fireDue(true, o.wm, out)
 	return nil
 }
 
 // OnProcessingTime fires the processing-time timers with timestamp <= now.
 func (o *Operator[K, T, OUT]) OnProcessingTime(now int64, out *engine.Output[OUT]) error {
-	o.out = o.out[:0]
 	o.now = max(o.now, now)
+	o.fireDue(false, o.now, out)
+	return nil
+}
+
+// fireDue fires the event-time (or processing-time) timers due at t and
+// emits what they produce.
+func (o *Operator[K, T, OUT]) fireDue(eventTime bool, t int64, out *engine.Output[OUT]) {
+	timers := &o.ptTimers
+	if eventTime {
+		timers = &o.evTimers
+	}
+	o.out = o.out[:0]
 	for {
-		t, ok := o.ptTimers.popDue(o.now)
+		tm, ok := timers.popDue(t)
 		if !ok {
 			break
 		}
-		o.onTimer(false, t)
+		o.onTimer(eventTime, tm)
 	}
 	out.EmitAll(o.out)
-	return nil
 }
 
 // OnCommit does nothing.

@@ -81,30 +81,20 @@ func setupCheckpoints(j *job, o *options, log *zap.Logger, env func(string) (str
 	if !c.enabled() {
 		return nil
 	}
-	store, err := checkpoint.NewStore(c.dir, c.retain, "checkpoint", log)
+	coord, err := newCoordinator(j, o, log, env, 0)
 	if err != nil {
 		return err
 	}
-	if h, ok := env("TOPSPEED_TEST_CRASH_AT"); ok && h != "" {
-		store.Hook = crashHook(h, log)
-	}
-	var savepoints *checkpoint.Store
-	if c.savepointDir != "" {
-		if savepoints, err = checkpoint.NewStore(c.savepointDir, 0, "savepoint", log); err != nil {
-			return err
-		}
-	}
-	meta := checkpoint.Meta{Fingerprint: fingerprint(o), MaxParallelism: engine.DefaultMaxParallelism}
 	var snap *engine.Snapshot
 	var info checkpoint.Info
 	start := time.Now()
 	if c.fromSavepoint != "" {
 		snap, info, err = checkpoint.Load(c.fromSavepoint)
 		if err == nil {
-			err = checkpoint.Compatible(info.Manifest, meta.Fingerprint)
+			err = checkpoint.Compatible(info.Manifest, coord.Meta.Fingerprint)
 		}
 	} else {
-		snap, info, err = store.Latest(meta.Fingerprint, nil)
+		snap, info, err = coord.Store.Latest(coord.Meta.Fingerprint, nil)
 		if errors.Is(err, checkpoint.ErrNoCheckpoint) {
 			log.Info("no checkpoint to restore: starting from the beginning", zap.String("dir", c.dir))
 			err, snap = nil, nil
@@ -114,17 +104,46 @@ func setupCheckpoints(j *job, o *options, log *zap.Logger, env func(string) (str
 		return err
 	}
 	if snap != nil {
-		j.pipeline.RestoreFrom(snap)
-		if o.ops.recorder != nil {
-			o.ops.recorder.Restored(time.Since(start))
-		}
+		restore(j, o, snap, start)
 		log.Info("restoring from checkpoint", zap.Uint64("checkpoint", snap.ID), zap.String("path", info.Path),
 			zap.Int64("bytes", info.Bytes), zap.Duration("load", time.Since(start)))
 	}
-	j.coord = &checkpoint.Coordinator{
-		Pipeline: j.pipeline, Store: store, Savepoints: savepoints, Interval: c.interval, Meta: meta, Log: log,
-	}
+	coord.Initial = snap == nil
+	j.coord = coord
 	return nil
+}
+
+// newCoordinator builds the checkpoint coordinator of j: the checkpoint
+// store (with the crash-test hook), the savepoint store, and the manifest
+// metadata for the writer's term (0 without HA). Initial and Commit are
+// left to the caller.
+func newCoordinator(j *job, o *options, log *zap.Logger, env func(string) (string, bool), term uint64) (*checkpoint.Coordinator, error) {
+	c := &o.ckpt
+	store, err := checkpoint.NewStore(c.dir, c.retain, "checkpoint", log)
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := env("TOPSPEED_TEST_CRASH_AT"); ok && h != "" {
+		store.Hook = crashHook(h, log)
+	}
+	var savepoints *checkpoint.Store
+	if c.savepointDir != "" {
+		if savepoints, err = checkpoint.NewStore(c.savepointDir, 0, "savepoint", log); err != nil {
+			return nil, err
+		}
+	}
+	return &checkpoint.Coordinator{
+		Pipeline: j.pipeline, Store: store, Savepoints: savepoints, Interval: c.interval, Log: log,
+		Meta: checkpoint.Meta{Term: term, Fingerprint: fingerprint(o), MaxParallelism: engine.DefaultMaxParallelism},
+	}, nil
+}
+
+// restore makes j start from snap and records the restore time.
+func restore(j *job, o *options, snap *engine.Snapshot, start time.Time) {
+	j.pipeline.RestoreFrom(snap)
+	if o.ops.recorder != nil {
+		o.ops.recorder.Restored(time.Since(start))
+	}
 }
 
 // crashHook kills the process at a write point, for crash tests:

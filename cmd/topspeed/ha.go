@@ -246,12 +246,10 @@ func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (s
 	if err != nil {
 		return nil, err
 	}
-	c := &o.ckpt
-	store, err := checkpoint.NewStore(c.dir, c.retain, "checkpoint", log)
+	coord, err := newCoordinator(j, o, log, env, term)
 	if err != nil {
 		return nil, err
 	}
-	meta := checkpoint.Meta{Term: term, Fingerprint: fingerprint(o), MaxParallelism: engine.DefaultMaxParallelism}
 	if ptr.ID > 0 {
 		loadStart := time.Now()
 		snap, info, err := checkpoint.Load(ptr.Path)
@@ -261,34 +259,25 @@ func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (s
 		if info.Manifest.ID != ptr.ID || info.Manifest.Term != ptr.Term {
 			return nil, fmt.Errorf("committed pointer %+v does not match the manifest at its path (id %d, term %d)", ptr, info.Manifest.ID, info.Manifest.Term)
 		}
-		if err := checkpoint.Compatible(info.Manifest, meta.Fingerprint); err != nil {
+		if err := checkpoint.Compatible(info.Manifest, coord.Meta.Fingerprint); err != nil {
 			return nil, err
 		}
-		j.pipeline.RestoreFrom(snap)
-		if o.ops.recorder != nil {
-			o.ops.recorder.Restored(time.Since(loadStart))
-		}
+		restore(j, o, snap, loadStart)
 		log.Info("leader: restoring from the committed checkpoint", zap.Uint64("checkpoint", ptr.ID), zap.Uint64("checkpoint_term", ptr.Term), zap.String("path", ptr.Path))
 	} else {
 		log.Info("leader: no committed checkpoint, starting from the beginning")
 	}
-	j.coord = &checkpoint.Coordinator{
-		Pipeline: j.pipeline, Store: store, Interval: c.interval, Meta: meta, Log: log, Initial: ptr.ID == 0,
-		Commit: func(ctx context.Context, info checkpoint.Info) error {
-			log.Debug("committing checkpoint", zap.Uint64("checkpoint", info.Manifest.ID))
-			err := node.CommitCheckpoint(ctx, info.Manifest.ID, info.Path, term)
-			if err == nil {
-				log.Info("checkpoint committed", zap.Uint64("checkpoint", info.Manifest.ID))
-			}
-			return err
-		},
-	}
-	if c.savepointDir != "" {
-		if j.coord.Savepoints, err = checkpoint.NewStore(c.savepointDir, 0, "savepoint", log); err != nil {
-			return nil, err
+	coord.Initial = ptr.ID == 0
+	coord.Commit = func(ctx context.Context, info checkpoint.Info) error {
+		log.Debug("committing checkpoint", zap.Uint64("checkpoint", info.Manifest.ID))
+		err := node.CommitCheckpoint(ctx, info.Manifest.ID, info.Path, term)
+		if err == nil {
+			log.Info("checkpoint committed", zap.Uint64("checkpoint", info.Manifest.ID))
 		}
+		return err
 	}
-	o.ops.hookCoordinator(j.coord, c.interval)
+	j.coord = coord
+	o.ops.hookCoordinator(j.coord, o.ckpt.interval)
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &leaderTerm{term: term, job: j, cancel: cancel, done: make(chan error, 1)}
 	go func() { _ = j.coord.Run(ctx) }()

@@ -65,10 +65,15 @@ func (c *cassandraFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.compression, "cassandra-compression", false, "compress protocol frames with snappy")
 	fs.DurationVar(&c.retryBudget, "cassandra-retry-budget", d.RetryBudget, "how long a failing write is retried before the job fails")
 	fs.DurationVar(&c.connect, "cassandra-connect-budget", d.ConnectBudget, "how long the first connection is retried")
+	// The TLS variables are the ones `make cassandra-up` exports.
 	fs.StringVar(&c.tlsCA, "cassandra-tls-ca", "", "CA certificate (PEM) to verify the server; enables TLS")
+	env("cassandra-tls-ca", "CASSANDRA_TLS_CA")
 	fs.StringVar(&c.tlsCert, "cassandra-tls-cert", "", "client certificate (PEM) for mutual TLS")
+	env("cassandra-tls-cert", "CASSANDRA_TLS_CERT")
 	fs.StringVar(&c.tlsKey, "cassandra-tls-key", "", "client key (PEM) for mutual TLS")
+	env("cassandra-tls-key", "CASSANDRA_TLS_KEY")
 	fs.StringVar(&c.tlsServer, "cassandra-tls-server-name", "", "name to verify in the server certificate (default: the host)")
+	env("cassandra-tls-server-name", "CASSANDRA_TLS_SERVER_NAME")
 }
 
 func (c *cassandraFlags) enabled() bool { return len(c.hosts) > 0 }

@@ -206,7 +206,7 @@ Usage:
 
 Examples:
   topspeed                                   # 2 generated cars, 10 events/s, results on stdout
-  topspeed --input cars.txt --output out.txt # a file, like Flink's --input/--output
+  topspeed --input examples/cars.txt --output out.txt   # the sample input that ships in the repository
   topspeed --cars 1000 --rate 0 --events 1000000 --output /dev/null
   topspeed --config topspeed.yaml            # settings from a YAML file (keys are flag names)
 

@@ -122,7 +122,9 @@ alive() {
 # ours PID: the process is the CassandraDaemon of this work dir.
 ours() {
     local -a args=()
-    mapfile -d '' args <"/proc/$1/cmdline" 2>/dev/null || return 1
+    # The process may exit at any moment: the braces make 2>/dev/null cover
+    # the failing </proc/PID/cmdline redirection itself.
+    { mapfile -d '' args <"/proc/$1/cmdline"; } 2>/dev/null || return 1
     local a has_conf=1 has_main=1
     for a in "${args[@]}"; do
         [ "$a" = "-Dcassandra.config=file://$CONF" ] && has_conf=0
@@ -136,7 +138,8 @@ ours() {
 server_pid() {
     local pid f
     if [ -s "$PID_FILE" ]; then
-        pid="$(<"$PID_FILE")"
+        # `status` takes no lock: a concurrent `down` may remove the file.
+        pid="$(cat "$PID_FILE" 2>/dev/null || true)"
         if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && ours "$pid"; then
             printf '%s\n' "$pid"
             return 0
@@ -183,11 +186,17 @@ pick_java() {
     die "no JDK 11 or 17 found (Cassandra 5.0 needs the Security Manager, gone from JDK 24); set CASSANDRA_JAVA_HOME"
 }
 
+# pom_hash prints the checksum of the pom without its comments (editing a
+# comment does not fetch the jars again).
+pom_hash() {
+    perl -0pe 's/<!--.*?-->//gs' "$POM" | sha256sum | cut -d' ' -f1
+}
+
 # fetch_jars copies cassandra-all and its runtime dependencies into $LIB once;
-# the stamp (the pom's checksum) says the copy completed.
+# the stamp (pom_hash) says the copy completed.
 fetch_jars() {
     local want tmp start
-    want="$(sha256sum "$POM" | cut -d' ' -f1)"
+    want="$(pom_hash)"
     if [ -d "$LIB" ] && [ -s "$STAMP" ] && [ "$(<"$STAMP")" = "$want" ]; then
         return 0
     fi
@@ -196,8 +205,9 @@ fetch_jars() {
     start=$SECONDS
     mkdir -p "$JAR_DIR"
     tmp="$(mktemp -d "$JAR_DIR/lib.tmp.XXXXXX")"
-    # mvn writes escape codes on stdout even with -q: keep stdout for exports.
-    if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
+    # Batch mode without colours (no escape codes in logs); and stdout is
+    # kept for the export lines.
+    if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
         rm -rf "$tmp"
         die "mvn dependency:copy-dependencies failed"

@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,11 +72,14 @@ func Start(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
+	// raft's own logs (raft, its transport, its snapshot store) go through
+	// log as zap entries at raft's levels, from Warn up (see hclog.go).
+	rlog := newHCLog(log, "raft", hclog.Warn)
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
 	if err != nil {
 		return nil, fmt.Errorf("ha: raft store: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStore(cfg.Dir, 2, io.Discard)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, rlog.Named("snapshot"))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("ha: snapshot store: %w", err)
@@ -101,7 +103,7 @@ func Start(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("ha: advertise address %q: %w", adv, err)
 	}
-	trans, err := raft.NewTCPTransport(cfg.Bind, advAddr, 3, 2*time.Second, io.Discard)
+	trans, err := raft.NewTCPTransportWithLogger(cfg.Bind, advAddr, 3, 2*time.Second, rlog.Named("net"))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("ha: raft transport on %s: %w", cfg.Bind, err)
@@ -114,7 +116,7 @@ func Start(cfg Config) (*Node, error) {
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = cfg.CommitTimeout
 	rc.NotifyCh = notify
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: zapWriter{log}})
+	rc.Logger = rlog
 	f := &fsm{}
 	r, err := raft.NewRaft(rc, f, store, store, snaps, trans)
 	if err != nil {
@@ -235,12 +237,4 @@ func (n *Node) Shutdown() error {
 		err = cerr
 	}
 	return err
-}
-
-// zapWriter sends raft's hclog output to zap at warn level.
-type zapWriter struct{ log *zap.Logger }
-
-func (w zapWriter) Write(p []byte) (int, error) {
-	w.log.Warn("raft", zap.ByteString("msg", p))
-	return len(p), nil
 }

@@ -23,11 +23,6 @@ func evTS(e ev) int64 { return e.TS }
 
 func sumEv(a, b ev) ev { a.V += b.V; return a }
 
-type emitter[OUT any] interface {
-	engine.Operator[ev, OUT]
-	pending() []OUT
-}
-
 func (o *Operator[K, T, OUT]) pending() []OUT { return o.out }
 
 // hook calls fn with a fresh engine.Output, checks that the operator handed

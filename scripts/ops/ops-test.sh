@@ -12,7 +12,9 @@
 #   - SIGTERM: topspeed stops gracefully with exit status 0.
 #
 # Both servers listen on free loopback ports and keep their data in a
-# temporary directory; both are stopped (by pid) on exit.
+# temporary directory; both are stopped (by pid) on exit, also when
+# interrupted. Installing the package is the one change it leaves behind:
+# apt-get as root, else through sudo (it says so on stderr first).
 # Environment: TOPSPEED_BIN (default bin/topspeed), TOPSPEED_CACHE (apt
 # package cache), KEEP=1 keeps the temporary directory.
 set -euo pipefail
@@ -26,23 +28,41 @@ DASH=$ROOT/deploy/monitoring/grafana-dashboard.json
 say() { echo "ops-test: $*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
 
+# install_prometheus: promtool lints the rules and the metrics, and a
+# throwaway prometheus scrapes topspeed; both come from Debian's prometheus
+# package, installed with apt-get when missing: as root, or through sudo.
+# The package's own service is kept from starting (policy-rc.d).
 install_prometheus() {
 	command -v prometheus >/dev/null && command -v promtool >/dev/null && return
-	[ "$(id -u)" = 0 ] || fail "prometheus/promtool missing; install Debian's prometheus package (needs root)"
-	say "installing Debian's prometheus package"
-	mkdir -p "$CACHE/apt/partial"
+	local -a sudo=() apt=(apt-get -y -qq)
+	local why="ops-test needs promtool (checks the alert rules and the metrics) and prometheus (a throwaway server on a free loopback port scraping topspeed)"
+	if ! command -v apt-get >/dev/null; then
+		fail "prometheus/promtool missing and no apt-get: install Prometheus 2.x so that both are on PATH ($why)"
+	fi
+	if [ "$(id -u)" = 0 ]; then
+		# The .deb files are kept in our cache (root owns it anyway).
+		mkdir -p "$CACHE/apt/partial"
+		apt+=(-o "Dir::Cache::Archives=$CACHE/apt")
+	elif command -v sudo >/dev/null && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
+		sudo=(sudo)
+	else
+		fail "prometheus/promtool missing; installing Debian's prometheus package needs root or sudo: run 'sudo apt-get install prometheus' ($why)"
+	fi
+	say "installing Debian's prometheus package with ${sudo[*]:+sudo }apt-get (and its dependencies): $why; its system service is not started"
 	# Keep the package's init script from starting a system Prometheus.
 	local policy=/usr/sbin/policy-rc.d added=""
 	if [ ! -e $policy ]; then
-		printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && added=1
+		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee $policy >/dev/null && "${sudo[@]}" chmod +x $policy && added=1
 	fi
-	local apt=(apt-get -o "Dir::Cache::Archives=$CACHE/apt" -y -qq)
-	if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install prometheus >/dev/null 2>&1; then
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive "${apt[@]}" install prometheus >/dev/null
+	local rc=0
+	if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install prometheus >/dev/null 2>&1; then
+		say "apt-get install failed: running apt-get update first"
+		{ "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install prometheus >/dev/null; } || rc=$?
 	fi
-	[ -n "$added" ] && rm -f $policy
+	[ -z "$added" ] || "${sudo[@]}" rm -f $policy
+	[ $rc -eq 0 ] || fail "apt-get install prometheus failed"
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || fail "prometheus did not install"
+	say "installed $(prometheus --version 2>&1 | head -n 1); remove it with: ${sudo[*]:+sudo }apt-get remove prometheus"
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -65,6 +85,10 @@ cleanup() {
 	exit $rc
 }
 trap cleanup EXIT
+# An interrupted run (Ctrl-C, make killed) stops both servers too: bash runs
+# the EXIT trap on exit, not when a signal kills it.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # wait_for SECONDS DESCRIPTION COMMAND...: retry COMMAND every 0.5 s.
 wait_for() {

@@ -144,6 +144,51 @@ type StatefulSink[T any] interface {
 	Commit(id uint64) error
 }
 
+// Drainer is an optional interface of a Sink that holds records in memory
+// between Writes (a write buffer). Drain writes everything buffered so far
+// out of the process, to the operating system (file, pipe or socket), so
+// that readers see it, without making it durable: no fsync, no commit, no
+// change to what Flush and StatefulSink guarantee. A sink whose buffered
+// records are invisible until its own checkpoint protocol publishes them
+// (such as a part file that is renamed at commit) drains only what may
+// become visible early.
+//
+// The sink stage drives it (see SinkFlushInterval): at the latest the
+// interval after the first write since the last drain or flush, and at
+// once (after about a millisecond) when the sink's input queue is empty
+// after a write. Drain is called from the sink's goroutine, never
+// concurrently with Write, Flush or the other Sink methods, and only
+// between Open and Close. It should return quickly when nothing is
+// buffered. An error fails the pipeline, like an error of Write; a sink
+// should keep it and return it from later calls too (sticky).
+type Drainer interface {
+	Drain(ctx context.Context) error
+}
+
+// AckFunc is how an AckingSink reports that records it accepted have been
+// acknowledged by its destination. stamp is the value the engine passed to
+// WriteStamped with those records; records is how many were acknowledged.
+// It may be called from any goroutine.
+type AckFunc func(stamp int64, records int)
+
+// AckingSink is an optional interface of an asynchronous Sink (one whose
+// Write returns before the records are acknowledged) that reports when
+// they are. The engine uses the acknowledgements for
+// topspeed_end_to_end_latency_seconds and Pipeline.Progress; a sink that
+// does not implement it counts as acknowledged when Write returns.
+type AckingSink[T any] interface {
+	Sink[T]
+	// SetAck is called once per Run, on the sink's goroutine before Open,
+	// with the function the sink calls for acknowledgements.
+	SetAck(ack AckFunc)
+	// WriteStamped is called by the engine instead of Write; it is Write
+	// plus an opaque stamp. Once every record of batch is acknowledged, the
+	// sink calls ack(stamp, len(batch)) exactly once (also for an empty
+	// batch). Records that fail, or that Close drops, are never
+	// acknowledged.
+	WriteStamped(ctx context.Context, batch []T, stamp int64) error
+}
+
 // EndOfInput is the checkpoint id StatefulSink.Commit receives when the
 // pipeline ended cleanly (input exhausted, Stop or StopWithSavepoint).
 const EndOfInput = ^uint64(0)

@@ -33,10 +33,19 @@
 // [WithMetrics] registers the pipeline's Prometheus metrics on a registry
 // the caller provides: records in and out per stage and subtask, bad and
 // late records, watermarks and event-time lag, queue fill, operator state
-// ([MetricsReporter]), sink write and flush durations and, with
-// [SinkEventTime], end-to-end latency. They cost a few atomic operations per
-// batch. [Pipeline.State] and [Pipeline.RecordCounts] serve health checks
-// and status pages.
+// ([MetricsReporter]), sink write and flush durations, and end-to-end
+// latency: the transit time from a source's read of a batch to the sink's
+// acknowledgement of the results it produced ([AckingSink] for asynchronous
+// sinks). They cost a few atomic operations per batch. [Pipeline.State],
+// [Pipeline.RecordCounts] and [Pipeline.Progress] (which works without
+// metrics too) serve health checks, status pages and progress lines.
+//
+// # Output latency
+//
+// A sink that buffers records in the process implements [Drainer]; its
+// stage drains it when its input goes idle and at the latest
+// [SinkFlushInterval] after a write, so results become visible while the
+// pipeline runs, not only at checkpoints and at the end.
 //
 // # Errors and shutdown
 //

@@ -29,6 +29,10 @@ type ctrl struct {
 	// stopped marks a ctrlEnd caused by Stop rather than the input's end:
 	// event time does not jump to the end, so open windows do not fire.
 	stopped bool
+	// ingest is, for ctrlWatermark, the ingest stamp of the source batch
+	// whose records advanced the watermark (see message.ingest), so that
+	// results fired by OnWatermark are timed from that batch's read.
+	ingest int64
 }
 
 // message is what queues between stages carry: a batch or a control message.
@@ -36,7 +40,20 @@ type message[T any] struct {
 	from    int
 	records []T
 	ctrl    ctrl // kind == 0 for data
+	// ingest is when the source batch that produced records was read
+	// (ingestNow), or 0 when unknown: records emitted by OnProcessingTime,
+	// at the end of input or by Close. Sinks time their end-to-end latency
+	// from it.
+	ingest int64
 }
+
+// ingestEpoch is the origin of ingest stamps.
+var ingestEpoch = time.Now()
+
+// ingestNow returns an ingest stamp: nanoseconds on the monotonic clock
+// since ingestEpoch, plus one so that a stamp is never 0 (unknown). Wall
+// clock steps do not change differences of stamps.
+func ingestNow() int64 { return int64(time.Since(ingestEpoch)) + 1 }
 
 // Snapshot is a consistent checkpoint of a running pipeline: the sources'
 // positions and every keyed stage's state by key group, all taken at the

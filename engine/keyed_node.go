@@ -31,7 +31,7 @@ func newExchange[K comparable, T any](keys Keys[K, T], to *keyedNode[T]) *exchan
 	return &exchange[K, T]{keys: keys, owner: owner, to: to, scratch: scratch}
 }
 
-func (e *exchange[K, T]) push(x *execution, from int, batch []T) error {
+func (e *exchange[K, T]) push(x *execution, from int, batch []T, ingest int64) error {
 	bufs := e.scratch[from]
 	maxPar := uint64(e.keys.MaxParallelism)
 	for i := range batch {
@@ -47,7 +47,7 @@ func (e *exchange[K, T]) push(x *execution, from int, batch []T) error {
 			continue
 		}
 		bufs[st] = nil
-		if err := send(x.ctx, e.to.subtasks[st].in, message[T]{from: from, records: b}); err != nil {
+		if err := send(x.ctx, e.to.subtasks[st].in, message[T]{from: from, records: b, ingest: ingest}); err != nil {
 			return err
 		}
 	}
@@ -181,7 +181,7 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 		s.out.buf = s.out.buf[:0]
 		cerr := s.op.Close(&s.out)
 		if cerr == nil && finished {
-			cerr = s.flush(x)
+			cerr = s.flush(x, 0)
 		}
 		if cerr != nil && err == nil {
 			err = fmt.Errorf("close: %w", cerr)
@@ -209,7 +209,7 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 			if err := s.op.OnProcessingTime(now.UnixMilli(), &s.out); err != nil {
 				return fmt.Errorf("processing time: %w", err)
 			}
-			if err := s.flush(x); err != nil {
+			if err := s.flush(x, 0); err != nil {
 				return err
 			}
 		case id := <-s.commit:
@@ -227,7 +227,7 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 		if err := s.op.OnWatermark(s.wm, &s.out); err != nil {
 			return fmt.Errorf("watermark: %w", err)
 		}
-		if err := s.flush(x); err != nil {
+		if err := s.flush(x, 0); err != nil {
 			return err
 		}
 	}
@@ -250,10 +250,10 @@ func (s *subtask[IN, OUT]) handle(x *execution, m message[IN]) error {
 		if err != nil {
 			return err
 		}
-		return s.flush(x)
+		return s.flush(x, m.ingest)
 	case ctrlWatermark:
 		s.wms[m.from] = m.ctrl.wm
-		return s.advanceWatermark(x)
+		return s.advanceWatermark(x, m.ctrl.ingest)
 	case ctrlBarrier:
 		if s.barrier != 0 && s.barrier != m.ctrl.cp {
 			return fmt.Errorf("barrier %d arrived while aligning %d", m.ctrl.cp, s.barrier)
@@ -266,7 +266,7 @@ func (s *subtask[IN, OUT]) handle(x *execution, m message[IN]) error {
 		s.ended[m.from] = true
 		s.nEnded++
 		s.stopped = s.stopped || m.ctrl.stopped
-		if err := s.advanceWatermark(x); err != nil {
+		if err := s.advanceWatermark(x, 0); err != nil {
 			return err
 		}
 		return s.maybeAligned(x)
@@ -287,7 +287,7 @@ func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
 		return fmt.Errorf("checkpoint %d: %w", id, err)
 	}
 	pause := time.Since(start)
-	if err := s.flush(x); err != nil {
+	if err := s.flush(x, 0); err != nil {
 		return err
 	}
 	x.report(id, func(snap *Snapshot) {
@@ -319,7 +319,9 @@ func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
 }
 
 // advanceWatermark calls OnWatermark when the minimum over live inputs grows.
-func (s *subtask[IN, OUT]) advanceWatermark(x *execution) error {
+// ingest is the stamp of the watermark that changed (0 at an input's end):
+// OnWatermark's output and the forwarded watermark carry it.
+func (s *subtask[IN, OUT]) advanceWatermark(x *execution, ingest int64) error {
 	min := int64(math.MaxInt64)
 	for i, w := range s.wms {
 		if !s.ended[i] && w < min {
@@ -334,19 +336,22 @@ func (s *subtask[IN, OUT]) advanceWatermark(x *execution) error {
 	if err := s.op.OnWatermark(min, &s.out); err != nil {
 		return fmt.Errorf("watermark: %w", err)
 	}
-	if err := s.flush(x); err != nil {
+	if err := s.flush(x, ingest); err != nil {
 		return err
 	}
-	return s.outs.control(x, s.index, ctrl{kind: ctrlWatermark, wm: min})
+	return s.outs.control(x, s.index, ctrl{kind: ctrlWatermark, wm: min, ingest: ingest})
 }
 
-// flush hands the operator's output to the downstream outlets.
-func (s *subtask[IN, OUT]) flush(x *execution) error {
+// flush hands the operator's output to the downstream outlets as one batch
+// stamped ingest: the stamp of the input batch (or watermark) whose hook
+// emitted it, 0 for OnProcessingTime, end of input and Close, whose output
+// is not timed.
+func (s *subtask[IN, OUT]) flush(x *execution, ingest int64) error {
 	if len(s.out.buf) == 0 {
 		return nil
 	}
 	s.stats.records(0, len(s.out.buf))
-	err := s.outs.push(x, s.index, s.out.buf)
+	err := s.outs.push(x, s.index, s.out.buf, ingest)
 	s.out.buf = s.out.buf[:0]
 	return err
 }

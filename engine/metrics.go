@@ -32,8 +32,9 @@ import (
 //	topspeed_late_records_dropped_total{stage,subtask}  records dropped as late (MetricsReporter)
 //	topspeed_sink_write_duration_seconds{stage}         histogram: time in Sink.Write, including backpressure
 //	topspeed_sink_flush_duration_seconds{stage}         histogram: time in Sink.Flush
-//	topspeed_end_to_end_latency_seconds{stage}          histogram: wall clock when Sink.Write returned minus the
-//	                                                    largest event time in the batch (sinks added with SinkEventTime)
+//	topspeed_end_to_end_latency_seconds{stage}          histogram: transit time through the pipeline, from when a
+//	                                                    source read the input batch that produced a sink batch to
+//	                                                    when the sink acknowledged that batch (see below)
 //
 // Gauges are exported only while the stage runs. Counters are cumulative
 // per registry: a later pipeline with the same stage names on the same
@@ -42,8 +43,23 @@ import (
 // running at the same time must not share a registry unless their stage
 // names differ (or wrap it: prometheus.WrapRegistererWith).
 //
-// The hot path costs a few atomic additions per batch, never per record,
-// except for SinkEventTime, which reads every written record's event time.
+// End-to-end latency is transit time, like Flink's latency markers, not
+// event-time age: each batch a source reads is stamped once (monotonic
+// clock) when Read returns; every batch derived from it carries that stamp
+// through chained transforms, the key-group exchange and keyed subtasks;
+// the sink stage observes, per batch, the time from the stamp until the
+// sink acknowledged the batch: when Write returned for a synchronous sink,
+// when the sink reported every record of the batch acknowledged for an
+// AckingSink (such as the Cassandra sink). One observation per sink batch,
+// whatever its size. A batch an operator emits from ProcessBatch carries
+// the stamp of the input batch it processed; from OnWatermark, the stamp of
+// the batch whose records advanced the watermark. Output of
+// OnProcessingTime, of the end of input and of Close is not observed. Time
+// a result waits in a window for its trigger (up to --evict for TopSpeed)
+// is not part of it: wall clock minus the results' event time is what
+// topspeed_event_time_lag_seconds shows.
+//
+// The hot path costs a few atomic additions per batch, never per record.
 
 // MetricsReporter may be implemented by an Operator to export its state.
 // The engine calls Metrics only when metrics are enabled, about once per
@@ -84,15 +100,6 @@ func WithMetrics(reg prometheus.Registerer) Option { return func(c *Config) { c.
 
 // SinkOption configures a sink added with ToSink.
 type SinkOption[T any] func(*sinkNode[T])
-
-// SinkEventTime gives ToSink the records' event time (Unix milliseconds),
-// so that the sink stage exports topspeed_end_to_end_latency_seconds: for
-// each batch, the time at which Write returned minus the batch's largest
-// event time. For an asynchronous sink, Write returning means accepted,
-// not yet durable. Without metrics it costs nothing.
-func SinkEventTime[T any](ts func(T) int64) SinkOption[T] {
-	return func(s *sinkNode[T]) { s.eventTime = ts }
-}
 
 // State is a pipeline's lifecycle state.
 type State int
@@ -355,42 +362,51 @@ func (x *execution) detach(s *stageStats) {
 		zap.Int64("records_in", s.in.Load()), zap.Int64("records_out", s.out.Load()))
 }
 
-// write calls Sink.Write and records the sink's metrics.
-func (s *sinkNode[T]) write(x *execution, batch []T) error {
+// write calls Sink.Write (AckingSink.WriteStamped) with a batch stamped
+// ingest, records the sink's metrics and progress, and schedules a drain.
+func (s *sinkNode[T]) write(x *execution, batch []T, ingest int64) error {
 	st := s.stats
-	if st == nil {
-		return s.sink.Write(x.ctx, batch)
+	var start time.Time
+	if st != nil {
+		st.in.Add(int64(len(batch)))
+		start = time.Now()
 	}
-	maxTs := MinWatermark
-	if ts := s.eventTime; ts != nil {
-		for i := range batch {
-			maxTs = max(maxTs, ts(batch[i]))
-		}
+	var err error
+	if s.acking != nil {
+		err = s.acking.WriteStamped(x.ctx, batch, ingest)
+	} else {
+		err = s.sink.Write(x.ctx, batch)
 	}
-	st.in.Add(int64(len(batch)))
-	start := time.Now()
-	err := s.sink.Write(x.ctx, batch)
-	end := time.Now()
-	st.writeDur.Observe(end.Sub(start).Seconds())
+	if st != nil {
+		st.writeDur.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		return err
 	}
-	st.out.Add(int64(len(batch)))
-	if maxTs != MinWatermark {
-		st.e2e.Observe(max(0, float64(end.UnixMilli()-maxTs)/1e3))
+	if st != nil {
+		st.out.Add(int64(len(batch)))
 	}
+	if s.acking == nil {
+		s.prog.acked(ingest, len(batch)) // synchronous: Write returning is the acknowledgement
+	}
+	s.drain.wrote(len(s.in) == 0)
 	return nil
 }
 
 // flush calls Sink.Flush and records its duration.
 func (s *sinkNode[T]) flush(x *execution) error {
 	st := s.stats
-	if st == nil {
-		return s.sink.Flush(x.ctx)
+	var start time.Time
+	if st != nil {
+		start = time.Now()
 	}
-	start := time.Now()
 	err := s.sink.Flush(x.ctx)
-	st.flushDur.Observe(time.Since(start).Seconds())
+	if st != nil {
+		st.flushDur.Observe(time.Since(start).Seconds())
+	}
+	if err == nil {
+		s.drain.reset() // everything written is out
+	}
 	return err
 }
 
@@ -425,8 +441,8 @@ func newMetricsSet() *metricsSet {
 		}, []string{"stage"}),
 		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "topspeed_end_to_end_latency_seconds",
-			Help:    "Wall-clock time when a sink accepted a batch minus the largest event time in the batch.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300},
+			Help:    "Transit time of a sink batch: from when a source read the input batch that produced it to when the sink acknowledged it (Write returned; for an asynchronous sink, all its records acknowledged). Excludes time waiting in a window.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"stage"}),
 		recIn:    d("records_in_total", "Records a stage received: read by a source, given to an operator, given to a sink.", l...),
 		recOut:   d("records_out_total", "Records a stage passed on: pushed by a source, emitted by an operator, written by a sink.", l...),

@@ -109,9 +109,12 @@ type Pipeline struct {
 	run     *execution // non-nil while Run is in progress
 	restore *Snapshot
 
-	obs      *observer // metrics; nil without WithMetrics
-	finished bool      // Run returned, with runErr
-	runErr   error
+	obs *observer // metrics; nil without WithMetrics
+	// Counts for Progress, collected as Run starts the stages (under mu).
+	progSources []*sourceProgress
+	progSinks   []*sinkProgress
+	finished    bool // Run returned, with runErr
+	runErr      error
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Stop

@@ -3,30 +3,57 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
+
+// DefaultSinkFlushInterval is the default of SinkFlushInterval.
+const DefaultSinkFlushInterval = 200 * time.Millisecond
+
+// sinkIdleDelay is how long a sink whose input queue ran empty after a
+// write waits for more input before it drains (Drainer). Short enough to be
+// "at once" for a person watching; long enough that, at high throughput,
+// the next batch usually arrives first and no drain is made for nothing.
+const sinkIdleDelay = time.Millisecond
+
+// SinkFlushInterval bounds how long records written to a sink that
+// implements Drainer stay buffered in the process: the sink stage drains
+// at the latest d after the first write since the last drain or flush,
+// and at once when its input is idle. 0 drains only on Flush (checkpoints
+// and end of input). The default is DefaultSinkFlushInterval. It has no
+// effect on a sink that does not implement Drainer.
+func SinkFlushInterval[T any](d time.Duration) SinkOption[T] {
+	return func(s *sinkNode[T]) { s.flushInterval = d }
+}
 
 // sinkNode runs one Sink in its own goroutine. Its outlet copies each batch
 // into a buffer from a free list, so producers may reuse theirs at once.
 type sinkNode[T any] struct {
 	n      string
 	sink   Sink[T]
+	acking AckingSink[T] // sink, if it reports acknowledgements
 	inputs int
 	in     chan message[T]
 	free   chan []T
 
-	eventTime func(T) int64 // SinkEventTime; nil if not given
-	stats     *stageStats   // nil without metrics
+	flushInterval time.Duration // SinkFlushInterval
+	drain         *drainSched   // nil if the sink is not drained
+	stats         *stageStats   // nil without metrics
+	prog          sinkProgress  // for Pipeline.Progress
 }
 
 func newSinkNode[T any](name string, sink Sink[T], inputs, queue int) *sinkNode[T] {
-	return &sinkNode[T]{n: name, sink: sink, inputs: inputs, in: make(chan message[T], queue), free: make(chan []T, queue+2)}
+	s := &sinkNode[T]{n: name, sink: sink, inputs: inputs, in: make(chan message[T], queue), free: make(chan []T, queue+2),
+		flushInterval: DefaultSinkFlushInterval}
+	s.acking, _ = sink.(AckingSink[T])
+	s.prog.name = name
+	return s
 }
 
 func (s *sinkNode[T]) name() string { return s.n }
 
-func (s *sinkNode[T]) push(x *execution, from int, batch []T) error {
+func (s *sinkNode[T]) push(x *execution, from int, batch []T, ingest int64) error {
 	var b []T
 	select {
 	case b = <-s.free:
@@ -34,7 +61,7 @@ func (s *sinkNode[T]) push(x *execution, from int, batch []T) error {
 		b = make([]T, 0, len(batch))
 	}
 	b = append(b[:0], batch...)
-	return send(x.ctx, s.in, message[T]{from: from, records: b})
+	return send(x.ctx, s.in, message[T]{from: from, records: b, ingest: ingest})
 }
 
 func (s *sinkNode[T]) control(x *execution, from int, c ctrl) error {
@@ -56,6 +83,7 @@ func (s *sinkNode[T]) start(x *execution) ([]func() error, error) {
 	if restored != nil && stateful == nil {
 		return nil, fmt.Errorf("checkpoint holds sink state but the sink cannot restore it")
 	}
+	x.p.progSinks = append(x.p.progSinks, &s.prog)
 	return []func() error{func() error {
 		err := s.run(x, stateful, restored, commit)
 		if err != nil && x.ctx.Err() == nil {
@@ -89,6 +117,9 @@ func (s *sinkNode[T]) complete(x *execution, stateful StatefulSink[T], id uint64
 
 func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byte, commit chan uint64) (err error) {
 	ctx := x.ctx
+	if s.acking != nil {
+		s.acking.SetAck(s.prog.acked)
+	}
 	if err := s.sink.Open(ctx); err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
@@ -97,6 +128,10 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 			err = fmt.Errorf("close: %w", cerr)
 		}
 	}()
+	if d, ok := s.sink.(Drainer); ok && s.flushInterval > 0 {
+		s.drain = newDrainSched(d, s.flushInterval)
+		defer s.drain.stop()
+	}
 	if restored != nil {
 		if err := stateful.RestoreState(restored); err != nil {
 			return fmt.Errorf("restore: %w", err)
@@ -104,6 +139,9 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 	}
 	s.stats = x.attach(kindSink, s.n, 0, s.sink, func() (int, int) { return len(s.in), cap(s.in) })
 	defer x.detach(s.stats)
+	if s.stats != nil {
+		s.prog.e2e = s.stats.e2e // before the first Write, so before any ack
+	}
 	a := &sinkAlign[T]{node: s, x: x, stateful: stateful, align: stateful != nil,
 		blocked: make([]bool, s.inputs), ended: make([]bool, s.inputs), counts: map[uint64]int{}}
 	for a.nEnded < s.inputs {
@@ -115,6 +153,11 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 				if err := stateful.Commit(id); err != nil {
 					return fmt.Errorf("commit %d: %w", id, err)
 				}
+			}
+			continue
+		case <-s.drain.timer():
+			if err := s.drain.fired(ctx); err != nil {
+				return fmt.Errorf("drain: %w", err)
 			}
 			continue
 		case <-ctx.Done():
@@ -163,7 +206,7 @@ func (a *sinkAlign[T]) handle(m message[T]) error {
 	}
 	switch m.ctrl.kind {
 	case 0:
-		err := s.write(x, m.records)
+		err := s.write(x, m.records, m.ingest)
 		select {
 		case s.free <- m.records[:0]:
 		default:
@@ -228,4 +271,107 @@ func (a *sinkAlign[T]) maybeAligned() error {
 		held[i] = message[T]{}
 	}
 	return nil
+}
+
+// drainSched decides when a sink stage calls Drainer.Drain. It runs on the
+// sink's goroutine and costs, per written batch, a counter increment and a
+// length check of the input queue; its one timer is armed at most about ten
+// times per interval.
+//
+// After the first write since the last drain or flush, a drain is due
+// within the interval (the deadline). When the input queue is empty after a
+// write, the idle timer is armed instead, first for sinkIdleDelay: if no
+// batch was written until it fires, the input is idle and the sink drains
+// at once. If one was, the input is busy and the idle timer is armed again
+// with twice the delay, never past the deadline. So a sparse stream is
+// drained about a millisecond after each result, a busy one about once per
+// interval (with a handful of timer wake-ups and no extra drain), and the
+// end of a burst within about the time the burst lasted.
+type drainSched struct {
+	d        Drainer
+	interval time.Duration
+	t        *time.Timer
+	c        <-chan time.Time // t.C while armed, nil otherwise
+
+	pending bool          // written since the last drain or flush
+	since   time.Time     // first of those writes
+	idle    bool          // the timer is the idle timer
+	delay   time.Duration // the idle timer's next delay
+	writes  uint64        // batches written
+	armedAt uint64        // writes when the idle timer was armed
+}
+
+func newDrainSched(d Drainer, interval time.Duration) *drainSched {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &drainSched{d: d, interval: interval, t: t, delay: sinkIdleDelay}
+}
+
+// timer is the channel to select on: nil (never ready) when not armed or
+// without a drainer.
+func (ds *drainSched) timer() <-chan time.Time {
+	if ds == nil {
+		return nil
+	}
+	return ds.c
+}
+
+func (ds *drainSched) arm(d time.Duration) {
+	ds.t.Reset(d) // Go >= 1.23: no stale tick survives Reset or Stop
+	ds.c = ds.t.C
+}
+
+// wrote records a successful write; queueEmpty says whether the sink's
+// input queue was empty after it.
+func (ds *drainSched) wrote(queueEmpty bool) {
+	if ds == nil {
+		return
+	}
+	ds.writes++
+	if !ds.pending {
+		ds.pending, ds.since = true, time.Now()
+	}
+	switch {
+	case queueEmpty && !ds.idle:
+		ds.idle, ds.armedAt = true, ds.writes
+		ds.arm(min(ds.delay, ds.interval-time.Since(ds.since)))
+	case ds.c == nil:
+		ds.arm(ds.interval - time.Since(ds.since))
+	}
+}
+
+// fired handles the timer: drain if the input was idle or the deadline has
+// come, otherwise back off.
+func (ds *drainSched) fired(ctx context.Context) error {
+	ds.c = nil
+	if !ds.pending {
+		return nil
+	}
+	if ds.idle && ds.writes != ds.armedAt {
+		if rest := ds.interval - time.Since(ds.since); rest > 0 {
+			ds.delay *= 2
+			ds.armedAt = ds.writes
+			ds.arm(min(ds.delay, rest))
+			return nil
+		}
+	}
+	ds.reset()
+	return ds.d.Drain(ctx)
+}
+
+// reset forgets pending writes: they were drained or flushed.
+func (ds *drainSched) reset() {
+	if ds == nil {
+		return
+	}
+	ds.pending, ds.idle, ds.delay = false, false, sinkIdleDelay
+	ds.stop()
+}
+
+// stop disarms the timer.
+func (ds *drainSched) stop() {
+	if ds.c != nil {
+		ds.t.Stop()
+		ds.c = nil
+	}
 }

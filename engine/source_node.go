@@ -29,6 +29,8 @@ type sourceNode[T any] struct {
 	src  Source[T]
 	ws   WatermarkStrategy[T]
 	outs *fanout[T]
+
+	prog sourceProgress // for Pipeline.Progress
 }
 
 func (s *sourceNode[T]) name() string { return s.n }
@@ -45,6 +47,8 @@ func (s *sourceNode[T]) start(x *execution) ([]func() error, error) {
 			wm.restore(w)
 		}
 	}
+	s.prog.wm.Store(wm.emitted)
+	x.p.progSources = append(x.p.progSources, &s.prog)
 	if restored != nil {
 		if _, ok := s.src.(StatefulSource[T]); !ok {
 			return nil, fmt.Errorf("checkpoint holds a position but the source cannot restore one")
@@ -98,13 +102,16 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte, wm
 		}
 		n, rerr := s.src.Read(ctx, buf)
 		if n > 0 {
+			ingest := ingestNow() // once per batch: end-to-end latency starts here
 			st.records(n, n)
-			if err := s.outs.push(x, 0, buf[:n]); err != nil {
+			s.prog.read.Add(int64(n))
+			if err := s.outs.push(x, 0, buf[:n], ingest); err != nil {
 				return err
 			}
 			if w, ok := wm.observe(buf[:n]); ok {
 				st.watermark(w)
-				if err := s.outs.control(x, 0, ctrl{kind: ctrlWatermark, wm: w}); err != nil {
+				s.prog.wm.Store(w)
+				if err := s.outs.control(x, 0, ctrl{kind: ctrlWatermark, wm: w, ingest: ingest}); err != nil {
 					return err
 				}
 			}

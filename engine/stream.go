@@ -36,18 +36,19 @@ func (k Keys[K, T]) KeyGroup(key K) int { return KeyGroup(k.Hash(key), k.MaxPara
 
 // outlet receives what a producing instance emits. push and control for one
 // `from` are only ever called from that producer's goroutine. push must not
-// keep batch after it returns.
+// keep batch after it returns. ingest is the batch's ingest stamp (see
+// message.ingest), 0 if unknown.
 type outlet[T any] interface {
-	push(x *execution, from int, batch []T) error
+	push(x *execution, from int, batch []T, ingest int64) error
 	control(x *execution, from int, c ctrl) error
 }
 
 // fanout forwards to every outlet attached to a stream.
 type fanout[T any] struct{ list []outlet[T] }
 
-func (f *fanout[T]) push(x *execution, from int, batch []T) error {
+func (f *fanout[T]) push(x *execution, from int, batch []T, ingest int64) error {
 	for _, o := range f.list {
-		if err := o.push(x, from, batch); err != nil {
+		if err := o.push(x, from, batch, ingest); err != nil {
 			return err
 		}
 	}
@@ -111,11 +112,14 @@ func Process[K comparable, IN, OUT any](in KeyedStream[K, IN], name string, fact
 }
 
 // ToSink sends a stream to a sink. A stream may feed several sinks; each
-// gets every record. Options: SinkEventTime.
+// gets every record. Options: SinkFlushInterval.
 func ToSink[T any](s Stream[T], name string, sink Sink[T], opts ...SinkOption[T]) {
 	sn := newSinkNode(name, sink, s.producers, s.p.cfg.QueueBatches)
 	for _, o := range opts {
 		o(sn)
+	}
+	if sn.flushInterval < 0 {
+		s.p.fail(fmt.Errorf("%w: sink %q: negative flush interval %v", ErrInvalidPipeline, name, sn.flushInterval))
 	}
 	s.outs.list = append(s.outs.list, sn)
 	s.p.addNode(sn)
@@ -153,13 +157,13 @@ type mapOutlet[T, U any] struct {
 	next *fanout[U]
 }
 
-func (m *mapOutlet[T, U]) push(x *execution, from int, batch []T) error {
+func (m *mapOutlet[T, U]) push(x *execution, from int, batch []T, ingest int64) error {
 	buf := m.bufs[from][:0]
 	for i := range batch {
 		buf = append(buf, m.fn(batch[i]))
 	}
 	m.bufs[from] = buf
-	return m.next.push(x, from, buf)
+	return m.next.push(x, from, buf, ingest)
 }
 
 func (m *mapOutlet[T, U]) control(x *execution, from int, c ctrl) error {
@@ -172,7 +176,7 @@ type flatMapOutlet[T, U any] struct {
 	next *fanout[U]
 }
 
-func (m *flatMapOutlet[T, U]) push(x *execution, from int, batch []T) error {
+func (m *flatMapOutlet[T, U]) push(x *execution, from int, batch []T, ingest int64) error {
 	buf := m.bufs[from][:0]
 	emit := func(u U) { buf = append(buf, u) }
 	for i := range batch {
@@ -182,7 +186,7 @@ func (m *flatMapOutlet[T, U]) push(x *execution, from int, batch []T) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	return m.next.push(x, from, buf)
+	return m.next.push(x, from, buf, ingest)
 }
 
 func (m *flatMapOutlet[T, U]) control(x *execution, from int, c ctrl) error {

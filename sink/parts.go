@@ -22,7 +22,9 @@ import (
 // parts of the restored checkpoint and deletes everything written after it,
 // which the replay writes again. So the published parts, read in sequence
 // order, equal a failure-free run's output. Hidden files (.part-*) are not
-// output.
+// output. Drain (engine.Drainer) writes the in-progress part's buffer to
+// its hidden file, so that it can be watched while the pipeline runs; it
+// neither syncs nor publishes anything.
 //
 // Files in the directory:
 //
@@ -106,6 +108,19 @@ func (p *Parts[T]) fail(err error) error {
 		p.err = fmt.Errorf("output %s: %w", p.dir, err)
 	}
 	return p.err
+}
+
+// Drain writes the in-progress part's buffer out to its (hidden) file,
+// without fsync (engine.Drainer). Nothing is published: parts are
+// published only by Commit, as before.
+func (p *Parts[T]) Drain(context.Context) error {
+	if p.err != nil || p.f == nil || p.bw.Buffered() == 0 {
+		return p.err
+	}
+	if err := p.bw.Flush(); err != nil {
+		return p.fail(err)
+	}
+	return nil
 }
 
 // Flush makes the in-progress part durable.

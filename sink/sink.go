@@ -31,17 +31,21 @@ type options struct {
 func Append() Option { return func(o *options) { o.append = true } }
 
 // BufferSize sets the buffer size (default DefaultBufferSize); records are
-// written to the output when the buffer fills and on Flush.
+// written to the output when the buffer fills, on Drain and on Flush.
 func BufferSize(n int) Option { return func(o *options) { o.bufferSize = n } }
 
 // Writer is a sink that writes each record as one line, formatted by an
 // append-style function, through a large buffer.
 //
-// Flush writes the buffer out and, for a regular file, fsyncs it, so that a
-// completed checkpoint covers every record written before it; stdout is
-// flushed but not synced. Records written after the last checkpoint may be
-// written again after a restore (at-least-once output). Errors name the
-// output. A Writer is not safe for concurrent use.
+// Drain (engine.Drainer) writes the buffer out without syncing it, so that
+// readers of the file or pipe see the records while the pipeline runs; the
+// engine calls it when the sink's input is idle and at least every
+// engine.SinkFlushInterval. Flush writes the buffer out and, for a regular
+// file, fsyncs it, so that a completed checkpoint covers every record
+// written before it; stdout is flushed but not synced. Records written
+// after the last checkpoint may be written again after a restore
+// (at-least-once output). Errors name the output and are sticky. A Writer
+// is not safe for concurrent use.
 type Writer[T any] struct {
 	name   string // in errors: the path, or "stdout"
 	path   string // "" when given a writer
@@ -57,7 +61,12 @@ type Writer[T any] struct {
 	err     error // sticky write error
 }
 
-var _ engine.Sink[int] = (*Writer[int])(nil)
+var (
+	_ engine.Sink[int] = (*Writer[int])(nil)
+	_ engine.Drainer   = (*Writer[int])(nil)
+	_ engine.Drainer   = (*Parts[int])(nil)
+	_ engine.Sink[int] = (*Collect[int])(nil)
+)
 
 // NewFile returns a sink writing to path, creating the file and its parent
 // directories at Open and truncating it unless the Append option is given.
@@ -164,6 +173,23 @@ func (s *Writer[T]) fail(op string, err error) error {
 	return s.err
 }
 
+// Drain writes the buffered records out, without fsync.
+func (s *Writer[T]) Drain(ctx context.Context) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.bw == nil {
+		return fmt.Errorf("sink: %s: Drain before Open", s.name)
+	}
+	if s.bw.Buffered() == 0 {
+		return nil
+	}
+	if err := s.bw.Flush(); err != nil {
+		return s.fail("write", err)
+	}
+	return nil
+}
+
 // Flush writes the buffered records out and fsyncs a regular file.
 func (s *Writer[T]) Flush(ctx context.Context) error {
 	if s.err != nil {
@@ -207,8 +233,6 @@ type Collect[T any] struct {
 	recs    []T
 	flushes int
 }
-
-var _ engine.Sink[int] = (*Collect[int])(nil)
 
 // NewCollect returns an empty Collect.
 func NewCollect[T any]() *Collect[T] { return &Collect[T]{} }

@@ -271,12 +271,12 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 	if !o.cassandra.enabled() || o.output != "" {
 		switch {
 		case o.output == "" || o.output == "-":
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)), engine.SinkEventTime(topspeed.CarTime))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)))
 		case o.ckpt.enabled():
 			// Exactly once: part files published when a checkpoint commits.
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)), engine.SinkEventTime(topspeed.CarTime))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)))
 		default:
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)), engine.SinkEventTime(topspeed.CarTime))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)))
 		}
 	}
 	if o.cassandra.enabled() {
@@ -291,7 +291,7 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 		if err := o.ops.registerCollector(cs); err != nil {
 			return nil, err
 		}
-		engine.ToSink(results, "cassandra", engine.Sink[topspeed.Car](cs), engine.SinkEventTime(topspeed.CarTime))
+		engine.ToSink(results, "cassandra", engine.Sink[topspeed.Car](cs))
 	}
 	j.pipeline = p
 	return j, nil

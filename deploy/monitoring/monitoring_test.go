@@ -46,7 +46,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	p := engine.New(engine.WithParallelism(2), engine.WithMetrics(reg))
 	cars := engine.FromSource(p, "cars", engine.Source[topspeed.Car](gen), engine.Monotonous(topspeed.CarTime))
 	results := topspeed.Build(cars, topspeed.DefaultConfig())
-	engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)), engine.SinkEventTime(topspeed.CarTime))
+	engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)))
 	cc := cassandra.DefaultConfig()
 	cc.Hosts = []string{"127.0.0.1"}
 	cs, err := cassandra.New(cc, topspeed.CassandraMapping(), nil)

@@ -35,6 +35,7 @@ const (
 type options struct {
 	input       string
 	output      string
+	outputFlush time.Duration
 	cars        int
 	rate        float64
 	seed        int64
@@ -62,6 +63,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	job := topspeed.DefaultConfig()
 	fs.StringVar(&o.input, "input", "", "read car reports from this file in Flink's format (carId,speed,distance,timestamp); - reads stdin; empty uses the built-in generator")
 	fs.StringVar(&o.output, "output", "", "write results to this file (created or truncated); empty or - writes to stdout")
+	fs.DurationVar(&o.outputFlush, "output-flush-interval", engine.DefaultSinkFlushInterval, "longest time a result written to stdout or --output stays buffered before readers can see it; results are also written out as soon as the input pauses (not fsynced; with checkpoints, --output part files are still published only when a checkpoint commits); 0 = only at checkpoints and exit")
 	fs.IntVar(&o.cars, "cars", gen.Cars, "generator: number of cars")
 	fs.Float64Var(&o.rate, "rate", gen.Rate, "generator: events per second over all cars; 0 = as fast as possible")
 	fs.Int64Var(&o.seed, "seed", gen.Seed, "generator: random seed; the same seed gives the same speeds and distances")
@@ -93,6 +95,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--on-bad-record %q: must be fail or skip", o.onBad)
 	case o.eventClock != "wall" && o.eventClock != "synthetic":
 		return fmt.Errorf("--event-clock %q: must be wall or synthetic", o.eventClock)
+	case o.outputFlush < 0 || o.outputFlush > time.Hour:
+		return fmt.Errorf("--output-flush-interval %v: must be in [0, 1h]", o.outputFlush)
 	}
 	if err := o.ops.validate(); err != nil {
 		return err
@@ -269,14 +273,15 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 	// Results go to --output (stdout by default) unless only Cassandra was
 	// asked for; --output together with Cassandra writes both.
 	if !o.cassandra.enabled() || o.output != "" {
+		flush := engine.SinkFlushInterval[topspeed.Car](o.outputFlush)
 		switch {
 		case o.output == "" || o.output == "-":
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)), flush)
 		case o.ckpt.enabled():
 			// Exactly once: part files published when a checkpoint commits.
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)), flush)
 		default:
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)), flush)
 		}
 	}
 	if o.cassandra.enabled() {

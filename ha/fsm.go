@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -16,13 +17,21 @@ type Pointer struct {
 	ID   uint64 `json:"id"`
 	Path string `json:"path"`
 	Term uint64 `json:"term"`
+	// Time is when the leader appended the pointer to the raft log (just
+	// before it committed); zero if unknown.
+	Time time.Time `json:"time,omitzero"`
 	// Finished is set once a bounded job has processed all its input.
 	Finished bool `json:"finished,omitempty"`
+	// StopTerm is the term of the last leader that announced it is stopping
+	// (SIGTERM) and taking a final checkpoint. A follower that is told to
+	// stop too keeps its raft vote while the leader of StopTerm still leads,
+	// so that the final checkpoint finds a quorum (see Node.AnnounceStop).
+	StopTerm uint64 `json:"stop_term,omitempty"`
 }
 
 // command is a raft log entry.
 type command struct {
-	Op   string `json:"op"` // "checkpoint" or "finished"
+	Op   string `json:"op"` // "checkpoint", "finished" or "stopping"
 	ID   uint64 `json:"id,omitempty"`
 	Path string `json:"path,omitempty"`
 	Term uint64 `json:"term"`
@@ -36,19 +45,25 @@ type applyResult struct {
 // decide is the pure fencing rule: a checkpoint pointer is accepted only if
 // the command was appended by a leader of the term it claims (so a stale
 // leader's checkpoint, taken under an older term, never counts) and it
-// moves the pointer forward.
-func decide(cur Pointer, cmd command, logTerm uint64) (Pointer, error) {
+// moves the pointer forward. appended is the entry's append time (the
+// pointer's Time).
+func decide(cur Pointer, cmd command, logTerm uint64, appended time.Time) (Pointer, error) {
 	if cmd.Term != logTerm {
-		return cur, fmt.Errorf("ha: stale checkpoint %d: taken in term %d, appended in term %d", cmd.ID, cmd.Term, logTerm)
+		return cur, fmt.Errorf("ha: stale %s %d: taken in term %d, appended in term %d", cmd.Op, cmd.ID, cmd.Term, logTerm)
 	}
 	switch cmd.Op {
 	case "checkpoint":
 		if cmd.ID <= cur.ID {
 			return cur, fmt.Errorf("ha: checkpoint %d does not advance the pointer (at %d)", cmd.ID, cur.ID)
 		}
-		return Pointer{ID: cmd.ID, Path: cmd.Path, Term: cmd.Term, Finished: cur.Finished}, nil
+		next := cur
+		next.ID, next.Path, next.Term, next.Time = cmd.ID, cmd.Path, cmd.Term, appended
+		return next, nil
 	case "finished":
 		cur.Finished = true
+		return cur, nil
+	case "stopping":
+		cur.StopTerm = cmd.Term
 		return cur, nil
 	}
 	return cur, fmt.Errorf("ha: unknown command %q", cmd.Op)
@@ -67,7 +82,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	next, err := decide(f.ptr, cmd, l.Term)
+	next, err := decide(f.ptr, cmd, l.Term, l.AppendedAt)
 	if err != nil {
 		return applyResult{err}
 	}

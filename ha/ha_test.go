@@ -12,22 +12,36 @@ import (
 
 func TestDecideFencing(t *testing.T) {
 	cur := Pointer{ID: 5, Path: "p5", Term: 2}
-	if _, err := decide(cur, command{Op: "checkpoint", ID: 6, Path: "p6", Term: 2}, 3); err == nil || !strings.Contains(err.Error(), "stale") {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := decide(cur, command{Op: "checkpoint", ID: 6, Path: "p6", Term: 2}, 3, at); err == nil || !strings.Contains(err.Error(), "stale") {
 		t.Fatalf("a checkpoint taken in term 2 appended in term 3 must be refused: %v", err)
 	}
-	if _, err := decide(cur, command{Op: "checkpoint", ID: 5, Path: "x", Term: 3}, 3); err == nil {
+	if _, err := decide(cur, command{Op: "checkpoint", ID: 5, Path: "x", Term: 3}, 3, at); err == nil {
 		t.Fatal("a pointer that does not advance must be refused")
 	}
-	next, err := decide(cur, command{Op: "checkpoint", ID: 9, Path: "p9", Term: 3}, 3)
-	if err != nil || next != (Pointer{ID: 9, Path: "p9", Term: 3}) {
+	next, err := decide(cur, command{Op: "checkpoint", ID: 9, Path: "p9", Term: 3}, 3, at)
+	if err != nil || next != (Pointer{ID: 9, Path: "p9", Term: 3, Time: at}) {
 		t.Fatalf("got %+v %v", next, err)
 	}
-	fin, err := decide(next, command{Op: "finished", Term: 3}, 3)
-	if err != nil || !fin.Finished || fin.ID != 9 {
+	fin, err := decide(next, command{Op: "finished", Term: 3}, 3, at.Add(time.Second))
+	if err != nil || !fin.Finished || fin.ID != 9 || fin.Time != at {
 		t.Fatalf("got %+v %v", fin, err)
 	}
-	if _, err := decide(cur, command{Op: "bogus", Term: 1}, 1); err == nil {
+	if _, err := decide(cur, command{Op: "bogus", Term: 1}, 1, at); err == nil {
 		t.Fatal("unknown op accepted")
+	}
+	// A stop announcement is fenced like a checkpoint, and later
+	// checkpoints keep it (and Finished).
+	if _, err := decide(next, command{Op: "stopping", Term: 2}, 3, at); err == nil || !strings.Contains(err.Error(), "stale") {
+		t.Fatalf("a stop announced in term 2 appended in term 3 must be refused: %v", err)
+	}
+	stop, err := decide(fin, command{Op: "stopping", Term: 3}, 3, at)
+	if err != nil || stop.StopTerm != 3 || stop.ID != 9 || !stop.Finished {
+		t.Fatalf("got %+v %v", stop, err)
+	}
+	last, err := decide(stop, command{Op: "checkpoint", ID: 10, Path: "p10", Term: 3}, 3, at)
+	if err != nil || last != (Pointer{ID: 10, Path: "p10", Term: 3, Time: at, Finished: true, StopTerm: 3}) {
+		t.Fatalf("got %+v %v", last, err)
 	}
 }
 
@@ -50,8 +64,8 @@ func TestParsePeersAndValidate(t *testing.T) {
 	if err := c.Validate(); err == nil {
 		t.Fatal("id not among peers accepted")
 	}
-	sts := StatefulSetPeers("topspeed", "topspeed-raft", 3, 7000)
-	if sts[2] != (Peer{"topspeed-2", "topspeed-2.topspeed-raft:7000"}) {
+	sts := StatefulSetPeers("topspeed", "topspeed-raft", 3, 7110)
+	if sts[2] != (Peer{"topspeed-2", "topspeed-2.topspeed-raft:7110"}) {
 		t.Fatalf("%v", sts)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,7 +24,7 @@ import (
 // --ha-replicas is given.
 type haFlags struct {
 	id, bind, advertise, peers, dir, service string
-	replicas, port                           int
+	replicas                                 int
 	heartbeat, election, lease               time.Duration
 }
 
@@ -83,9 +84,43 @@ type haStatus struct {
 	node     atomic.Pointer[ha.Node]
 	coord    atomic.Pointer[checkpoint.Coordinator] // the running term's, nil on followers
 	stopping atomic.Bool                            // SIGTERM received: not ready any more
+
+	mu              sync.Mutex
+	pipe            *engine.Pipeline // the running term's, nil on followers
+	baseIn, baseOut int64            // records read and written in earlier terms
 }
 
 func (s *haStatus) set(n *ha.Node) { s.node.Store(n) }
+
+// setTerm makes the endpoints see the job of the term t (nil: none runs).
+func (s *haStatus) setTerm(t *leaderTerm) {
+	var coord *checkpoint.Coordinator
+	var pipe *engine.Pipeline
+	if t != nil {
+		coord, pipe = t.job.coord, t.job.pipeline
+	}
+	s.coord.Store(coord)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pipe != nil {
+		in, out := s.pipe.RecordCounts()
+		s.baseIn, s.baseOut = s.baseIn+in, s.baseOut+out
+	}
+	s.pipe = pipe
+}
+
+// counts returns the records read and written by this replica's jobs, over
+// all its terms of leadership (so the status rates never go negative).
+func (s *haStatus) counts() (in, out int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, out = s.baseIn, s.baseOut
+	if s.pipe != nil {
+		i, o := s.pipe.RecordCounts()
+		in, out = in+i, out+o
+	}
+	return in, out
+}
 
 // get returns the raft status, or false in standalone mode.
 func (s *haStatus) get() (ha.Status, bool) {
@@ -147,7 +182,7 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 			return
 		}
 		log.Warn("stopping the job at once", zap.String("reason", why), zap.Uint64("term", cur.term))
-		status.coord.Store(nil)
+		status.setTerm(nil)
 		cur.cancel()
 		<-cur.done
 		cur = nil
@@ -168,7 +203,7 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 				}
 				cur = t // nil if the job already finished
 				if t != nil {
-					status.coord.Store(t.job.coord)
+					status.setTerm(t)
 				}
 			} else if !leader {
 				stopTerm("lost leadership")
@@ -176,7 +211,7 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 		case err := <-curDone:
 			term := cur.term
 			cur = nil
-			status.coord.Store(nil)
+			status.setTerm(nil)
 			if err != nil {
 				log.Error("job failed; handing leadership over", zap.Error(err))
 				_ = node.TransferLeadership()
@@ -207,10 +242,17 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 		case s := <-sigs:
 			status.stopping.Store(true)
 			if cur == nil {
-				log.Info("follower leaving", zap.String("signal", s.String()))
+				leaveAsFollower(node, cfg, o.ckpt.stopTimeout, sigs, log.With(zap.String("signal", s.String())))
 				return exitOK
 			}
 			log.Info("leader handing over", zap.String("signal", s.String()))
+			// Tell the followers first: if they are being stopped too, they
+			// keep their votes until the final checkpoint is committed.
+			actx, acancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := node.AnnounceStop(actx, cur.term); err != nil {
+				log.Warn("announcing the stop to the followers", zap.Error(err))
+			}
+			acancel()
 			err := cur.job.stop(context.Background(), o.ckpt.stopTimeout, log)
 			if err != nil {
 				log.Error("final checkpoint failed", zap.Error(err))
@@ -218,6 +260,7 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 			}
 			<-cur.done
 			cur = nil
+			status.setTerm(nil)
 			if terr := node.TransferLeadership(); terr != nil {
 				log.Warn("leadership transfer", zap.Error(terr))
 			}
@@ -227,6 +270,31 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 			return exitOK
 		}
 	}
+}
+
+// leaveAsFollower is a replica without a running job (a follower) told to
+// stop. If the leader is stopping too (the whole cluster is: a scale to
+// zero, make ha-local-down), leaving at once would take away the quorum the
+// leader's final checkpoint needs, and the restart would replay from the
+// checkpoint before. So the replica keeps serving raft, ready to vote,
+// until that leader has handed over or left, at most --stop-timeout (a
+// second signal cuts it short); if the leader does not announce a stop
+// within ha.Config.StayGrace, it is not stopping and this replica leaves.
+func leaveAsFollower(node *ha.Node, cfg ha.Config, bound time.Duration, sigs <-chan os.Signal, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	start := time.Now()
+	why := node.StayForStoppingLeader(ctx, min(cfg.StayGrace(), bound))
+	p := node.Pointer()
+	log.Info("follower leaving", zap.String("reason", why), zap.Duration("waited", time.Since(start)),
+		zap.Uint64("applied_checkpoint", p.ID), zap.Uint64("checkpoint_term", p.Term))
 }
 
 // startTerm restores the job from the committed pointer and runs it while

@@ -164,8 +164,10 @@ func (r *opsRuntime) start(j *job, o *options) error {
 }
 
 // startHA starts the server for a replica: its role, term and leader come
-// from raft (polled every second into the recorder), and it is ready while
-// it is the leader or a follower that knows its leader, until SIGTERM.
+// from raft (polled every second into the recorder, and read afresh for
+// each status request), as does the last checkpoint: the pointer raft
+// committed, which followers know too. It is ready while it is the leader
+// or a follower that knows its leader, until SIGTERM.
 func (r *opsRuntime) startHA(o *options, hs *haStatus) error {
 	if r.reg == nil {
 		return nil
@@ -180,6 +182,16 @@ func (r *opsRuntime) startHA(o *options, hs *haStatus) error {
 		}
 		return ops.RoleFollower, st, ok
 	}
+	// record copies the raft state into the recorder.
+	record := func() (ops.Role, bool) {
+		ro, st, ok := role()
+		if ok {
+			r.rec.SetRaft(ro, st.Term, st.Leader)
+			p := st.LastCheckpoint
+			r.rec.SetCommitted(p.ID, p.Path, p.Term, p.Time)
+		}
+		return ro, ok
+	}
 	r.haDone = make(chan struct{})
 	r.haStop = make(chan struct{})
 	go func() {
@@ -187,9 +199,7 @@ func (r *opsRuntime) startHA(o *options, hs *haStatus) error {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
-			if ro, st, ok := role(); ok {
-				r.rec.SetRaft(ro, st.Term, st.Leader)
-			}
+			record()
 			select {
 			case <-t.C:
 			case <-r.haStop:
@@ -203,7 +213,7 @@ func (r *opsRuntime) startHA(o *options, hs *haStatus) error {
 		Registerer: r.reg,
 		Status: func() ops.Status {
 			state := "starting"
-			if ro, _, ok := role(); ok {
+			if ro, ok := record(); ok {
 				state = "follower"
 				if ro == ops.RoleLeader {
 					state = "leader"
@@ -211,6 +221,7 @@ func (r *opsRuntime) startHA(o *options, hs *haStatus) error {
 			}
 			return ops.Status{Job: "topspeed", State: state, Parallelism: o.parallelism}
 		},
+		Counts:    hs.counts,
 		Savepoint: savepointFunc(hs.coord.Load),
 		Recorder:  r.rec,
 		Build:     buildInfo(),

@@ -21,11 +21,17 @@ const (
 var roles = []Role{RoleStandalone, RoleFollower, RoleCandidate, RoleLeader}
 
 // CheckpointInfo describes the last completed checkpoint in the status.
+// With HA it is the checkpoint whose pointer raft committed, on every
+// replica: Path and Term come from the pointer, Time is when the leader
+// appended it; DurationSeconds and SizeBytes are known only on the replica
+// that took it (omitted elsewhere).
 type CheckpointInfo struct {
 	ID              uint64    `json:"id"`
-	Time            time.Time `json:"time"`
-	DurationSeconds float64   `json:"duration_seconds"`
-	SizeBytes       int64     `json:"size_bytes"`
+	Path            string    `json:"path,omitempty"`
+	Term            uint64    `json:"term,omitempty"`
+	Time            time.Time `json:"time,omitzero"`
+	DurationSeconds float64   `json:"duration_seconds,omitempty"`
+	SizeBytes       int64     `json:"size_bytes,omitempty"`
 }
 
 // Recorder holds what checkpointing and HA report about the job: it
@@ -44,7 +50,8 @@ type Recorder struct {
 	leaderChg  prometheus.Counter
 
 	mu         sync.Mutex
-	last       *CheckpointInfo
+	last       *CheckpointInfo // completed here
+	committed  *CheckpointInfo // committed through raft (HA)
 	cur        Role
 	curTerm    uint64
 	leader     string
@@ -165,15 +172,46 @@ func (r *Recorder) SetRaft(role Role, term uint64, leader string) {
 	r.term.Set(float64(term))
 }
 
+// SetCommitted records the checkpoint pointer raft has committed (HA): id
+// (0: none yet), path, the term of the leader that took it and when it was
+// appended (zero if unknown). Followers report it as the last checkpoint.
+func (r *Recorder) SetCommitted(id uint64, path string, term uint64, at time.Time) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id == 0 {
+		r.committed = nil
+		return
+	}
+	if !at.IsZero() {
+		at = at.UTC()
+	}
+	r.committed = &CheckpointInfo{ID: id, Path: path, Term: term, Time: at}
+}
+
 // State returns the HA role, term, leader and the last checkpoint (nil if
-// none).
+// none): the newer of the one completed here and the one committed through
+// raft, the committed one completed with this replica's duration and size
+// when it took that checkpoint itself.
 func (r *Recorder) State() (role Role, term uint64, leader string, last *CheckpointInfo) {
 	if r == nil {
 		return RoleStandalone, 0, "", nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.last != nil {
+	switch {
+	case r.committed != nil && (r.last == nil || r.committed.ID >= r.last.ID):
+		c := *r.committed
+		if r.last != nil && r.last.ID == c.ID {
+			c.DurationSeconds, c.SizeBytes = r.last.DurationSeconds, r.last.SizeBytes
+			if c.Time.IsZero() {
+				c.Time = r.last.Time
+			}
+		}
+		last = &c
+	case r.last != nil:
 		c := *r.last
 		last = &c
 	}

@@ -34,7 +34,8 @@ type Status struct {
 	Role   Role   `json:"role"`
 	Term   uint64 `json:"term"`
 	Leader string `json:"leader"`
-	// LastCheckpoint is the last completed checkpoint, null if none.
+	// LastCheckpoint is the last completed checkpoint, null if none; with
+	// HA the last one committed through raft, on followers too.
 	LastCheckpoint *CheckpointInfo `json:"last_checkpoint"`
 	// Rates are records per second over the last RateWindow.
 	Rates     Rates     `json:"rates"`

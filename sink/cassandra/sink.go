@@ -13,6 +13,13 @@
 // Config.RetryBudget; a failure that outlasts it fails the sink, and the
 // error is returned by the next Write or Flush. Flush returns only when
 // every record accepted so far is acknowledged.
+//
+// The sink is an engine.AckingSink: given an acknowledgement function
+// (SetAck), it reports each WriteStamped batch once every one of its rows
+// is acknowledged by the server, which the engine turns into the
+// end-to-end latency and the sink's progress. Each collected row carries a
+// pointer to its batch's reference count; a worker releases the counts of
+// the rows of a request once the request succeeds.
 package cassandra
 
 import (
@@ -28,6 +35,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/gocql/gocql"
 	"go.uber.org/zap"
+
+	"github.com/topspeed/topspeed/engine"
 )
 
 // Mapping tells the sink how to store records of type T in a table whose
@@ -52,7 +61,8 @@ type Stats struct {
 }
 
 // Sink writes records of type T to Cassandra. It implements
-// engine.Sink[T]: Open, Write and Flush are called from one goroutine.
+// engine.Sink[T] and engine.AckingSink[T]: SetAck, Open, Write,
+// WriteStamped and Flush are called from one goroutine.
 type Sink[T any, K comparable] struct {
 	cfg  Config
 	m    Mapping[T, K]
@@ -62,8 +72,10 @@ type Sink[T any, K comparable] struct {
 	session *gocql.Session
 	ctx     context.Context
 	cancel  context.CancelFunc
-	work    chan []T
-	free    chan []T // batch buffers returned by the workers
+	work    chan request[T]
+	free    chan request[T] // request buffers returned by the workers
+	ack     engine.AckFunc  // SetAck; nil: rows carry no references
+	refs    sync.Pool       // *ackRef
 	workers sync.WaitGroup
 	pending sync.WaitGroup
 
@@ -117,8 +129,8 @@ func (s *Sink[T, K]) Open(ctx context.Context) error {
 	}
 	s.session = sess
 	s.ctx, s.cancel = context.WithCancel(ctx)
-	s.work = make(chan []T, s.cfg.MaxInFlight)
-	s.free = make(chan []T, 2*s.cfg.MaxInFlight+1)
+	s.work = make(chan request[T], s.cfg.MaxInFlight)
+	s.free = make(chan request[T], 2*s.cfg.MaxInFlight+1)
 	for i := 0; i < s.cfg.MaxInFlight; i++ {
 		s.workers.Add(1)
 		go s.worker()
@@ -143,7 +155,7 @@ func (s *Sink[T, K]) linger() {
 			now := time.Now()
 			for k, g := range s.groups {
 				if now.Sub(g.since) >= s.cfg.Linger {
-					if err := s.dispatch(s.ctx, k, g.rows); err != nil {
+					if err := s.dispatch(s.ctx, k, g); err != nil {
 						break // sticky: seen by the next Write or Flush
 					}
 				}
@@ -155,15 +167,15 @@ func (s *Sink[T, K]) linger() {
 
 // dispatch queues one partition's rows for a worker. Called with mu held;
 // it blocks while the queue is full (backpressure).
-func (s *Sink[T, K]) dispatch(ctx context.Context, k K, rows []T) error {
+func (s *Sink[T, K]) dispatch(ctx context.Context, k K, g group[T]) error {
 	if s.closed {
 		return errors.New("cassandra: sink closed")
 	}
 	delete(s.groups, k)
-	s.buffered -= len(rows)
+	s.buffered -= len(g.rows)
 	s.pending.Add(1)
 	select {
-	case s.work <- rows:
+	case s.work <- g.request:
 		return nil
 	case <-ctx.Done():
 		s.pending.Done()
@@ -174,10 +186,47 @@ func (s *Sink[T, K]) dispatch(ctx context.Context, k K, rows []T) error {
 	}
 }
 
+// request is one partition's rows sent in one request, and, when the sink
+// reports acknowledgements, each row's batch reference (refs[i] is rows[i]'s).
+type request[T any] struct {
+	rows []T
+	refs []*ackRef
+}
+
 // group is one partition's collected rows and when the first arrived.
 type group[T any] struct {
-	rows  []T
+	request[T]
 	since time.Time
+}
+
+// ackRef counts the rows of one WriteStamped batch not yet acknowledged,
+// plus one held by WriteStamped itself until it has collected them all.
+type ackRef struct {
+	stamp int64
+	n     int
+	left  atomic.Int64
+}
+
+// release acknowledges n of r's rows and reports the batch when it was
+// the last.
+func (s *Sink[T, K]) release(r *ackRef, n int) {
+	if r.left.Add(-int64(n)) == 0 {
+		s.ack(r.stamp, r.n)
+		s.refs.Put(r)
+	}
+}
+
+// acked releases the references of a request's rows, one atomic operation
+// per run of rows from the same batch.
+func (s *Sink[T, K]) acked(refs []*ackRef) {
+	for i := 0; i < len(refs); {
+		r, j := refs[i], i+1
+		for j < len(refs) && refs[j] == r {
+			j++
+		}
+		s.release(r, j-i)
+		i = j
+	}
 }
 
 type keySize[K comparable] struct {
@@ -188,7 +237,7 @@ type keySize[K comparable] struct {
 // dispatchAll queues every collected row. Called with mu held.
 func (s *Sink[T, K]) dispatchAll(ctx context.Context) error {
 	for k, g := range s.groups {
-		if err := s.dispatch(ctx, k, g.rows); err != nil {
+		if err := s.dispatch(ctx, k, g); err != nil {
 			return err
 		}
 	}
@@ -207,27 +256,51 @@ func (s *Sink[T, K]) sendFullest(ctx context.Context) error {
 		if s.buffered <= s.cfg.MaxBufferedRows/2 {
 			break
 		}
-		if err := s.dispatch(ctx, ks.k, s.groups[ks.k].rows); err != nil {
+		if err := s.dispatch(ctx, ks.k, s.groups[ks.k]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Sink[T, K]) newBatch() []T {
+func (s *Sink[T, K]) newRequest() request[T] {
 	select {
-	case b := <-s.free:
-		return b[:0]
+	case r := <-s.free:
+		return r
 	default:
-		return make([]T, 0, s.cfg.BatchRows)
+		r := request[T]{rows: make([]T, 0, s.cfg.BatchRows)}
+		if s.ack != nil {
+			r.refs = make([]*ackRef, 0, s.cfg.BatchRows)
+		}
+		return r
 	}
 }
 
+// SetAck implements engine.AckingSink: ack is called once all the rows of a
+// WriteStamped batch are acknowledged. Call it before Open.
+func (s *Sink[T, K]) SetAck(ack engine.AckFunc) { s.ack = ack }
+
 // Write collects batch's rows by partition key and queues every partition
 // batch that is full. It blocks while MaxInFlight requests are queued.
+// With SetAck, it is WriteStamped with stamp 0.
 func (s *Sink[T, K]) Write(ctx context.Context, batch []T) error {
+	return s.WriteStamped(ctx, batch, 0)
+}
+
+// WriteStamped is Write that, with SetAck, reports ack(stamp, len(batch))
+// once every row of batch is acknowledged (engine.AckingSink).
+func (s *Sink[T, K]) WriteStamped(ctx context.Context, batch []T, stamp int64) error {
 	if err := s.failure(); err != nil {
 		return err
+	}
+	var ref *ackRef
+	if s.ack != nil {
+		ref, _ = s.refs.Get().(*ackRef)
+		if ref == nil {
+			ref = &ackRef{}
+		}
+		ref.stamp, ref.n = stamp, len(batch)
+		ref.left.Store(int64(len(batch)) + 1)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,13 +312,16 @@ func (s *Sink[T, K]) Write(ctx context.Context, batch []T) error {
 			if now.IsZero() {
 				now = time.Now()
 			}
-			g = group[T]{rows: s.newBatch(), since: now}
+			g = group[T]{request: s.newRequest(), since: now}
 		}
 		g.rows = append(g.rows, batch[i])
+		if ref != nil {
+			g.refs = append(g.refs, ref)
+		}
 		s.groups[k] = g
 		s.buffered++
 		if len(g.rows) >= s.cfg.BatchRows {
-			if err := s.dispatch(ctx, k, g.rows); err != nil {
+			if err := s.dispatch(ctx, k, g); err != nil {
 				return err
 			}
 		}
@@ -254,6 +330,9 @@ func (s *Sink[T, K]) Write(ctx context.Context, batch []T) error {
 				return err
 			}
 		}
+	}
+	if ref != nil {
+		s.release(ref, 1) // every row is collected
 	}
 	return nil
 }
@@ -329,17 +408,21 @@ func (s *Sink[T, K]) fail(err error) {
 func (s *Sink[T, K]) worker() {
 	defer s.workers.Done()
 	var args []any
-	for rows := range s.work {
+	for r := range s.work {
 		if s.ctx.Err() == nil {
 			var err error
-			args, err = s.send(rows, args)
+			args, err = s.send(r.rows, args)
 			if err != nil {
 				s.failures.Add(1)
 				s.fail(err)
+			} else if r.refs != nil {
+				s.acked(r.refs)
 			}
 		}
+		clear(r.refs) // drop the references: the batches may be reused
+		r.rows, r.refs = r.rows[:0], r.refs[:0]
 		select {
-		case s.free <- rows[:0]:
+		case s.free <- r:
 		default:
 		}
 		s.pending.Done()

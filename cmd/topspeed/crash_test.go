@@ -22,20 +22,22 @@ import (
 
 var (
 	binOnce sync.Once
+	binDir  string // made by the first binary call, removed by TestMain
 	binPath string
 	binErr  error
 )
 
+// binary builds the command once per test binary into a directory that
+// TestMain removes (see removeBinDir).
 func binary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "topspeed-bin")
-		if err != nil {
-			binErr = err
+		binDir, binErr = testenv.MainTempDir("topspeed-bin")
+		if binErr != nil {
 			return
 		}
-		binPath = filepath.Join(dir, "topspeed")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		binPath = filepath.Join(binDir, "topspeed")
+		out, err := testenv.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v: %s", err, out)
 		}
@@ -61,7 +63,8 @@ func start(t *testing.T, env []string, args ...string) *life {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TOPSPEED_HTTP_ADDR="}, env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	// Dies with the test, also when the test binary is killed.
+	if err := testenv.StartChild(t, cmd); err != nil {
 		t.Fatal(err)
 	}
 	l := &life{cmd: cmd, stderr: &stderr, done: make(chan error, 1)}

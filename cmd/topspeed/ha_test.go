@@ -36,24 +36,14 @@ func (r *replica) start(t *testing.T, env []string) {
 	cmd := exec.Command(binary(t), r.args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	cmd.Stderr = f
-	if err := cmd.Start(); err != nil {
+	// Dies with the test, also when the test binary is killed: an aborted
+	// run leaves no replica behind.
+	if err := testenv.StartChild(t, cmd); err != nil {
+		f.Close()
 		t.Fatal(err)
 	}
 	r.cmd, r.done = cmd, make(chan error, 1)
 	go func() { r.done <- cmd.Wait(); f.Close() }()
-}
-
-func (r *replica) alive() bool {
-	if r.cmd == nil {
-		return false
-	}
-	select {
-	case err := <-r.done:
-		r.done <- err
-		return false
-	default:
-		return true
-	}
 }
 
 // event is one JSON log line.
@@ -168,13 +158,7 @@ func TestHAFailover(t *testing.T) {
 		r.start(t, env)
 		reps = append(reps, r)
 	}
-	defer func() {
-		for _, r := range reps {
-			if r.cmd != nil && r.cmd.ProcessState == nil {
-				_ = r.cmd.Process.Kill()
-			}
-		}
-	}()
+	// Each start registered a cleanup killing that replica (testenv.StartChild).
 
 	var failovers []time.Duration
 	cur := waitNewLeader(t, reps, 0, 20*time.Second)

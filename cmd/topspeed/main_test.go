@@ -9,7 +9,18 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines and removes the binary that the
+// tests running it as a child process built (crash_test.go), whatever the
+// result; its directory is inside go test's work directory anyway, which
+// the go command removes even when this binary is killed.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+		os.Exit(code)
+	}))
+}
 
 // runCLI runs the command in-process, with an environment holding only
 // testEnv, and returns its exit code, stdout and stderr.

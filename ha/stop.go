@@ -37,15 +37,17 @@ const (
 func (c Config) StayGrace() time.Duration { return 4 * c.HeartbeatTimeout }
 
 // StayForStoppingLeader is what a follower does when it is told to stop,
-// before shutting raft down. For up to grace it watches for the leader's
-// stop announcement (AnnounceStop in the current term); without one it
-// returns StayLeaderRuns, and the leader keeps its quorum without this
-// replica. With one, it keeps serving raft until that leader is gone: the
-// term changed (leadership was handed over, which the leader does only after
-// its final commit) or no leader is known any more (it left). It returns at
-// once if no leader is known, this replica leads, or the job has finished,
-// and returns StayBoundReached when ctx ends first (the caller's
-// --stop-timeout, or a second signal).
+// before shutting raft down. For up to grace it watches for a stop
+// announcement (AnnounceStop) by the leader it knew, or a later one;
+// without one it returns StayLeaderRuns, and the leader keeps its quorum
+// without this replica. With one, it keeps serving raft until that leader
+// is gone: the term moved past the announcing leader's (leadership was
+// handed over, which the leader does only after its final commit) or no
+// leader is known any more (it left). It returns at once if no leader is
+// known, or this replica leads without a stop announcement (it runs no job:
+// better let another replica lead), or the job has finished; and returns
+// StayBoundReached when ctx ends first (the caller's --stop-timeout, or a
+// second signal).
 //
 // Leadership changes that arrive meanwhile are drained from LeaderCh: a
 // replica that is leaving never runs the job.
@@ -53,25 +55,29 @@ func (n *Node) StayForStoppingLeader(ctx context.Context, grace time.Duration) s
 	start := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	since := n.Status().Term // announcements from this term on count
 	var stopTerm uint64
 	for {
 		st := n.Status()
 		p := st.LastCheckpoint
+		if stopTerm == 0 && p.StopTerm >= since && p.StopTerm > 0 {
+			stopTerm = p.StopTerm
+			n.log.Info("follower: the leader is stopping too; staying until its final checkpoint is committed",
+				zap.Uint64("stop_term", stopTerm), zap.String("leader", st.Leader), zap.Uint64("term", st.Term), zap.Uint64("checkpoint", p.ID))
+		}
 		switch {
 		case p.Finished:
 			return StayFinished
-		case stopTerm == 0 && st.Leader == "":
-			return StayNoLeader
-		case stopTerm == 0 && st.Leader == n.cfg.ID:
-			return StayLeading
-		case stopTerm == 0 && p.StopTerm == st.Term:
-			stopTerm = st.Term
-			n.log.Info("follower: the leader is stopping too; staying until its final checkpoint is committed",
-				zap.String("leader", st.Leader), zap.Uint64("term", st.Term), zap.Uint64("checkpoint", p.ID))
-		case stopTerm == 0 && time.Since(start) >= grace:
-			return StayLeaderRuns
-		case stopTerm != 0 && (st.Term != stopTerm || st.Leader == ""):
+		case stopTerm != 0 && (st.Term > stopTerm || st.Leader == ""):
 			return StayLeaderDone
+		case stopTerm != 0:
+			// The stopping leader still leads: stay.
+		case st.Leader == "":
+			return StayNoLeader
+		case st.Leader == n.cfg.ID:
+			return StayLeading
+		case time.Since(start) >= grace:
+			return StayLeaderRuns
 		}
 		select {
 		case <-ctx.Done():

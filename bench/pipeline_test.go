@@ -16,20 +16,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/topspeed/topspeed/engine"
+	"github.com/topspeed/topspeed/internal/testenv"
 	"github.com/topspeed/topspeed/job/topspeed"
 	"github.com/topspeed/topspeed/sink"
 	"github.com/topspeed/topspeed/source"
 )
 
 // The input: TOPSPEED_BENCH_EVENTS generated reports (default 10M) of 1000
-// cars, written once per process to a temporary file, or
+// cars, written once per process to a temporary directory that TestMain
+// removes (inside go test's work directory, see testenv.MainTempDir), or
 // TOPSPEED_BENCH_FILE if set. The first pass warms the page cache.
 var (
 	inputOnce sync.Once
+	inputDir  string
 	inputPath string
 	inputN    int64
 	inputErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if inputDir != "" {
+		os.RemoveAll(inputDir)
+	}
+	os.Exit(code)
+}
 
 func input(b *testing.B) (string, int64) {
 	b.Helper()
@@ -46,12 +57,11 @@ func input(b *testing.B) (string, int64) {
 				return
 			}
 		}
-		dir, err := os.MkdirTemp("", "topspeed-bench")
-		if err != nil {
-			inputErr = err
+		inputDir, inputErr = testenv.MainTempDir("topspeed-bench")
+		if inputErr != nil {
 			return
 		}
-		inputPath, inputN = filepath.Join(dir, fmt.Sprintf("cars-%d.txt", n)), n
+		inputPath, inputN = filepath.Join(inputDir, fmt.Sprintf("cars-%d.txt", n)), n
 		inputErr = writeInput(inputPath, n)
 	})
 	if inputErr != nil {

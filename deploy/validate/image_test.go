@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/topspeed/topspeed/deploy/validate"
+	"github.com/topspeed/topspeed/internal/testenv"
 )
 
 const (
@@ -194,7 +195,7 @@ func TestStaticBinary(t *testing.T) {
 			break
 		}
 	}
-	out, err := exec.Command(bin, "version").Output()
+	out, err := testenv.Command(bin, "version").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func emptyDirRun(t *testing.T) {
 	bin := topspeedBinary(t)
 	dir := t.TempDir()
 	for _, args := range [][]string{{"--help"}, {"version"}, {"--events", "5000", "--rate", "0", "--output", "-", "--http-addr", ""}} {
-		cmd := exec.Command(bin, args...)
+		cmd := testenv.Command(bin, args...)
 		cmd.Dir, cmd.Env = dir, []string{}
 		out, err := cmd.CombinedOutput()
 		if err != nil {

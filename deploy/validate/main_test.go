@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/topspeed/topspeed/deploy/validate"
+	"github.com/topspeed/topspeed/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -91,13 +92,13 @@ func dockerfileBuild(t testing.TB) (env, words []string) {
 }
 
 // topspeedBinary builds cmd/topspeed once, with the Dockerfile's own go
-// build command (output redirected to a temporary file), and returns its
-// path.
+// build command (output redirected into a directory that TestMain removes,
+// inside go test's work directory), and returns its path.
 func topspeedBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		env, words := dockerfileBuild(t)
-		buildDir, buildErr = os.MkdirTemp("", "topspeed-validate-")
+		buildDir, buildErr = testenv.MainTempDir("topspeed-validate-")
 		if buildErr != nil {
 			return
 		}
@@ -113,7 +114,7 @@ func topspeedBinary(t testing.TB) string {
 			return
 		}
 		buildCmd = words
-		cmd := exec.Command("go", args[1:]...)
+		cmd := testenv.Command("go", args[1:]...)
 		cmd.Dir = repoRoot(t)
 		cmd.Env = append(os.Environ(), env...)
 		var out bytes.Buffer
@@ -140,7 +141,7 @@ func topspeedFlags(t testing.TB) validate.Flags {
 	t.Helper()
 	bin := topspeedBinary(t)
 	flagsOnce.Do(func() {
-		cmd := exec.Command(bin, "--help")
+		cmd := testenv.Command(bin, "--help")
 		cmd.Env = []string{}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -168,7 +169,7 @@ func opsRoutes(t testing.TB) map[string]bool {
 
 // goList runs go list in dir.
 func goList(dir string, args ...string) (string, error) {
-	cmd := exec.Command("go", append([]string{"list"}, args...)...)
+	cmd := testenv.Command("go", append([]string{"list"}, args...)...)
 	cmd.Dir = dir
 	out, err := cmd.Output()
 	if err != nil {

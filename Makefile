@@ -7,19 +7,47 @@ BIN := bin
 TOPSPEED_CACHE ?= $(HOME)/.cache/topspeed
 export TOPSPEED_CACHE
 
-.PHONY: all build test vet fmt-check unit
+.PHONY: all build test test-phases vet staticcheck fmt-check unit
 all: build
 
-# The test command (README, CI): formatting, vet, race-enabled unit and
-# integration tests against the real Cassandra, result parity with real Flink
-# on small inputs, and the real-Prometheus operations check.
-test: fmt-check vet unit parity-small ops-test
+# The test command (README, CI): formatting, vet, staticcheck, race-enabled
+# unit and integration tests against the real Cassandra, result parity with
+# real Flink on small inputs, and the real-Prometheus operations check. One
+# "==> [i/N] ..." line per phase; at the end, even after a failure, what is
+# still running (the local Cassandra) and how to stop it.
+FLINK_VERSION := $(shell sed -n 's:.*<flink.version>\(.*\)</flink.version>.*:\1:p' bench/flink/pom.xml | head -n 1)
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_PHASES := 7
+phase = @printf '==> [%s/$(TEST_PHASES)] %s\n' '$(1)' '$(2)'
+SUBMAKE = $(MAKE) --no-print-directory
+
+test:
+	@$(SUBMAKE) test-phases; rc=$$?; $(SUBMAKE) -s servers-status; exit $$rc
+
+test-phases:
+	$(call phase,1,gofmt)
+	@$(SUBMAKE) fmt-check
+	$(call phase,2,go vet)
+	@$(SUBMAKE) vet
+	$(call phase,3,staticcheck v0.8.2 (the first run downloads it into the Go module cache))
+	@$(SUBMAKE) staticcheck
+	$(call phase,4,starting the local Cassandra (scripts/cassandra/cassandra.sh up))
+	@bash $(CURDIR)/scripts/cassandra/cassandra.sh up >/dev/null
+	$(call phase,5,go test -race ./... against it (about 3-5 min))
+	@$(SUBMAKE) unit
+	$(call phase,6,parity with Flink $(FLINK_VERSION) on the small inputs (bench/parity/parity.sh; about 1 min))
+	@$(SUBMAKE) parity-small
+	$(call phase,7,ops check with a real Prometheus (scripts/ops/ops-test.sh; about 1 min))
+	@$(SUBMAKE) ops-test
 
 build:
 	$(GO) build -o $(BIN)/topspeed ./cmd/topspeed
 
 vet:
 	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -5,6 +5,7 @@
 #   scripts/cassandra/cassandra.sh down       stop (SIGTERM, then SIGKILL); idempotent
 #   scripts/cassandra/cassandra.sh status     exit 0 if running and CQL logins work (plaintext, TLS)
 #   scripts/cassandra/cassandra.sh cqlsh-env  print the export lines of a running server
+#   scripts/cassandra/cassandra.sh info       one line: pid, heap, RSS, port, work dir; exit 1 if not running
 #
 #   eval "$(scripts/cassandra/cassandra.sh up)"
 #
@@ -843,6 +844,24 @@ cmd_status() {
     is_up
 }
 
+# cmd_info prints what runs: pid, heap (its -Xms/-Xmx), resident memory,
+# address and work dir; exit 1 when no server runs.
+cmd_info() {
+    local pid a xms="" xmx="" rss=""
+    local -a args=()
+    pid="$(server_pid)" || { log "not running"; return 1; }
+    { mapfile -d '' args <"/proc/$pid/cmdline"; } 2>/dev/null || true
+    for a in "${args[@]}"; do
+        case "$a" in
+        -Xms*) xms="${a#-Xms}" ;;
+        -Xmx*) xmx="${a#-Xmx}" ;;
+        esac
+    done
+    rss="$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null || true)"
+    printf 'Cassandra %s (pid %s, heap %s..%s, resident %s MiB) on %s:%s, data in %s\n' \
+        "$VERSION" "$pid" "${xms:-?}" "${xmx:-?}" "$(( ${rss:-0} / 1024 ))" "$HOST" "$PORT" "$WORK"
+}
+
 cmd_cqlsh_env() {
     is_up || die "not up: run '$0 up' first"
     emit_env
@@ -851,7 +870,7 @@ cmd_cqlsh_env() {
 }
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -862,6 +881,7 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     cqlsh-env) cmd_cqlsh_env ;;
+    info) cmd_info ;;
     -h | --help | help) usage ;;
     *) usage ;;
     esac

@@ -3,7 +3,9 @@
 #                     bench/results/<date>.md, .json and plots, and the summary
 #                     table of bench/README.md (~20-40 min on 2 shared cores)
 #   make bench-quick  small inputs, < 5 min: one line per scenario, the last field
-#                     is the ratio (e.g. "S1 engine topspeed/flink events/s ratio 38.2")
+#                     is the ratio (e.g. "S1 engine topspeed/flink events/s ratio 38.2");
+#                     those lines are all of stdout, progress goes to stderr
+#                     (make -s bench-quick 2>/dev/null prints the ratios only)
 # Variables passed through: BENCH_ARGS (e.g. "-only S1,S6 -work /tmp/b -keep"),
 # BENCH_S1_EVENTS, BENCH_S2_EVENTS, BENCH_S2_CARS, BENCH_S5_RUNS, BENCH_S6_MB,
 # BENCH_S4, BENCH_S4_ROUNDS (see bench/run).

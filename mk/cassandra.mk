@@ -4,6 +4,8 @@
 #                                    CASSANDRA_USERNAME, CASSANDRA_PASSWORD_FILE
 #   make cassandra-down              stop it
 #   make cassandra-status            exit 0 if it answers a CQL login
+#   make servers-status              what runs (pid, heap, port); make clean-servers
+#                                    stops it and any other local server (mk/servers.mk)
 # The recipes are silent: stdout carries only the export lines of the script.
 CASSANDRA_SH := $(CURDIR)/scripts/cassandra/cassandra.sh
 

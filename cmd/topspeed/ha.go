@@ -20,6 +20,17 @@ import (
 	"github.com/topspeed/topspeed/ha"
 )
 
+// defaultRaftPort is the raft port of --ha-bind. Not 7000: that is
+// Cassandra's storage port (7001 its TLS one, 7199 JMX), and a replica
+// running next to a Cassandra node, as on a developer's machine, could not
+// bind it. 7110 is unassigned in IANA's registry and clear of what runs
+// beside topspeed: Cassandra (7000, 7001, 7199, 9042), Kafka (9092, 9093),
+// ZooKeeper (2181, 2888, 3888), Flink (6121-6125, 8081, metrics 9249-9260),
+// Spark (7077-7079), the X font server (7100), etcd, Consul, Nomad and
+// Vault's raft ports (2380, 8300, 4647, 8201). make ha-local uses
+// 7111-7113.
+const defaultRaftPort = "7110"
+
 // haFlags are the --ha-* settings. HA is on when --ha-peers or
 // --ha-replicas is given.
 type haFlags struct {
@@ -31,7 +42,7 @@ type haFlags struct {
 func (h *haFlags) register(fs *pflag.FlagSet) {
 	d := ha.DefaultConfig()
 	fs.StringVar(&h.id, "ha-id", "", "this replica's stable raft server id (default: the host name, i.e. the pod name)")
-	fs.StringVar(&h.bind, "ha-bind", "0.0.0.0:7000", "address the raft transport listens on")
+	fs.StringVar(&h.bind, "ha-bind", "0.0.0.0:"+defaultRaftPort, "address the raft transport listens on")
 	fs.StringVar(&h.advertise, "ha-advertise", "", "address other replicas reach this one at (default: --ha-bind, or <pod>.<service>:<port> with --ha-replicas)")
 	fs.StringVar(&h.peers, "ha-peers", "", "all replicas as id=host:port,... (this one included); enables HA")
 	fs.IntVar(&h.replicas, "ha-replicas", 0, "derive the peers from a StatefulSet: <name>-0..<name>-(N-1) at <pod>.<--ha-service>:<port>; enables HA")

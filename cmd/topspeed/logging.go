@@ -27,6 +27,7 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(ec)
 	case "console":
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		ec.EncodeDuration = zapcore.StringDurationEncoder // "1.5s" for people; JSON keeps seconds
 		enc = zapcore.NewConsoleEncoder(ec)
 	default:
 		return nil, fmt.Errorf("--log-format %q: must be console or json", format)

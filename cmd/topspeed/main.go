@@ -50,6 +50,7 @@ type options struct {
 	onBad       string
 	logLevel    string
 	logFormat   string
+	progress    time.Duration
 	cassandra   cassandraFlags
 	ckpt        checkpointFlags
 	ha          haFlags
@@ -78,6 +79,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.onBad, "on-bad-record", "fail", "what a bad input line does: fail (stop with its file and line) or skip (count it and report the count at exit)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
+	fs.DurationVar(&o.progress, "progress-interval", 10*time.Second, "log a one-line progress summary at info level this often (events in, results out, Cassandra rows, event-time lag, end-to-end latency, last checkpoint); 0 = none. A final summary is logged at exit either way")
 	o.cassandra.register(fs)
 	o.ckpt.register(fs)
 	o.ha.register(fs)
@@ -95,6 +97,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--on-bad-record %q: must be fail or skip", o.onBad)
 	case o.eventClock != "wall" && o.eventClock != "synthetic":
 		return fmt.Errorf("--event-clock %q: must be wall or synthetic", o.eventClock)
+	case o.progress < 0 || o.progress > 24*time.Hour:
+		return fmt.Errorf("--progress-interval %v: must be in [0, 24h]", o.progress)
 	case o.outputFlush < 0 || o.outputFlush > time.Hour:
 		return fmt.Errorf("--output-flush-interval %v: must be in [0, 1h]", o.outputFlush)
 	}
@@ -204,6 +208,10 @@ func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)
 		}
 	}()
 
+	prog := newProgress(log, o.progress)
+	prog.attach(j)
+	prog.run()
+
 	if j.coord != nil {
 		cctx, ccancel := context.WithCancel(ctx)
 		defer ccancel()
@@ -215,6 +223,7 @@ func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)
 			runErr = err
 		}
 	}
+	prog.finish(j.skipped, runErr)
 	if j.skipped != nil {
 		if n := j.skipped(); n > 0 {
 			fmt.Fprintf(stderr, "topspeed: skipped %d bad input record(s)\n", n)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/topspeed/topspeed/engine"
 	"github.com/topspeed/topspeed/internal/testenv"
 	"github.com/topspeed/topspeed/sink/cassandra"
@@ -97,7 +99,8 @@ func TestSinkProgressInPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := genRows(3000, 30)
-	p := engine.New(engine.WithParallelism(1))
+	reg := prometheus.NewRegistry()
+	p := engine.New(engine.WithParallelism(1), engine.WithMetrics(reg))
 	src := engine.FromSource(p, "rows", engine.Source[row](&sliceSource{rows: rows}), engine.NoWatermarks[row]())
 	engine.ToSink(src, "cassandra", engine.Sink[row](s))
 	if err := p.Run(context.Background()); err != nil {
@@ -109,6 +112,21 @@ func TestSinkProgressInPipeline(t *testing.T) {
 	}
 	if sp.LatencySum <= 0 || sp.LatencyMax <= 0 {
 		t.Fatalf("progress %+v: no latency", sp)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "topspeed_end_to_end_latency_seconds" {
+			for _, m := range mf.GetMetric() {
+				samples += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if samples != uint64(sp.LatencyCount) {
+		t.Errorf("histogram has %d samples, progress %d observations", samples, sp.LatencyCount)
 	}
 	sameTable(t, readTable(t, c), rows)
 }

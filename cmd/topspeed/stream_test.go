@@ -6,13 +6,13 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/topspeed/topspeed/internal/testenv"
 	"github.com/topspeed/topspeed/job/topspeed"
 )
 
@@ -43,39 +43,26 @@ func TestResultsStreamToPipe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "topspeed")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	cmd := exec.Command(bin, "--rate", "20", "--cars", "2", "--http-addr", "", "--log-level", "warn")
+	cmd := exec.Command(binary(t), "--rate", "20", "--cars", "2", "--http-addr", "", "--log-level", "warn")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")} // no TOPSPEED_* from the caller
 	cmd.Stdout = pw
 	stderr := &lockedBuilder{}
 	cmd.Stderr = stderr
-	// Its own process group, killed with the test process, and killed in
-	// Cleanup: an aborted test leaves nothing running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own process group (Setpgid), SIGKILL when the test binary dies
+	// (Pdeathsig) and SIGKILL to the group at Cleanup: an aborted test
+	// leaves nothing running.
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := testenv.StartChild(t, cmd); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close() // the child has its copy: EOF once it exits
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-		}
-	})
 
 	lines := make(chan string, 64)
 	go func() {

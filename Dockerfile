@@ -42,6 +42,6 @@ LABEL org.opencontainers.image.title="topspeed" \
       org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
 COPY --from=build /out/topspeed /topspeed
 USER nonroot:nonroot
-# 9249: --http-addr (/metrics, /livez, /readyz, /api/v1/status); 7000: --ha-bind (raft).
-EXPOSE 9249 7000
+# 9249: --http-addr (/metrics, /livez, /readyz, /api/v1/status); 7110: --ha-bind (raft).
+EXPOSE 9249 7110
 ENTRYPOINT ["/topspeed"]

@@ -65,9 +65,11 @@ status_url() { echo "http://127.0.0.1:$((HTTP_PORT + $1))/api/v1/status"; }
 pid_of() {
 	local f="$DIR/r$1/pid" pid
 	[[ -f $f ]] || return 0
-	pid="$(cat "$f")"
+	pid="$(cat "$f" 2>/dev/null)" || return 0
 	[[ $pid =~ ^[0-9]+$ ]] || return 0
-	if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "--ha-dir $DIR/r$1/raft "; then
+	# The process may exit at any moment: the braces make 2>/dev/null cover
+	# the </proc/PID/cmdline redirection itself.
+	if { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "--ha-dir $DIR/r$1/raft "; then
 		echo "$pid"
 	fi
 }

@@ -57,6 +57,9 @@ cache_root="${TOPSPEED_CACHE:-$HOME/.cache/topspeed}"
 
 log() { printf 's4: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+# nocolor: drop terminal escape sequences; Debian's Maven 3.8 writes colour
+# resets (ESC[0m) even in batch mode with colours off.
+nocolor() { sed "s/$(printf '\033')\\[[0-9;]*[A-Za-z]//g"; }
 
 for v in rounds events cars naive_rows flink_mc; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
@@ -103,7 +106,7 @@ ensure_flink_job() {
     log "building the Flink job (mvn -P cassandra-bench), log in $jdir/mvn.log"
     rm -rf "$jdir/lib.tmp" "$jdir/classes.tmp"
     if ! mvn -B -Dstyle.color=never -f "$pom" -P cassandra-bench compile dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$jdir/lib.tmp" >"$jdir/mvn.log" 2>&1; then
+      -DincludeScope=runtime -DoutputDirectory="$jdir/lib.tmp" 2>&1 | nocolor >"$jdir/mvn.log"; then
       tail -n 40 "$jdir/mvn.log" >&2
       die "mvn failed, full log in $jdir/mvn.log"
     fi

@@ -36,6 +36,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 pom="$here/pom.xml"
 
 die() { echo "run-topspeed: $*" >&2; exit 2; }
+# nocolor: drop terminal escape sequences; Debian's Maven 3.8 writes colour
+# resets (ESC[0m) even in batch mode with colours off.
+nocolor() { sed "s/$(printf '\033')\\[[0-9;]*[A-Za-z]//g"; }
 
 flink_version="$(sed -n 's:.*<flink.version>\(.*\)</flink.version>.*:\1:p' "$pom" | head -n1)"
 [[ -n "$flink_version" ]] || die "cannot read <flink.version> from $pom"
@@ -73,7 +76,7 @@ ensure_deps() {
     echo "run-topspeed: caching Flink $flink_version jars in $lib" >&2
     rm -rf "$lib.tmp"
     if ! mvn -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$lib.tmp" >"$flink_home/mvn.log" 2>&1; then
+      -DincludeScope=runtime -DoutputDirectory="$lib.tmp" 2>&1 | nocolor >"$flink_home/mvn.log"; then
       tail -n 40 "$flink_home/mvn.log" >&2
       echo "run-topspeed: mvn failed, full log in $flink_home/mvn.log" >&2
       exit 1

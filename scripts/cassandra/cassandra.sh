@@ -96,6 +96,9 @@ DEMO_USER=demo-superuser
 TLS_CLIENT_AUTH="${CASSANDRA_TLS_CLIENT_AUTH:-none}"
 
 log() { printf 'cassandra.sh: %s\n' "$*" >&2; }
+# nocolor: drop terminal escape sequences; Debian's Maven 3.8 writes colour
+# resets (ESC[0m) even in batch mode with colours off.
+nocolor() { sed "s/$(printf '\033')\\[[0-9;]*[A-Za-z]//g"; }
 die() { log "error: $*"; exit 1; }
 
 for v in PORT STORAGE_PORT JMX_PORT START_TIMEOUT STOP_TIMEOUT; do
@@ -206,10 +209,10 @@ fetch_jars() {
     start=$SECONDS
     mkdir -p "$JAR_DIR"
     tmp="$(mktemp -d "$JAR_DIR/lib.tmp.XXXXXX")"
-    # Batch mode without colours (no escape codes in logs); and stdout is
-    # kept for the export lines.
+    # Batch mode without colours (and nocolor for what Maven writes anyway),
+    # all on stderr: stdout is kept for the export lines.
     if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+        -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 | nocolor >&2; then
         rm -rf "$tmp"
         die "mvn dependency:copy-dependencies failed"
     fi

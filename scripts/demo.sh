@@ -18,9 +18,13 @@ log "running topspeed: $cars cars at $rate events/s for ${secs}s into example.to
     --cassandra-create-schema --cassandra-replication 1 \
     --output /dev/null --log-level warn &
 pid=$!
+# Interrupted (Ctrl-C reaches the script, not the background job): stop
+# the job too, gracefully.
+trap 'kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 130' INT TERM
 sleep "$secs"
 kill -INT "$pid"
 wait "$pid"
+trap - INT TERM
 log "job stopped cleanly; checking with cqlsh"
 bash "$here/cqlsh.sh" -e "SELECT count(*) FROM example.topspeeds;"
 bash "$here/cqlsh.sh" -e "SELECT carid, speed, distance, time FROM example.topspeeds PER PARTITION LIMIT 1 LIMIT 30;"

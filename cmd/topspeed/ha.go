@@ -153,6 +153,19 @@ type leaderTerm struct {
 // runHA runs topspeed as one replica: it joins the raft cluster and runs
 // the job only while it is the leader. It returns the exit code.
 func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env func(string) (string, bool), status *haStatus) int {
+	prog := newProgress(log, o.progress)
+	prog.run()
+	code := runReplica(o, stdout, stderr, log, env, status, prog)
+	var err error
+	if code != exitOK {
+		err = fmt.Errorf("exit status %d", code)
+	}
+	prog.finish(nil, err)
+	return code
+}
+
+// runReplica is runHA's body: it reports each term's job to prog.
+func runReplica(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env func(string) (string, bool), status *haStatus, prog *progress) int {
 	cfg, err := o.ha.config(log)
 	if err == nil && !o.ckpt.enabled() {
 		err = errors.New("HA needs --checkpoint-dir on the shared volume")
@@ -206,7 +219,7 @@ func runHA(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, env fu
 		select {
 		case leader := <-node.LeaderCh():
 			if leader && cur == nil {
-				t, err := startTerm(o, stdout, log, env, node)
+				t, err := startTerm(o, stdout, log, env, node, prog)
 				if err != nil {
 					log.Error("cannot run the job as leader; handing leadership over", zap.Error(err))
 					_ = node.TransferLeadership()
@@ -310,7 +323,7 @@ func leaveAsFollower(node *ha.Node, cfg ha.Config, bound time.Duration, sigs <-c
 
 // startTerm restores the job from the committed pointer and runs it while
 // this replica leads.
-func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (string, bool), node *ha.Node) (*leaderTerm, error) {
+func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (string, bool), node *ha.Node, prog *progress) (*leaderTerm, error) {
 	if err := node.Barrier(10 * time.Second); err != nil {
 		return nil, err
 	}
@@ -359,6 +372,7 @@ func startTerm(o *options, stdout *os.File, log *zap.Logger, env func(string) (s
 	o.ops.hookCoordinator(j.coord, o.ckpt.interval)
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &leaderTerm{term: term, job: j, cancel: cancel, done: make(chan error, 1)}
+	prog.attach(j)
 	go func() { _ = j.coord.Run(ctx) }()
 	go func() {
 		err := j.pipeline.Run(ctx)

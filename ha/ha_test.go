@@ -95,7 +95,7 @@ func startCluster(t *testing.T, n int) ([]*Node, []Config) {
 	for i := range addrs {
 		c := DefaultConfig()
 		c.ID, c.Bind, c.Peers, c.Dir = peers[i].ID, addrs[i], peers, t.TempDir()
-		nd, err := Start(c)
+		nd, err := Start(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestFailoverKeepsPointerAndFencesOldTerm(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The dead node restarts from its durable store and catches up.
-	n, err := Start(cfgs[l])
+	n, err := Start(context.Background(), cfgs[l])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +193,27 @@ func TestFailoverKeepsPointerAndFencesOldTerm(t *testing.T) {
 	l3 := waitLeader(t, nodes)
 	if l3 == l2 {
 		t.Fatal("leadership did not move")
+	}
+}
+
+// Start gives up waiting for its advertise address when ctx ends, instead
+// of waiting the whole ResolveBudget.
+func TestStartStopsWaitingWhenContextEnds(t *testing.T) {
+	c := DefaultConfig()
+	addr := freePorts(t, 1)[0]
+	c.ID, c.Bind, c.Dir = "n0", addr, t.TempDir()
+	c.Advertise = "replica.topspeed-test.invalid:7110" // .invalid never resolves (RFC 6761)
+	c.Peers = []Peer{{ID: "n0", Address: c.Advertise}}
+	c.ResolveBudget = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	n, err := Start(ctx, c)
+	if err == nil {
+		n.Shutdown()
+		t.Fatal("Start resolved an .invalid name")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
+		t.Fatalf("after %v: %v; want the context's error well before ResolveBudget", time.Since(start), err)
 	}
 }

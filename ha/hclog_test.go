@@ -2,6 +2,7 @@ package ha
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -280,7 +281,7 @@ func TestHCLogRaftCluster(t *testing.T) {
 	for i := range addrs {
 		c := DefaultConfig()
 		c.ID, c.Bind, c.Peers, c.Dir, c.Logger = peers[i].ID, addrs[i], peers, t.TempDir(), zl
-		n, err := Start(c)
+		n, err := Start(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,7 +61,10 @@ type Node struct {
 // Start opens the durable raft store in cfg.Dir, listens on cfg.Bind and
 // joins the cluster. It bootstraps the cluster (all cfg.Peers as voters)
 // only when the store holds no state yet, so restarts never re-bootstrap.
-func Start(cfg Config) (*Node, error) {
+// ctx bounds the start: cancelling it ends the wait for the advertise
+// address to resolve (the node, once started, does not depend on ctx; end
+// it with Shutdown).
+func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -97,7 +100,13 @@ func Start(cfg Config) (*Node, error) {
 			break
 		}
 		log.Info("waiting for the advertise address to resolve", zap.String("address", adv), zap.Error(err))
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+			continue
+		}
+		break
 	}
 	if err != nil {
 		store.Close()

@@ -79,7 +79,7 @@ func TestStopAllKeepsFinalCommit(t *testing.T) {
 
 	// The whole cluster restarts and restores the final pointer.
 	for i := range nodes {
-		n, err := Start(cfgs[i])
+		n, err := Start(context.Background(), cfgs[i])
 		if err != nil {
 			t.Fatal(err)
 		}

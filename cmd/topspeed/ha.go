@@ -179,7 +179,7 @@ func runReplica(o *options, stdout *os.File, stderr *os.File, log *zap.Logger, e
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
 		return exitUsage
 	}
-	node, err := ha.Start(cfg)
+	node, err := ha.Start(context.Background(), cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "topspeed: %v\n", err)
 		return exitFailure

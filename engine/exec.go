@@ -57,14 +57,22 @@ func ingestNow() int64 { return int64(time.Since(ingestEpoch)) + 1 }
 
 // Snapshot is a consistent checkpoint of a running pipeline: the sources'
 // positions and every keyed stage's state by key group, all taken at the
-// same barrier, with every sink flushed up to it.
+// same barrier, with every sink flushed up to it. It names every stage
+// whose state it holds, and the key groups of each keyed stage, so that
+// RestoreFrom can refuse state the pipeline would silently lose.
 type Snapshot struct {
 	// ID is the checkpoint id, increasing within one Run.
 	ID uint64
+	// MaxParallelism is the number of key groups the keyed state is split
+	// into: the max parallelism of the pipeline that took it. A pipeline
+	// restores it only with the same max parallelism. 0 means unknown (a
+	// Snapshot built by hand): then only the key groups are checked.
+	MaxParallelism int
 	// Sources maps a source stage's name to its SnapshotState, for sources
 	// that implement StatefulSource.
 	Sources map[string][]byte
-	// Operators maps a keyed stage's name to its state.
+	// Operators maps every keyed stage's name to its state, key groups in
+	// [0, MaxParallelism); a stage without state has an empty entry.
 	Operators map[string]*KeyedState
 	// Watermarks maps a source stage's name to the last watermark it had
 	// emitted before the barrier.
@@ -78,8 +86,8 @@ type Snapshot struct {
 	Pauses []time.Duration
 }
 
-func newSnapshot(id uint64) *Snapshot {
-	return &Snapshot{ID: id, Sources: map[string][]byte{}, Operators: map[string]*KeyedState{},
+func newSnapshot(id uint64, maxParallelism int) *Snapshot {
+	return &Snapshot{ID: id, MaxParallelism: maxParallelism, Sources: map[string][]byte{}, Operators: map[string]*KeyedState{},
 		Watermarks: map[string]int64{}, Sinks: map[string][]byte{}}
 }
 
@@ -152,6 +160,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if len(p.nodes) == 0 {
 		p.mu.Unlock()
 		return fmt.Errorf("%w: no stages", ErrInvalidPipeline)
+	}
+	if err := p.prepareRestore(); err != nil { // before any stage starts
+		p.mu.Unlock()
+		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	x := &execution{ctx: gctx, log: p.cfg.Logger, p: p, pending: map[uint64]*pendingCheckpoint{}}
@@ -234,7 +246,7 @@ func (p *Pipeline) checkpoint(ctx context.Context, final bool) (*Snapshot, error
 	x.mu.Lock()
 	x.nextID++
 	id := x.nextID
-	pc := &pendingCheckpoint{snap: newSnapshot(id), remaining: x.parts, done: make(chan struct{})}
+	pc := &pendingCheckpoint{snap: newSnapshot(id, p.cfg.MaxParallelism), remaining: x.parts, done: make(chan struct{})}
 	x.pending[id] = pc
 	srcs := x.sources
 	x.mu.Unlock()

@@ -108,6 +108,8 @@ type Pipeline struct {
 	started bool
 	run     *execution // non-nil while Run is in progress
 	restore *Snapshot
+	// restoreOpts are RestoreFrom's options (see restore.go).
+	restoreOpts restoreOptions
 
 	obs *observer // metrics; nil without WithMetrics
 	// Counts for Progress, collected as Run starts the stages (under mu).
@@ -159,9 +161,22 @@ func (p *Pipeline) fail(err error) {
 }
 
 // RestoreFrom makes the next Run start from snap: sources resume from their
-// recorded positions and keyed stages get their key groups' state. It must
-// be called before Run.
-func (p *Pipeline) RestoreFrom(snap *Snapshot) { p.restore = snap }
+// recorded positions and keyed stages get their key groups' state, at any
+// parallelism. It must be called before Run. Run checks snap before any
+// stage opens and fails with an error wrapping ErrIncompatibleState, naming
+// the stages and key groups, if snap was taken with another max
+// parallelism or holds state no stage claims: the state of a stage name
+// the pipeline does not have (or that has another kind, or cannot restore
+// state) or key groups outside [0, max parallelism). AllowNonRestoredState
+// drops such state instead, and logs what it dropped; a different max
+// parallelism is never allowed. snap itself is not modified.
+func (p *Pipeline) RestoreFrom(snap *Snapshot, opts ...RestoreOption) {
+	p.restore = snap
+	p.restoreOpts = restoreOptions{}
+	for _, o := range opts {
+		o(&p.restoreOpts)
+	}
+}
 
 // Stop ends the pipeline gracefully: every source stops reading at its next
 // batch boundary and reports the end of its input, so that operators and

@@ -3,15 +3,38 @@ package engine
 import "fmt"
 
 // Stream is a typed stream of records in a pipeline under construction.
+//
+// A stream may carry its records' timestamp function (see Timestamps), so
+// that event time is declared once, at the source, and every stage that
+// needs a record's event time (window specs, tester) finds it there.
 type Stream[T any] struct {
 	p *Pipeline
 	// producers is the number of instances that push into outs.
 	producers int
 	outs      *fanout[T]
+	ts        func(T) int64 // event time of a record; nil if not declared
 }
 
 // Pipeline returns the pipeline the stream belongs to.
 func (s Stream[T]) Pipeline() *Pipeline { return s.p }
+
+// Timestamps returns the function that reads a record's event time (Unix
+// milliseconds), or nil if the stream has none. FromSource sets it to the
+// WatermarkStrategy's Timestamp; Filter, KeyBy and Union keep it; Map,
+// FlatMap and Process produce records of another kind and drop it;
+// WithTimestamps declares it.
+func (s Stream[T]) Timestamps() func(T) int64 { return s.ts }
+
+// WithTimestamps returns s declaring ts as its records' event time, for
+// the stages downstream that read event time (a window spec without its own
+// Timestamp, for example). It changes nothing else: the stream's records and
+// its watermarks, which only a source emits, stay as they are. Use it after
+// a Map or FlatMap, whose output has no timestamps, or to read event time
+// from a source that emits no watermarks.
+func WithTimestamps[T any](s Stream[T], ts func(T) int64) Stream[T] {
+	s.ts = ts
+	return s
+}
 
 // KeyedStream is a stream partitioned by key: every record of one key goes
 // to the same subtask of the next stage.
@@ -74,11 +97,12 @@ func (p *Pipeline) addNode(n node) {
 }
 
 // FromSource adds a source to the pipeline. ws says how to read event time
-// from its records; pass NoWatermarks() if event time is not used.
+// from its records and when to emit watermarks; pass NoWatermarks() if event
+// time is not used. The stream carries ws.Timestamp (see Stream.Timestamps).
 func FromSource[T any](p *Pipeline, name string, src Source[T], ws WatermarkStrategy[T]) Stream[T] {
 	out := &fanout[T]{}
 	p.addNode(&sourceNode[T]{n: name, src: src, ws: ws, outs: out})
-	return Stream[T]{p: p, producers: 1, outs: out}
+	return Stream[T]{p: p, producers: 1, outs: out, ts: ws.Timestamp}
 }
 
 // KeyBy partitions a stream by key. hash must be stable across processes
@@ -90,6 +114,10 @@ func KeyBy[K comparable, T any](s Stream[T], key func(T) K, hash func(K) uint64)
 
 // Keys returns how the stream maps records to keys and key groups.
 func (k KeyedStream[K, T]) Keys() Keys[K, T] { return k.keys }
+
+// Timestamps returns the timestamp function of the stream that was keyed
+// (see Stream.Timestamps), or nil.
+func (k KeyedStream[K, T]) Timestamps() func(T) int64 { return k.in.ts }
 
 // OperatorFactory creates the Operator of one subtask.
 type OperatorFactory[K comparable, IN, OUT any] func(keys Keys[K, IN]) Operator[IN, OUT]
@@ -126,7 +154,8 @@ func ToSink[T any](s Stream[T], name string, sink Sink[T], opts ...SinkOption[T]
 }
 
 // Map applies fn to every record. It runs chained in the producer's
-// goroutine, without a queue.
+// goroutine, without a queue. The result has no timestamp function (see
+// WithTimestamps).
 func Map[T, U any](s Stream[T], fn func(T) U) Stream[U] {
 	out := &fanout[U]{}
 	s.outs.list = append(s.outs.list, &mapOutlet[T, U]{fn: fn, bufs: make([][]U, s.producers), next: out})
@@ -134,16 +163,18 @@ func Map[T, U any](s Stream[T], fn func(T) U) Stream[U] {
 }
 
 // Filter keeps the records for which keep returns true, chained like Map.
+// The result keeps s's timestamp function.
 func Filter[T any](s Stream[T], keep func(T) bool) Stream[T] {
-	return FlatMap(s, func(v T, emit func(T)) {
+	return WithTimestamps(FlatMap(s, func(v T, emit func(T)) {
 		if keep(v) {
 			emit(v)
 		}
-	})
+	}), s.ts)
 }
 
 // FlatMap calls fn for every record; fn emits zero or more records. It is
-// chained like Map.
+// chained like Map. The result has no timestamp function (see
+// WithTimestamps).
 func FlatMap[T, U any](s Stream[T], fn func(T, func(U))) Stream[U] {
 	out := &fanout[U]{}
 	fo := &flatMapOutlet[T, U]{fn: fn, bufs: make([][]U, s.producers), next: out}

@@ -21,8 +21,10 @@ import (
 // .window(GlobalWindows.create()).evictor(TimeEvictor.of(evict))
 // .trigger(DeltaTrigger.of(threshold, delta)).maxBy(speed).
 type DeltaTimeMaxSpec[T any] struct {
-	// Timestamp returns an element's event time in milliseconds. Required.
-	// Timestamps must be greater than math.MinInt64 + Evict.
+	// Timestamp returns an element's event time in milliseconds. If nil,
+	// ApplyDeltaTimeMax takes the keyed stream's (engine.Stream.Timestamps);
+	// one of the two is required. Timestamps must be greater than
+	// math.MinInt64 + Evict.
 	Timestamp func(T) int64
 	// Evict is the time evictor's size: at a firing, elements with
 	// timestamp <= (largest timestamp of the key) - Evict are removed.
@@ -45,7 +47,7 @@ type DeltaTimeMaxSpec[T any] struct {
 func (c DeltaTimeMaxSpec[T]) Validate() error {
 	switch {
 	case c.Timestamp == nil:
-		return errors.New("window: DeltaTimeMaxSpec.Timestamp is nil")
+		return errors.New("window: DeltaTimeMaxSpec.Timestamp is nil and the stream declares no timestamps (engine.FromSource's WatermarkStrategy, engine.WithTimestamps)")
 	case c.Delta == nil:
 		return errors.New("window: DeltaTimeMaxSpec.Delta is nil")
 	case c.Compare == nil:
@@ -188,8 +190,12 @@ func DeltaTimeMaxFactory[K comparable, T any](spec DeltaTimeMaxSpec[T]) engine.O
 	return func(keys engine.Keys[K, T]) engine.Operator[T, T] { return newDeltaTimeMax(keys, spec) }
 }
 
-// ApplyDeltaTimeMax adds a DeltaTimeMax stage named name to the pipeline.
+// ApplyDeltaTimeMax adds a DeltaTimeMax stage named name to the pipeline,
+// spec.Timestamp defaulting to the stream's.
 func ApplyDeltaTimeMax[K comparable, T any](in engine.KeyedStream[K, T], name string, spec DeltaTimeMaxSpec[T]) engine.Stream[T] {
+	if spec.Timestamp == nil {
+		spec.Timestamp = in.Timestamps()
+	}
 	return engine.Process(in, name, DeltaTimeMaxFactory[K](spec))
 }
 

@@ -45,7 +45,8 @@ type click struct {
 
 // Sums clicks per user in tumbling 10-second event-time windows. A window
 // fires when the watermark passes its end; the end of the input fires the
-// rest.
+// rest. Event time is declared once, at the source: the spec has no
+// Timestamp, so the window reads the stream's.
 func Example_tumblingSum() {
 	clicks := []click{
 		{"ann", 1, 1_000}, {"bob", 2, 2_000}, {"ann", 3, 9_999},
@@ -56,8 +57,7 @@ func Example_tumblingSum() {
 		engine.Monotonous(func(c click) int64 { return c.Time }))
 	keyed := engine.KeyBy(in, func(c click) string { return c.User }, engine.HashString)
 	sums := window.Apply(keyed, "sum", window.Spec[string, click, string]{
-		Assigner:  window.Tumbling(10*time.Second, 0),
-		Timestamp: func(c click) int64 { return c.Time },
+		Assigner: window.Tumbling(10*time.Second, 0),
 		Function: window.Process(func(user string, w window.Window, cs []click, emit func(string)) {
 			sum := 0
 			for _, c := range cs {

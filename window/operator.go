@@ -24,8 +24,12 @@ type Spec[K comparable, T, OUT any] struct {
 	Evictor Evictor[T]
 	// Function computes the output of a fired window. Required.
 	Function Function[K, T, OUT]
-	// Timestamp returns an element's event time in Unix milliseconds.
-	// Required by event-time assigners; evictors see timestamps only if set.
+	// Timestamp returns an element's event time in Unix milliseconds. If
+	// nil, Apply and ApplyWithLate take the keyed stream's timestamp
+	// function (engine.Stream.Timestamps), so event time is declared once,
+	// at the source; set it to override the stream's. Required by
+	// event-time assigners (from the spec or the stream); evictors see
+	// timestamps only if there is one.
 	Timestamp func(T) int64
 	// AllowedLateness keeps event-time windows (state and trigger) for this
 	// long after the watermark passed their MaxTimestamp; elements arriving
@@ -54,7 +58,7 @@ func (s Spec[K, T, OUT]) Validate() error {
 	case s.Function.inc == nil && s.Function.process == nil:
 		return errors.New("window: Spec.Function is not set")
 	case s.Assigner.IsEventTime() && s.Timestamp == nil:
-		return errors.New("window: an event-time assigner needs Spec.Timestamp")
+		return errors.New("window: an event-time assigner needs timestamps: declare them on the stream (engine.FromSource's WatermarkStrategy, engine.WithTimestamps) or set Spec.Timestamp")
 	case s.AllowedLateness < 0:
 		return errors.New("window: negative AllowedLateness")
 	case s.Assigner.IsMerging() && s.Trigger != nil && !s.Trigger.CanMerge():
@@ -159,15 +163,26 @@ func newOperator[K comparable, T, OUT any](keys engine.Keys[K, T], spec Spec[K, 
 }
 
 // Factory returns an engine.OperatorFactory creating a window operator per
-// subtask. An invalid spec makes Open fail.
+// subtask. An invalid spec makes Open fail. Factory does not see the
+// stream, so an event-time spec needs its own Timestamp (Apply fills it in).
 func Factory[K comparable, T, OUT any](spec Spec[K, T, OUT]) engine.OperatorFactory[K, T, OUT] {
 	return func(keys engine.Keys[K, T]) engine.Operator[T, OUT] { return newOperator(keys, spec) }
 }
 
 // Apply adds a window stage named name to the pipeline: engine.Process with
-// Factory(spec).
+// Factory(spec), spec.Timestamp defaulting to the stream's. Elements that
+// arrive too late for their windows are dropped and counted (LateDropped);
+// ApplyWithLate sends them to a stream instead.
 func Apply[K comparable, T, OUT any](in engine.KeyedStream[K, T], name string, spec Spec[K, T, OUT]) engine.Stream[OUT] {
-	return engine.Process(in, name, Factory(spec))
+	return engine.Process(in, name, Factory(withStreamTimestamps(in, spec)))
+}
+
+// withStreamTimestamps sets spec.Timestamp to in's if spec has none.
+func withStreamTimestamps[K comparable, T, OUT any](in engine.KeyedStream[K, T], spec Spec[K, T, OUT]) Spec[K, T, OUT] {
+	if spec.Timestamp == nil {
+		spec.Timestamp = in.Timestamps()
+	}
+	return spec
 }
 
 // LateDropped returns how many elements were dropped as late because

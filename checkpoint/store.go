@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,7 +65,10 @@ type Meta struct {
 	// Fingerprint identifies the job configuration; restore refuses a
 	// checkpoint with another one.
 	Fingerprint string
-	// MaxParallelism is the pipeline's number of key groups.
+	// MaxParallelism is the pipeline's number of key groups. The snapshot
+	// records it (engine.Snapshot.MaxParallelism) and the manifest takes it
+	// from there; if both are set they must agree. It is needed only for a
+	// snapshot that does not record it (one built by hand).
 	MaxParallelism int
 }
 
@@ -147,11 +151,24 @@ func parseDirName(name string) (id, term uint64, ok bool) {
 	return id, term, err1 == nil && err2 == nil
 }
 
-// Write stores snap durably and returns its location. Data files are
-// written as temporary files, synced and renamed; the manifest, carrying a
-// CRC-32C per file, is written the same way last, then the directories are
-// synced. Older checkpoints beyond the retention are then deleted.
+// Write is WriteContext with a context that is never cancelled.
 func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
+	return s.WriteContext(context.Background(), snap, meta)
+}
+
+// WriteContext stores snap durably and returns its location. Data files
+// are written as temporary files, synced and renamed; the manifest,
+// carrying a CRC-32C per file, is written the same way last, then the
+// directories are synced. Older checkpoints beyond the retention are then
+// deleted. ctx is checked before each file: once it is cancelled (a
+// deadline, a lost leadership) the write stops before the manifest, so the
+// abandoned checkpoint never becomes complete, and its directory is
+// removed; a single write or fsync in progress is not interrupted.
+func (s *Store) WriteContext(ctx context.Context, snap *engine.Snapshot, meta Meta) (Info, error) {
+	maxPar, err := manifestMaxParallelism(snap, meta)
+	if err != nil {
+		return Info{}, err
+	}
 	path := filepath.Join(s.dir, s.dirName(snap.ID, meta.Term))
 	// A directory with this name can only be the torn remains of an earlier
 	// attempt by this same writer: start over.
@@ -161,8 +178,44 @@ func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return Info{}, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
 	}
+	info, err := s.writeFiles(ctx, path, snap, meta, maxPar)
+	if err != nil {
+		return Info{}, err
+	}
+	s.prune(meta.Term)
+	return info, nil
+}
+
+// manifestMaxParallelism returns the max parallelism to record for snap
+// and checks that every key group lies below it (a reader would refuse
+// the checkpoint otherwise).
+func manifestMaxParallelism(snap *engine.Snapshot, meta Meta) (int, error) {
+	maxPar := snap.MaxParallelism
+	switch {
+	case maxPar == 0:
+		maxPar = meta.MaxParallelism
+	case meta.MaxParallelism != 0 && meta.MaxParallelism != maxPar:
+		return 0, fmt.Errorf("checkpoint %d: the snapshot has max parallelism %d, Meta says %d", snap.ID, maxPar, meta.MaxParallelism)
+	}
+	if maxPar < 1 {
+		return 0, fmt.Errorf("checkpoint %d: max parallelism unknown (neither the snapshot nor Meta has one)", snap.ID)
+	}
+	for name, st := range snap.Operators {
+		if kgs := st.KeyGroups(); len(kgs) > 0 && (kgs[0] < 0 || kgs[len(kgs)-1] >= maxPar) {
+			return 0, fmt.Errorf("checkpoint %d: stage %q has key groups %d..%d, outside [0, %d)", snap.ID, name, kgs[0], kgs[len(kgs)-1], maxPar)
+		}
+	}
+	return maxPar, nil
+}
+
+// writeFiles writes the data files, then the manifest, into path.
+func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapshot, meta Meta, maxPar int) (Info, error) {
 	m := Manifest{FormatVersion: FormatVersion, ID: snap.ID, Term: meta.Term, Kind: s.kind, Created: time.Now().UTC(),
-		Fingerprint: meta.Fingerprint, MaxParallelism: meta.MaxParallelism, Watermarks: snap.Watermarks}
+		Fingerprint: meta.Fingerprint, MaxParallelism: maxPar, Watermarks: snap.Watermarks}
+	abandon := func(before string) (Info, error) {
+		_ = os.RemoveAll(path) // incomplete, and nothing refers to it
+		return Info{}, fmt.Errorf("checkpoint %d: abandoned before %s: %w", snap.ID, before, context.Cause(ctx))
+	}
 	files := []struct {
 		name  string
 		write func(io.Writer) error
@@ -173,6 +226,9 @@ func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
 	}
 	var total int64
 	for _, f := range files {
+		if ctx.Err() != nil {
+			return abandon(f.name)
+		}
 		fe, err := writeFileAtomic(path, f.name, f.write)
 		if err != nil {
 			return Info{}, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
@@ -185,6 +241,9 @@ func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
 	}
 	if s.Hook != nil {
 		s.Hook("files-written", snap.ID)
+	}
+	if ctx.Err() != nil {
+		return abandon(fileManifest)
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -202,7 +261,6 @@ func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
 	if s.Hook != nil {
 		s.Hook("complete", snap.ID)
 	}
-	s.prune(meta.Term)
 	return Info{Path: path, Manifest: m, Bytes: total}, nil
 }
 
@@ -381,7 +439,7 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 			return bad("manifest lists no %s", name)
 		}
 	}
-	snap := &engine.Snapshot{ID: m.ID, Watermarks: m.Watermarks}
+	snap := &engine.Snapshot{ID: m.ID, MaxParallelism: m.MaxParallelism, Watermarks: m.Watermarks}
 	if snap.Watermarks == nil {
 		snap.Watermarks = map[string]int64{}
 	}

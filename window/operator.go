@@ -57,6 +57,8 @@ func (s Spec[K, T, OUT]) Validate() error {
 		return errors.New("window: Spec.Assigner is nil")
 	case s.Function.inc == nil && s.Function.process == nil:
 		return errors.New("window: Spec.Function is not set")
+	case s.Function.err != nil:
+		return s.Function.err
 	case s.Assigner.IsEventTime() && s.Timestamp == nil:
 		return errors.New("window: an event-time assigner needs timestamps: declare them on the stream (engine.FromSource's WatermarkStrategy, engine.WithTimestamps) or set Spec.Timestamp")
 	case s.AllowedLateness < 0:
@@ -93,7 +95,7 @@ type Operator[K comparable, T, OUT any] struct {
 	eventTime bool
 	listMode  bool // contents are elements, not an accumulator
 
-	states   map[K]*keyState[T, OUT]
+	states   map[K]*keyState[K, T, OUT]
 	evTimers timerQueue[K]
 	ptTimers timerQueue[K]
 	wm       int64
@@ -111,20 +113,20 @@ type Operator[K comparable, T, OUT any] struct {
 }
 
 // keyState is the window state of one key.
-type keyState[T, OUT any] struct {
-	panes  map[Window]*pane[T, OUT]    // contents, by state window
+type keyState[K comparable, T, OUT any] struct {
+	panes  map[Window]*pane[K, T, OUT]    // contents, by state window
 	trig   map[Window]*TriggerState[T] // trigger state, by window
 	merged map[Window]Window           // merging assigners: window -> state window
 }
 
-func (ks *keyState[T, OUT]) empty() bool {
+func (ks *keyState[K, T, OUT]) empty() bool {
 	return len(ks.panes) == 0 && len(ks.trig) == 0 && len(ks.merged) == 0
 }
 
 // pane is the contents of one window: elements or an accumulator.
-type pane[T, OUT any] struct {
+type pane[K comparable, T, OUT any] struct {
 	elems []Element[T]
-	acc   accumulator[T, OUT]
+	acc   accumulator[K, T, OUT]
 }
 
 // New returns a window operator for the records keyed by keys. It fails if
@@ -140,7 +142,7 @@ func newOperator[K comparable, T, OUT any](keys engine.Keys[K, T], spec Spec[K, 
 		spec:     spec,
 		err:      spec.Validate(),
 		lateness: spec.AllowedLateness.Milliseconds(),
-		states:   map[K]*keyState[T, OUT]{},
+		states:   map[K]*keyState[K, T, OUT]{},
 		evTimers: newTimerQueue[K](),
 		ptTimers: newTimerQueue[K](),
 		wm:       engine.MinWatermark,
@@ -262,10 +264,10 @@ func (o *Operator[K, T, OUT]) Close(*engine.Output[OUT]) error {
 	return nil
 }
 
-func (o *Operator[K, T, OUT]) keyState(key K) *keyState[T, OUT] {
+func (o *Operator[K, T, OUT]) keyState(key K) *keyState[K, T, OUT] {
 	ks := o.states[key]
 	if ks == nil {
-		ks = &keyState[T, OUT]{panes: map[Window]*pane[T, OUT]{}, trig: map[Window]*TriggerState[T]{}}
+		ks = &keyState[K, T, OUT]{panes: map[Window]*pane[K, T, OUT]{}, trig: map[Window]*TriggerState[T]{}}
 		if o.spec.Assigner.IsMerging() {
 			ks.merged = map[Window]Window{}
 		}
@@ -274,7 +276,7 @@ func (o *Operator[K, T, OUT]) keyState(key K) *keyState[T, OUT] {
 	return ks
 }
 
-func (o *Operator[K, T, OUT]) dropIfEmpty(key K, ks *keyState[T, OUT]) {
+func (o *Operator[K, T, OUT]) dropIfEmpty(key K, ks *keyState[K, T, OUT]) {
 	if ks.empty() {
 		delete(o.states, key)
 	}
@@ -282,7 +284,7 @@ func (o *Operator[K, T, OUT]) dropIfEmpty(key K, ks *keyState[T, OUT]) {
 
 // triggerCtx prepares the trigger context (and the timer scope) for key
 // o.curKey and window w.
-func (o *Operator[K, T, OUT]) triggerCtx(ks *keyState[T, OUT], w Window) *TriggerContext[T] {
+func (o *Operator[K, T, OUT]) triggerCtx(ks *keyState[K, T, OUT], w Window) *TriggerContext[T] {
 	o.curWin = w
 	o.tctx = TriggerContext[T]{states: ks.trig, win: w, wm: o.wm, now: o.now, timers: o}
 	return &o.tctx
@@ -332,10 +334,10 @@ func (o *Operator[K, T, OUT]) cleanupTimer(w Window, set bool) {
 	}
 }
 
-func (o *Operator[K, T, OUT]) pane(ks *keyState[T, OUT], sw Window) *pane[T, OUT] {
+func (o *Operator[K, T, OUT]) pane(ks *keyState[K, T, OUT], sw Window) *pane[K, T, OUT] {
 	p := ks.panes[sw]
 	if p == nil {
-		p = &pane[T, OUT]{}
+		p = &pane[K, T, OUT]{}
 		if !o.listMode {
 			p.acc = o.spec.Function.inc.newAcc()
 		}
@@ -432,7 +434,7 @@ func (o *Operator[K, T, OUT]) onTimer(eventTime bool, t timer[K]) {
 
 // fire evaluates the function over the contents of window w (state window
 // sw), if it has any.
-func (o *Operator[K, T, OUT]) fire(key K, w Window, ks *keyState[T, OUT], sw Window) {
+func (o *Operator[K, T, OUT]) fire(key K, w Window, ks *keyState[K, T, OUT], sw Window) {
 	p := ks.panes[sw]
 	if p == nil {
 		return
@@ -443,7 +445,7 @@ func (o *Operator[K, T, OUT]) fire(key K, w Window, ks *keyState[T, OUT], sw Win
 		if o.listMode {
 			o.process(key, w, p.elems)
 		} else {
-			p.acc.result(o.emit)
+			p.acc.result(key, w, o.emit)
 		}
 		return
 	}
@@ -454,7 +456,7 @@ func (o *Operator[K, T, OUT]) fire(key K, w Window, ks *keyState[T, OUT], sw Win
 		for i := range p.elems {
 			a.add(p.elems[i].Value)
 		}
-		a.result(o.emit)
+		a.result(key, w, o.emit)
 	} else {
 		o.process(key, w, p.elems)
 	}
@@ -477,7 +479,7 @@ func (o *Operator[K, T, OUT]) process(key K, w Window, elems []Element[T]) {
 // addMergingWindow is Flink's MergingWindowSet.addWindow with the
 // WindowOperator's merge function: it merges w with the key's windows it
 // intersects and returns the window w ended up in.
-func (o *Operator[K, T, OUT]) addMergingWindow(ks *keyState[T, OUT], w Window) (Window, error) {
+func (o *Operator[K, T, OUT]) addMergingWindow(ks *keyState[K, T, OUT], w Window) (Window, error) {
 	all := make([]Window, 0, len(ks.merged)+1)
 	for x := range ks.merged {
 		all = append(all, x)
@@ -540,7 +542,7 @@ func (o *Operator[K, T, OUT]) addMergingWindow(ks *keyState[T, OUT], w Window) (
 // mergeWindows is the WindowOperator's merge function: the trigger merges
 // the windows ws into mergeResult, their timers and trigger states are
 // cleared, and the contents of the state windows sources join target's.
-func (o *Operator[K, T, OUT]) mergeWindows(ks *keyState[T, OUT], mergeResult Window, ws []Window, target Window, sources []Window) error {
+func (o *Operator[K, T, OUT]) mergeWindows(ks *keyState[K, T, OUT], mergeResult Window, ws []Window, target Window, sources []Window) error {
 	if o.eventTime && mergeResult.MaxTimestamp()+o.lateness <= o.wm {
 		return fmt.Errorf("window: merging produced window %v that is already late for watermark %d", mergeResult, o.wm)
 	}

@@ -69,7 +69,7 @@ func (o *Operator[K, T, OUT]) appendKey(b []byte, k K, timers [2][]timerEntry[K]
 	b = o.spec.KeyCodec.Append(b, k)
 	ks := o.states[k]
 	if ks == nil {
-		ks = &keyState[T, OUT]{}
+		ks = &keyState[K, T, OUT]{}
 	}
 	b = binary.AppendUvarint(b, uint64(len(ks.merged)))
 	for w, sw := range ks.merged {

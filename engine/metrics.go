@@ -3,8 +3,10 @@ package engine
 import (
 	"errors"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +19,8 @@ import (
 //
 // With WithMetrics(reg) a pipeline exports, on reg, the metrics below (label
 // stage is the stage name, subtask the subtask index; sources and sinks have
-// subtask "0"):
+// subtask "0"). Every name starts with the metrics namespace and "_"
+// (WithMetricsNamespace; DefaultMetricsNamespace, "topspeed", unless set):
 //
 //	topspeed_records_in_total{stage,subtask}            records a stage received: read by a source, given to an operator, given to a sink
 //	topspeed_records_out_total{stage,subtask}           records a stage passed on: pushed by a source, emitted by an operator, written by a sink (Write returned)
@@ -28,13 +31,20 @@ import (
 //	topspeed_queue_capacity_batches{stage,subtask}      that queue's capacity
 //	topspeed_operator_keys{stage,subtask}               keys with state (operators implementing MetricsReporter)
 //	topspeed_operator_retained_elements{stage,subtask}  elements held in state (MetricsReporter)
-//	topspeed_window_fires_total{stage,subtask}          window firings (MetricsReporter)
-//	topspeed_late_records_dropped_total{stage,subtask}  records dropped as late (MetricsReporter)
+//	topspeed_<name>_total{stage,subtask}                each counter an operator reports (OperatorMetrics.Counters),
+//	                                                    for example the window operators' topspeed_window_fires_total
+//	                                                    and topspeed_late_records_dropped_total
 //	topspeed_sink_write_duration_seconds{stage}         histogram: time in Sink.Write, including backpressure
 //	topspeed_sink_flush_duration_seconds{stage}         histogram: time in Sink.Flush
 //	topspeed_end_to_end_latency_seconds{stage}          histogram: transit time through the pipeline, from when a
 //	                                                    source read the input batch that produced a sink batch to
 //	                                                    when the sink acknowledged that batch (see below)
+//
+// The default namespace is "topspeed" rather than none: Prometheus wants
+// an application prefix on every name, and the application producing
+// these is the engine (as Flink's are flink_*, whatever the job), so a
+// library user's job gets unambiguous names and existing dashboards keep
+// working. WithMetricsNamespace("") exports the bare names.
 //
 // Gauges are exported only while the stage runs. Counters are cumulative
 // per registry: a later pipeline with the same stage names on the same
@@ -76,11 +86,26 @@ type OperatorMetrics struct {
 	Keys int64
 	// Retained is the number of elements held in state.
 	Retained int64
-	// Fires is the number of window firings since Open (cumulative).
-	Fires int64
-	// LateDropped is the number of records dropped as late since Open
-	// (cumulative).
-	LateDropped int64
+	// Counters are counts of the operator's own, each exported as
+	// <namespace>_<Name>_total{stage,subtask}. The engine keeps them
+	// monotonic across instances of the same stage and subtask (a restart
+	// from a checkpoint adds to the total).
+	Counters []OperatorCounter
+}
+
+// OperatorCounter is one cumulative count an operator reports.
+type OperatorCounter struct {
+	// Name is the metric's name without the namespace and without the
+	// "_total" the engine appends: letters, digits and _, not starting
+	// with a digit, not ending in "_total", and not one of the engine's
+	// own counters (records_in, records_out, bad_records). The engine
+	// logs a bad name once per stage and subtask and does not export it.
+	Name string
+	// Help describes the metric; the first help seen for a name is
+	// exported for every operator reporting it. Empty: a generic text.
+	Help string
+	// Value is the count since Open (cumulative, never decreasing).
+	Value int64
 }
 
 // SkipCounter may be implemented by a Source that skips bad records (such
@@ -97,6 +122,21 @@ const metricsSampleInterval = time.Second
 // WithMetrics makes the pipeline export its metrics on reg (nil: none, the
 // default). See the package's metrics list in metrics.go.
 func WithMetrics(reg prometheus.Registerer) Option { return func(c *Config) { c.Metrics = reg } }
+
+// DefaultMetricsNamespace is the default prefix of the pipeline's metric
+// names (see WithMetricsNamespace).
+const DefaultMetricsNamespace = "topspeed"
+
+// WithMetricsNamespace sets the prefix of every metric name the pipeline
+// exports: ns + "_" + name, or the bare name if ns is empty. It must be
+// letters, digits and _, not starting with a digit. The default is
+// DefaultMetricsNamespace. Pipelines with different namespaces may share
+// a registry.
+func WithMetricsNamespace(ns string) Option { return func(c *Config) { c.MetricsNamespace = ns } }
+
+// metricNameRE matches a metric name or namespace (without the colons
+// Prometheus reserves for recording rules).
+var metricNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // SinkOption configures a sink added with ToSink.
 type SinkOption[T any] func(*sinkNode[T])
@@ -187,11 +227,11 @@ type observer struct {
 	stages []*stageStats // this pipeline's, for RecordCounts
 }
 
-func newObserver(reg prometheus.Registerer) (*observer, error) {
+func newObserver(reg prometheus.Registerer, ns string) (*observer, error) {
 	if reg == nil {
 		return nil, nil
 	}
-	m := newMetricsSet()
+	m := newMetricsSet(ns)
 	if err := reg.Register(m); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
@@ -234,23 +274,36 @@ type stageStats struct {
 	in, out atomic.Int64
 	wm      atomic.Int64 // MinWatermark until the first watermark
 
-	// Operator samples (MetricsReporter): gauges, and the current
-	// instance's cumulative counts.
-	keys, retained, fires, late atomic.Int64
-	reporter                    MetricsReporter // set while attached
-	ticker                      *time.Ticker
+	// Operator samples (MetricsReporter): gauges, and the counters
+	// (OperatorMetrics.Counters) of this instance and earlier ones.
+	keys, retained atomic.Int64
+	reporter       MetricsReporter // set while attached
+	ticker         *time.Ticker
+	log            *zap.Logger
+	cmu            sync.Mutex   // guards counters
+	counters       []*opCounter // in the order first reported
 
 	writeDur, flushDur, e2e prometheus.Observer // sinks
 
 	// Guarded by metricsSet.mu: attachment and the totals of earlier
 	// instances with the same labels.
-	active             bool
-	reports            bool
-	queue              func() (n, capacity int)
-	skip               SkipCounter
-	skipBase           int64
-	fireBase, lateBase int64
+	active   bool
+	queue    func() (n, capacity int)
+	skip     SkipCounter
+	skipBase int64
 }
+
+// opCounter is one OperatorCounter of a stage and subtask: the current
+// instance's value and the total of earlier instances.
+type opCounter struct {
+	name, help string
+	bad        bool // not exported (logged once)
+	cur, base  int64
+}
+
+// reservedCounters are the engine's own counters: an operator's counter
+// of the same name would clash with them.
+var reservedCounters = map[string]bool{"records_in": true, "records_out": true, "bad_records": true}
 
 func (s *stageStats) records(in, out int) {
 	if s != nil {
@@ -282,8 +335,36 @@ func (s *stageStats) sample() {
 	r := s.reporter.Metrics()
 	s.keys.Store(r.Keys)
 	s.retained.Store(r.Retained)
-	s.fires.Store(r.Fires)
-	s.late.Store(r.LateDropped)
+	if len(r.Counters) == 0 {
+		return
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	for _, c := range r.Counters {
+		s.counter(c).cur = c.Value
+	}
+}
+
+// counter returns the opCounter of c's name, adding it (and checking the
+// name) on first sight. Called with cmu held.
+func (s *stageStats) counter(c OperatorCounter) *opCounter {
+	for _, oc := range s.counters {
+		if oc.name == c.Name {
+			return oc
+		}
+	}
+	oc := &opCounter{name: c.Name, help: c.Help}
+	if !metricNameRE.MatchString(c.Name) || strings.HasSuffix(c.Name, "_total") || reservedCounters[c.Name] {
+		oc.bad = true
+		s.log.Warn("operator counter not exported: its name must be letters, digits and _, not end in _total, "+
+			"and not be records_in, records_out or bad_records", zap.String("stage", s.stage), zap.String("subtask", s.subtask),
+			zap.String("counter", c.Name))
+	}
+	if oc.help == "" {
+		oc.help = "Count the operator reports as " + strconv.Quote(c.Name) + "."
+	}
+	s.counters = append(s.counters, oc)
+	return oc
 }
 
 // attach registers a stage instance that has opened (and restored its
@@ -318,11 +399,9 @@ func (x *execution) attach(kind stageKind, stage string, subtask int, op any, qu
 		s.skip = sc
 	}
 	if r, ok := op.(MetricsReporter); ok && kind == kindOperator {
-		s.reporter, s.reports = r, true
+		s.reporter, s.log = r, x.log
 		s.keys.Store(0)
 		s.retained.Store(0)
-		s.fires.Store(0)
-		s.late.Store(0)
 		s.ticker = time.NewTicker(metricsSampleInterval)
 	}
 	m.mu.Unlock()
@@ -353,8 +432,11 @@ func (x *execution) detach(s *stageStats) {
 		s.skip = nil
 	}
 	if s.reporter != nil {
-		s.fireBase += s.fires.Swap(0)
-		s.lateBase += s.late.Swap(0)
+		s.cmu.Lock()
+		for _, c := range s.counters {
+			c.base, c.cur = c.base+c.cur, 0
+		}
+		s.cmu.Unlock()
 		s.reporter, s.ticker = nil, nil
 	}
 	m.mu.Unlock()
@@ -419,30 +501,38 @@ type metricsSet struct {
 
 	writeDur, flushDur, e2e *prometheus.HistogramVec
 
-	recIn, recOut, bad, wm, lag, queue, queueCap, keys, retained, fires, late *prometheus.Desc
+	recIn, recOut, bad, wm, lag, queue, queueCap, keys, retained *prometheus.Desc
+
+	ns       string
+	counters map[string]*prometheus.Desc // operator counters by name
 }
 
-func newMetricsSet() *metricsSet {
+func newMetricsSet(ns string) *metricsSet {
 	l := []string{"stage", "subtask"}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("topspeed_"+name, help, labels, nil)
+		return prometheus.NewDesc(prometheus.BuildFQName(ns, "", name), help, labels, nil)
 	}
 	return &metricsSet{
-		stages: map[[2]string]*stageStats{},
+		ns:       ns,
+		counters: map[string]*prometheus.Desc{},
+		stages:   map[[2]string]*stageStats{},
 		writeDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "topspeed_sink_write_duration_seconds",
-			Help:    "Time a sink stage spent in one Sink.Write call, including backpressure.",
-			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 12),
+			Namespace: ns,
+			Name:      "sink_write_duration_seconds",
+			Help:      "Time a sink stage spent in one Sink.Write call, including backpressure.",
+			Buckets:   prometheus.ExponentialBuckets(10e-6, 4, 12),
 		}, []string{"stage"}),
 		flushDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "topspeed_sink_flush_duration_seconds",
-			Help:    "Time a sink stage spent in one Sink.Flush call (checkpoints and end of input).",
-			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 12),
+			Namespace: ns,
+			Name:      "sink_flush_duration_seconds",
+			Help:      "Time a sink stage spent in one Sink.Flush call (checkpoints and end of input).",
+			Buckets:   prometheus.ExponentialBuckets(10e-6, 4, 12),
 		}, []string{"stage"}),
 		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "topspeed_end_to_end_latency_seconds",
-			Help:    "Transit time of a sink batch: from when a source read the input batch that produced it to when the sink acknowledged it (Write returned; for an asynchronous sink, all its records acknowledged). Excludes time waiting in a window.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+			Namespace: ns,
+			Name:      "end_to_end_latency_seconds",
+			Help:      "Transit time of a sink batch: from when a source read the input batch that produced it to when the sink acknowledged it (Write returned; for an asynchronous sink, all its records acknowledged). Excludes time waiting in a window.",
+			Buckets:   []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"stage"}),
 		recIn:    d("records_in_total", "Records a stage received: read by a source, given to an operator, given to a sink.", l...),
 		recOut:   d("records_out_total", "Records a stage passed on: pushed by a source, emitted by an operator, written by a sink.", l...),
@@ -453,14 +543,24 @@ func newMetricsSet() *metricsSet {
 		queueCap: d("queue_capacity_batches", "Capacity of the input queue of a keyed subtask or sink.", l...),
 		keys:     d("operator_keys", "Keys with state in an operator instance.", l...),
 		retained: d("operator_retained_elements", "Elements held in an operator instance's state.", l...),
-		fires:    d("window_fires_total", "Window firings of an operator.", l...),
-		late:     d("late_records_dropped_total", "Records an operator dropped as late.", l...),
 	}
 }
 
-// Describe implements prometheus.Collector.
+// counterDesc returns the descriptor of the operator counter c, made on
+// first use. Called with mu held.
+func (m *metricsSet) counterDesc(c *opCounter) *prometheus.Desc {
+	d := m.counters[c.name]
+	if d == nil {
+		d = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", c.name+"_total"), c.help, []string{"stage", "subtask"}, nil)
+		m.counters[c.name] = d
+	}
+	return d
+}
+
+// Describe implements prometheus.Collector. Operator counters are not
+// described: their names are known only once operators report them.
 func (m *metricsSet) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.recIn, m.recOut, m.bad, m.wm, m.lag, m.queue, m.queueCap, m.keys, m.retained, m.fires, m.late} {
+	for _, d := range []*prometheus.Desc{m.recIn, m.recOut, m.bad, m.wm, m.lag, m.queue, m.queueCap, m.keys, m.retained} {
 		ch <- d
 	}
 	m.writeDur.Describe(ch)
@@ -501,10 +601,13 @@ func (m *metricsSet) collectStage(ch chan<- prometheus.Metric, s *stageStats, no
 		}
 		c(m.bad, prometheus.CounterValue, float64(n), s.stage)
 	}
-	if s.reports {
-		c(m.fires, prometheus.CounterValue, float64(s.fireBase+s.fires.Load()))
-		c(m.late, prometheus.CounterValue, float64(s.lateBase+s.late.Load()))
+	s.cmu.Lock()
+	for _, oc := range s.counters {
+		if !oc.bad {
+			c(m.counterDesc(oc), prometheus.CounterValue, float64(oc.base+oc.cur))
+		}
 	}
+	s.cmu.Unlock()
 	if !s.active {
 		return
 	}

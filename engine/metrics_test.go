@@ -28,7 +28,10 @@ func (r *reportingSum) ProcessBatch(in []int, out *engine.Output[int]) error {
 }
 
 func (r *reportingSum) Metrics() engine.OperatorMetrics {
-	return engine.OperatorMetrics{Keys: int64(len(r.sums)), Retained: 2 * int64(len(r.sums)), Fires: r.batches, LateDropped: 1}
+	return engine.OperatorMetrics{Keys: int64(len(r.sums)), Retained: 2 * int64(len(r.sums)), Counters: []engine.OperatorCounter{
+		{Name: "window_fires", Help: "Window firings of an operator.", Value: r.batches},
+		{Name: "late_records_dropped", Help: "Records an operator dropped as late.", Value: 1},
+	}}
 }
 
 // skippingSource is a sliceSource that reports a skip count.

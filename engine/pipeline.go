@@ -29,11 +29,15 @@ type Config struct {
 	// Metrics, if not nil, is where the pipeline registers its metrics
 	// (see WithMetrics).
 	Metrics prometheus.Registerer
+	// MetricsNamespace prefixes every metric name, joined with "_"
+	// (WithMetricsNamespace); empty means no prefix.
+	MetricsNamespace string
 }
 
 // DefaultConfig returns the defaults: parallelism = number of CPUs, 128 key
 // groups, 1024-record batches, 8 batches per queue, processing-time callbacks
-// every 100 ms, and no logging.
+// every 100 ms, no logging, and metric names prefixed with
+// DefaultMetricsNamespace.
 func DefaultConfig() Config {
 	return Config{
 		Parallelism:            runtime.NumCPU(),
@@ -42,6 +46,7 @@ func DefaultConfig() Config {
 		QueueBatches:           8,
 		ProcessingTimeInterval: 100 * time.Millisecond,
 		Logger:                 zap.NewNop(),
+		MetricsNamespace:       DefaultMetricsNamespace,
 	}
 }
 
@@ -58,6 +63,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: queue capacity %d < 1", ErrInvalidPipeline, c.QueueBatches)
 	case c.ProcessingTimeInterval < 0:
 		return fmt.Errorf("%w: negative processing-time interval", ErrInvalidPipeline)
+	case c.MetricsNamespace != "" && !metricNameRE.MatchString(c.MetricsNamespace):
+		return fmt.Errorf("%w: metrics namespace %q: want letters, digits and _, not starting with a digit", ErrInvalidPipeline, c.MetricsNamespace)
 	}
 	return nil
 }
@@ -143,7 +150,7 @@ func New(opts ...Option) *Pipeline {
 	if err := cfg.Validate(); err != nil {
 		p.err = err
 	}
-	if obs, err := newObserver(cfg.Metrics); err != nil {
+	if obs, err := newObserver(cfg.Metrics, cfg.MetricsNamespace); err != nil {
 		p.fail(fmt.Errorf("%w: metrics: %w", ErrInvalidPipeline, err))
 	} else {
 		p.obs = obs

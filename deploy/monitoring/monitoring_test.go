@@ -119,6 +119,10 @@ func expand(expr string) string {
 
 // metricNames parses a PromQL expression and returns the metric names its
 // selectors use.
+// metricNameLabel is the label holding a series' name (prometheus/common's
+// model.MetricNameLabel; labels.MetricName is deprecated).
+const metricNameLabel = "__name__"
+
 func metricNames(expr string) ([]string, error) {
 	e, err := parser.NewParser(parser.Options{}).ParseExpr(expand(expr))
 	if err != nil {
@@ -132,7 +136,7 @@ func metricNames(expr string) ([]string, error) {
 		}
 		name := vs.Name
 		for _, m := range vs.LabelMatchers {
-			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			if m.Name == metricNameLabel && m.Type == labels.MatchEqual {
 				name = m.Value
 			}
 		}

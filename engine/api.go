@@ -101,8 +101,15 @@ type OperatorContext struct {
 	// MaxParallelism is the number of key groups.
 	MaxParallelism int
 	// Restored holds the state this subtask's key groups had in the
-	// checkpoint the pipeline was restored from, or nil.
+	// checkpoint the pipeline was restored from, or nil: the blobs the
+	// operator wrote in OnCheckpoint (typed state is not in them; it comes
+	// back through NewValueState and the like).
 	Restored *KeyedState
+	// State keeps the operator's typed keyed states (NewValueState,
+	// NewMapState, NewListState), which the engine checkpoints and
+	// restores. A context made by hand has none; NewOperatorContext makes
+	// one.
+	State *StateBackend
 }
 
 // Sink consumes the records of a stream.
@@ -207,3 +214,18 @@ func (o *Output[T]) EmitAll(vs []T) { o.buf = append(o.buf, vs...) }
 
 // Len reports how many records were emitted since the last hand-off.
 func (o *Output[T]) Len() int { return len(o.buf) }
+
+// Records returns the records emitted since the last Reset, in order: a
+// way for tests to see what an operator emitted when they call its hooks
+// directly (tester.Harness does this for them). The slice is the output's
+// buffer, valid until the next Reset: copy what you keep. Inside a
+// pipeline the engine hands the records on and resets the output after
+// every hook.
+func (o *Output[T]) Records() []T { return o.buf }
+
+// Reset discards the records emitted so far and keeps the buffer for
+// reuse.
+func (o *Output[T]) Reset() {
+	clear(o.buf)
+	o.buf = o.buf[:0]
+}

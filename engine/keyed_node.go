@@ -28,6 +28,11 @@ func newExchange[K comparable, T any](keys Keys[K, T], to *keyedNode[T]) *exchan
 	for i := range scratch {
 		scratch[i] = make([][]T, par)
 	}
+	// The exchange is where the stage's key type is known: the subtasks'
+	// typed state hashes keys with the same function.
+	to.newState = func(groups KeyGroupRange) *StateBackend {
+		return newStateBackend(to.n, keys.Hash, keys.MaxParallelism, groups)
+	}
 	return &exchange[K, T]{keys: keys, owner: owner, to: to, scratch: scratch}
 }
 
@@ -71,6 +76,8 @@ type keyedNode[IN any] struct {
 	free     chan []IN
 	subtasks []*subtaskIn[IN]
 	run      []func(x *execution) func() error
+	// newState makes a subtask's StateBackend (set by newExchange).
+	newState func(groups KeyGroupRange) *StateBackend
 }
 
 // subtaskIn is the input queue of one subtask.
@@ -126,6 +133,7 @@ type subtask[IN, OUT any] struct {
 	in    chan message[IN]
 	outs  *fanout[OUT]
 	out   Output[OUT]
+	state *StateBackend // the operator's typed state
 
 	// per-input state
 	wms     []int64
@@ -164,14 +172,7 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 	s.ended = make([]bool, n)
 	s.blocked = make([]bool, n)
 	s.wm = MinWatermark
-	kgs := KeyGroupRangeFor(s.index, cfg.MaxParallelism, s.par)
-	octx := OperatorContext{Context: ctx, Name: s.node.n, Subtask: s.index, Parallelism: s.par, KeyGroups: kgs, MaxParallelism: cfg.MaxParallelism}
-	if snap := x.p.restore; snap != nil {
-		if st := snap.Operators[s.node.n]; st != nil {
-			octx.Restored = st.Subset(kgs)
-		}
-	}
-	if err := s.op.Open(octx); err != nil {
+	if err := s.open(x); err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	s.stats = x.attach(kindOperator, s.node.n, s.index, s.op, func() (int, int) { return len(s.in), cap(s.in) })
@@ -235,6 +236,32 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 	return nil
 }
 
+// open makes the operator's context, with the state of its key groups if
+// the pipeline is restored, and opens the operator.
+func (s *subtask[IN, OUT]) open(x *execution) error {
+	cfg := x.p.cfg
+	kgs := KeyGroupRangeFor(s.index, cfg.MaxParallelism, s.par)
+	octx := OperatorContext{Context: x.ctx, Name: s.node.n, Subtask: s.index, Parallelism: s.par, KeyGroups: kgs, MaxParallelism: cfg.MaxParallelism}
+	if s.node.newState != nil {
+		s.state = s.node.newState(kgs)
+		s.state.log = x.log
+		s.state.dropUnregistered = x.p.restoreOpts.allowNonRestored
+		octx.State = s.state
+	}
+	if snap := x.p.restore; snap != nil {
+		if st := snap.Operators[s.node.n]; st != nil {
+			if s.state == nil {
+				octx.Restored = st.Subset(kgs)
+			} else if r, err := s.state.restore(st); err != nil {
+				return err
+			} else {
+				octx.Restored = r
+			}
+		}
+	}
+	return OpenOperator(s.op, octx)
+}
+
 // handle processes one message, holding back messages from inputs that are
 // blocked by checkpoint alignment.
 func (s *subtask[IN, OUT]) handle(x *execution, m message[IN]) error {
@@ -284,6 +311,9 @@ func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
 	st := NewKeyedState()
 	start := time.Now()
 	if err := s.op.OnCheckpoint(id, st); err != nil {
+		return fmt.Errorf("checkpoint %d: %w", id, err)
+	}
+	if err := s.state.snapshot(st); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", id, err)
 	}
 	pause := time.Since(start)

@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// newLogger returns the command's logger on w: JSON lines (zap's production
+// newLogger returns the run's logger on w: JSON lines (zap's production
 // encoding, for log collectors) or a console format for people. The
 // library packages get it injected; none uses a global logger.
 func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {

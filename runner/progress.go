@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"sync"
@@ -12,19 +12,22 @@ import (
 )
 
 // progress logs a one-line summary of a running job every interval (events
-// in, results out, Cassandra rows acknowledged, event-time lag, end-to-end
-// latency, last checkpoint), and a final summary when the job ends. It
-// follows the job that runs now: with HA, each term's pipeline in turn.
+// in, results out, rows acknowledged by other sinks, event-time lag,
+// end-to-end latency, last checkpoint), and a final summary when the job
+// ends. It follows the build that runs now: with HA, each term's pipeline
+// in turn.
 //
-// The counts come from engine.Pipeline.Progress, so they work with and
-// without the ops server. Start it once; attach each job as it starts;
-// call finish once at exit.
+// Results are what the sink named "output" wrote (without one: all
+// sinks); rows are what the other sinks (a database, such as Cassandra)
+// acknowledged. The counts come from engine.Pipeline.Progress, so they
+// work with and without the ops server. Start it once; attach each build
+// as it starts; call finish once at exit.
 type progress struct {
 	log      *zap.Logger
 	interval time.Duration // 0: no periodic line
 	start    time.Time
 
-	cur atomic.Pointer[job]
+	cur atomic.Pointer[build]
 
 	mu    sync.Mutex
 	base  totals          // what earlier terms' pipelines counted (HA)
@@ -41,7 +44,14 @@ type progress struct {
 
 // totals are a job's cumulative counts.
 type totals struct {
-	events, results, rows int64
+	events, results, rows, bad int64
+}
+
+func (t *totals) add(o totals) {
+	t.events += o.events
+	t.results += o.results
+	t.rows += o.rows
+	t.bad += o.bad
 }
 
 func newProgress(log *zap.Logger, interval time.Duration) *progress {
@@ -69,22 +79,19 @@ func (p *progress) run() {
 	}()
 }
 
-// attach makes j the job whose progress is reported, adding what the
-// previous job counted to the totals, and chains j's checkpoint
+// attach makes b the build whose progress is reported, adding what the
+// previous one counted to the totals, and chains b's checkpoint
 // coordinator (if any) so the line can name the last checkpoint. Call it
-// before j runs.
-func (p *progress) attach(j *job) {
+// before b runs.
+func (p *progress) attach(b *build) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old := p.cur.Load(); old != nil {
-		t := countsOf(old.pipeline.Progress())
-		p.base.events += t.events
-		p.base.results += t.results
-		p.base.rows += t.rows
+		p.base.add(countsOf(old))
 	}
 	p.prev, p.prevT = engine.Progress{}, time.Now()
-	p.cur.Store(j)
-	if c := j.coord; c != nil {
+	p.cur.Store(b)
+	if c := b.coord; c != nil {
 		prevOK := c.OnComplete
 		c.OnComplete = func(st checkpoint.Stats) {
 			p.mu.Lock()
@@ -97,17 +104,23 @@ func (p *progress) attach(j *job) {
 	}
 }
 
-// countsOf reads a pipeline's totals: results are what the "output" sink
-// wrote (or, with only Cassandra, the rows), rows what Cassandra
-// acknowledged.
-func countsOf(pr engine.Progress) totals {
+// countsOf reads a build's totals.
+func countsOf(b *build) totals {
+	t := sinkCounts(b.pipeline.Progress())
+	t.bad = b.skipped()
+	return t
+}
+
+// sinkCounts reads a pipeline's totals: results are what the "output" sink
+// wrote (without one, what all sinks acknowledged), rows what the other
+// sinks acknowledged.
+func sinkCounts(pr engine.Progress) totals {
 	t := totals{events: pr.Read, results: -1}
 	for _, s := range pr.Sinks {
-		switch s.Name {
-		case "output":
+		if s.Name == outputSink {
 			t.results = s.Written
-		case "cassandra":
-			t.rows = s.Written
+		} else {
+			t.rows += s.Written
 		}
 	}
 	if t.results < 0 {
@@ -116,28 +129,29 @@ func countsOf(pr engine.Progress) totals {
 	return t
 }
 
+// outputSink is the name of a job's main sink, counted as its results.
+const outputSink = "output"
+
 // line logs one progress line.
 func (p *progress) line() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	j := p.cur.Load()
-	if j == nil {
+	b := p.cur.Load()
+	if b == nil {
 		p.log.Info("progress: no job running here (an HA follower waits for leadership)")
 		return
 	}
 	now := time.Now()
-	pr := j.pipeline.Progress()
-	t := countsOf(pr)
+	pr := b.pipeline.Progress()
+	t := sinkCounts(pr)
 	elapsed := now.Sub(p.prevT).Seconds()
 	fields := []zap.Field{
 		zap.Int64("events", p.base.events+t.events),
 		zap.Int64("events_per_s", int64(float64(pr.Read-p.prev.Read)/max(elapsed, 1e-9))),
 		zap.Int64("results", p.base.results+t.results),
 	}
-	for _, s := range pr.Sinks {
-		if s.Name == "cassandra" {
-			fields = append(fields, zap.Int64("rows", p.base.rows+s.Written))
-		}
+	if len(pr.Sinks) > 1 || len(pr.Sinks) == 1 && pr.Sinks[0].Name != outputSink {
+		fields = append(fields, zap.Int64("rows", p.base.rows+t.rows))
 	}
 	if pr.Watermark != engine.MinWatermark {
 		fields = append(fields, zap.Duration("lag", now.Sub(time.UnixMilli(pr.Watermark)).Round(time.Millisecond)))
@@ -164,8 +178,8 @@ func (p *progress) line() {
 }
 
 // finish stops the periodic line and logs the final summary: events,
-// results, rows, bad records and duration. skipped may be nil.
-func (p *progress) finish(skipped func() int64, runErr error) {
+// results, rows, bad records and duration. It returns the totals.
+func (p *progress) finish(runErr error) totals {
 	if p.stop != nil {
 		close(p.stop)
 		<-p.done
@@ -174,20 +188,13 @@ func (p *progress) finish(skipped func() int64, runErr error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := p.base
-	if j := p.cur.Load(); j != nil {
-		c := countsOf(j.pipeline.Progress())
-		t.events += c.events
-		t.results += c.results
-		t.rows += c.rows
-	}
-	var bad int64
-	if skipped != nil {
-		bad = skipped()
+	if b := p.cur.Load(); b != nil {
+		t.add(countsOf(b))
 	}
 	d := time.Since(p.start)
 	fields := []zap.Field{
 		zap.Int64("events", t.events), zap.Int64("results", t.results), zap.Int64("rows", t.rows),
-		zap.Int64("bad_records", bad), zap.Duration("duration", d.Round(time.Millisecond)),
+		zap.Int64("bad_records", t.bad), zap.Duration("duration", d.Round(time.Millisecond)),
 		zap.Int64("events_per_s", int64(float64(t.events)/max(d.Seconds(), 1e-9))),
 	}
 	if p.ckpt.id != 0 {
@@ -196,7 +203,8 @@ func (p *progress) finish(skipped func() int64, runErr error) {
 	if runErr != nil {
 		fields = append(fields, zap.NamedError("error", runErr))
 		p.log.Warn("summary: the job failed", fields...)
-		return
+		return t
 	}
 	p.log.Info("summary", fields...)
+	return t
 }

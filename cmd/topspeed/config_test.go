@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/topspeed/topspeed/runner"
 )
 
 func writeConfig(t *testing.T, yaml string) string {
@@ -63,19 +65,15 @@ cassandra:
   connect-budget: 1ms
 `)
 	var o options
-	fs := newFlagSet(&o)
-	if err := fs.Parse([]string{"--config", cfg}); err != nil {
-		t.Fatal(err)
-	}
-	conf, err := loadConfig(fs, func(string) (string, bool) { return "", false })
+	conf, err := runner.Parse(newJob(&o), []string{"--config", cfg}, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.input != in || o.trigger != 50 || o.logLevel != "error" || strings.Join(o.cassandra.hosts, "|") != "127.0.0.1|127.0.0.2:9043" || o.cassandra.port != 1 {
+	if o.input != in || o.trigger != 50 || conf.Value("log-level") != "error" || strings.Join(o.cassandra.hosts, "|") != "127.0.0.1|127.0.0.2:9043" || o.cassandra.port != 1 {
 		t.Fatalf("options from the file: %+v", o)
 	}
-	if conf.origin["cassandra-hosts"] != "config file "+cfg {
-		t.Fatalf("origin %q", conf.origin["cassandra-hosts"])
+	if conf.Origin("cassandra-hosts") != "config file "+cfg {
+		t.Fatalf("origin %q", conf.Origin("cassandra-hosts"))
 	}
 }
 
@@ -117,12 +115,8 @@ func TestConfigErrorsNameKeyAndValues(t *testing.T) {
 
 func TestEnvAliasPrecedence(t *testing.T) {
 	var o options
-	fs := newFlagSet(&o)
-	if err := fs.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
 	env := map[string]string{"TOPSPEED_CASSANDRA_PORT": "9999", "CASSANDRA_PORT": "1111", "CASSANDRA_HOSTS": "a,b"}
-	if _, err := loadConfig(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+	if _, err := runner.Parse(newJob(&o), nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
 	if o.cassandra.port != 9999 || strings.Join(o.cassandra.hosts, "|") != "a|b" {

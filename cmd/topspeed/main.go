@@ -1,24 +1,26 @@
 // Command topspeed runs Flink's TopSpeedWindowing example job as a
 // Go-native stream processor. Run it with --help for the flags.
+//
+// This file is the job: its flags, its fingerprint and its pipeline. The
+// runner package does the rest: configuration, logging, checkpoints and
+// restore, signals, high availability, the ops server.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/signal"
+	"io"
+	"path/filepath"
 	"runtime"
-	"sync/atomic"
-	"syscall"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-	"go.uber.org/zap"
 
-	"github.com/topspeed/topspeed/checkpoint"
 	"github.com/topspeed/topspeed/engine"
 	"github.com/topspeed/topspeed/job/topspeed"
+	"github.com/topspeed/topspeed/runner"
 	"github.com/topspeed/topspeed/sink"
 	"github.com/topspeed/topspeed/sink/cassandra"
 	"github.com/topspeed/topspeed/source"
@@ -26,12 +28,52 @@ import (
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = runner.ExitOK
+	exitFailure = runner.ExitFailure
+	exitUsage   = runner.ExitUsage
 )
 
-// options are the command's settings, filled from flags and environment.
+// Set with -ldflags "-X main.version=v1.2.3 -X main.commit=abc1234"; when
+// empty, the binary's embedded build information is used.
+var (
+	version string
+	commit  string
+)
+
+func main() { runner.Main(newJob(&options{})) }
+
+// run is the whole command with its environment passed in, for tests; env
+// looks up environment variables.
+func run(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	return runner.Run(context.Background(), newJob(&options{}), args, runner.Env{Stdout: stdout, Stderr: stderr, LookupEnv: env})
+}
+
+// newJob is the TopSpeed job on the runner, its settings in o.
+func newJob(o *options) runner.Job {
+	return runner.Job{
+		Name: "topspeed", Help: help,
+		Flags: o.register, Validate: o.validate, Fingerprint: o.fingerprint, Build: o.build,
+		Version: version, Commit: commit,
+	}
+}
+
+const help = `topspeed: Flink's TopSpeedWindowing example as a Go-native stream processor.
+
+For each car, every time it has travelled more than --trigger-meters since the
+last result, topspeed emits the car's fastest report (first one on ties) among
+the reports of the last --evict of event time.
+
+Input is the built-in car generator, or --input in Flink's line format
+(carId,speed,distance,timestamp). Results are written like Flink's
+Tuple4.toString, one per line, to --output or stdout, and/or to Cassandra.
+
+Examples:
+  topspeed                                   # 2 generated cars, 10 events/s, results on stdout
+  topspeed --input examples/cars.txt --output out.txt   # the sample input that ships in the repository
+  topspeed --cars 1000 --rate 0 --events 1000000 --output /dev/null
+  topspeed --config topspeed.yaml            # settings from a YAML file (keys are flag names)`
+
+// options are the job's own settings.
 type options struct {
 	input       string
 	output      string
@@ -48,18 +90,18 @@ type options struct {
 	evict       time.Duration
 	trigger     float64
 	onBad       string
-	logLevel    string
-	logFormat   string
-	progress    time.Duration
 	cassandra   cassandraFlags
-	ckpt        checkpointFlags
-	ha          haFlags
-	ops         opsFlags
 }
 
+// newFlagSet returns the job's own flags (the runner adds its own).
 func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("topspeed", pflag.ContinueOnError)
 	fs.SortFlags = false
+	o.register(fs)
+	return fs
+}
+
+func (o *options) register(fs *pflag.FlagSet) {
 	gen := topspeed.DefaultGeneratorConfig()
 	job := topspeed.DefaultConfig()
 	fs.StringVar(&o.input, "input", "", "read car reports from this file in Flink's format (carId,speed,distance,timestamp); - reads stdin; empty uses the built-in generator")
@@ -77,14 +119,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.DurationVar(&o.evict, "evict", job.Evict, "keep reports of the last this-much event time per car (Flink's TimeEvictor)")
 	fs.Float64Var(&o.trigger, "trigger-meters", job.TriggerMeters, "emit a result when a car has travelled more than this since its last result (Flink's DeltaTrigger)")
 	fs.StringVar(&o.onBad, "on-bad-record", "fail", "what a bad input line does: fail (stop with its file and line) or skip (count it and report the count at exit)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
-	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
-	fs.DurationVar(&o.progress, "progress-interval", 10*time.Second, "log a one-line progress summary at info level this often (events in, results out, Cassandra rows, event-time lag, end-to-end latency, last checkpoint); 0 = none. A final summary is logged at exit either way")
 	o.cassandra.register(fs)
-	o.ckpt.register(fs)
-	o.ha.register(fs)
-	o.ops.register(fs)
-	return fs
 }
 
 func (o *options) validate() error {
@@ -97,196 +132,54 @@ func (o *options) validate() error {
 		return fmt.Errorf("--on-bad-record %q: must be fail or skip", o.onBad)
 	case o.eventClock != "wall" && o.eventClock != "synthetic":
 		return fmt.Errorf("--event-clock %q: must be wall or synthetic", o.eventClock)
-	case o.progress < 0 || o.progress > 24*time.Hour:
-		return fmt.Errorf("--progress-interval %v: must be in [0, 24h]", o.progress)
 	case o.outputFlush < 0 || o.outputFlush > time.Hour:
 		return fmt.Errorf("--output-flush-interval %v: must be in [0, 1h]", o.outputFlush)
 	}
-	if err := o.ops.validate(); err != nil {
-		return err
-	}
-	return o.ckpt.validate()
+	return nil
 }
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)) }
-
-// run is the whole command; env looks up environment variables.
-func run(args []string, stdout, stderr *os.File, env func(string) (string, bool)) int {
-	if len(args) > 0 && args[0] == "version" {
-		return runVersion(args[1:], stdout, stderr)
-	}
-	var o options
-	fs := newFlagSet(&o)
-	fs.SetOutput(stderr)
-	fs.Usage = usage(fs, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
+// fingerprint identifies what a checkpoint's state depends on: the window
+// parameters, the number of key groups and the input. Parallelism, rates
+// and sinks may change between restores.
+func (o *options) fingerprint() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "topspeed/1 evict=%d trigger=%s maxpar=%d ", o.evict.Milliseconds(),
+		strconv.FormatFloat(o.trigger, 'g', -1, 64), engine.DefaultMaxParallelism)
+	if o.input == "" {
+		fmt.Fprintf(&b, "generator cars=%d seed=%d", o.cars, o.seed)
+	} else {
+		abs, err := filepath.Abs(o.input)
+		if err != nil {
+			abs = o.input
 		}
-		fmt.Fprintf(stderr, "topspeed: %v (see --help)\n", err)
-		return exitUsage
+		fmt.Fprintf(&b, "file=%s", abs)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "topspeed: unexpected argument %q (see --help)\n", fs.Arg(0))
-		return exitUsage
-	}
-	conf, err := loadConfig(fs, env)
-	if err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", err)
-		return exitUsage
-	}
-	if err := o.validate(); err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", conf.explain(err))
-		return exitUsage
-	}
-	log, err := newLogger(o.logLevel, o.logFormat, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", conf.explain(err))
-		return exitUsage
-	}
-	defer log.Sync() //nolint:errcheck // stderr sync errors are not actionable
-	rt := newOps(&o, conf, log)
-
-	if o.ha.enabled() {
-		hs := &haStatus{}
-		if err := rt.startHA(&o, hs); err != nil {
-			fmt.Fprintf(stderr, "topspeed: %v\n", err)
-			return exitFailure
-		}
-		defer rt.stop()
-		return runHA(&o, stdout, stderr, log, env, hs)
-	}
-	j, err := buildJob(&o, stdout, log, env)
-	if err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", err)
-		return exitUsage
-	}
-	if err := setupCheckpoints(j, &o, log, env); err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", err)
-		return exitFailure
-	}
-	if err := rt.start(j, &o); err != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", err)
-		return exitFailure
-	}
-	defer rt.stop()
-
-	// First SIGINT/SIGTERM: stop gracefully (with checkpoints: a final
-	// checkpoint, then stop) and flush everything read. Second: cancel.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// A graceful stop runs beside Run: Run returns once the pipeline has
-	// drained, and the stop's result (the final checkpoint being durable)
-	// is awaited before exiting.
-	var stopping atomic.Bool
-	stopDone := make(chan error, 1)
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				if stopping.CompareAndSwap(false, true) {
-					log.Info("stopping: flushing what was read; send the signal again to abort", zap.String("signal", s.String()))
-					go func() {
-						err := j.stop(ctx, o.ckpt.stopTimeout, log)
-						if err != nil {
-							log.Error("graceful stop failed, aborting", zap.Error(err))
-							cancel()
-						}
-						stopDone <- err
-					}()
-				} else {
-					log.Warn("aborting", zap.String("signal", s.String()))
-					cancel()
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	prog := newProgress(log, o.progress)
-	prog.attach(j)
-	prog.run()
-
-	if j.coord != nil {
-		cctx, ccancel := context.WithCancel(ctx)
-		defer ccancel()
-		go func() { _ = j.coord.Run(cctx) }()
-	}
-	runErr := j.pipeline.Run(ctx)
-	if stopping.Load() {
-		if err := <-stopDone; err != nil && runErr == nil {
-			runErr = err
-		}
-	}
-	prog.finish(j.skipped, runErr)
-	if j.skipped != nil {
-		if n := j.skipped(); n > 0 {
-			fmt.Fprintf(stderr, "topspeed: skipped %d bad input record(s)\n", n)
-		}
-	}
-	if runErr != nil {
-		fmt.Fprintf(stderr, "topspeed: %v\n", runErr)
-		return exitFailure
-	}
-	return exitOK
+	return b.String()
 }
 
-// job is the wired pipeline plus what main reports at exit.
-type job struct {
-	pipeline *engine.Pipeline
-	coord    *checkpoint.Coordinator // nil without --checkpoint-dir
-	skipped  func() int64
-}
-
-func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (string, bool)) (*job, error) {
+// build wires the pipeline: cars from the generator or --input, the
+// TopSpeed operator, results to --output (stdout by default) unless only
+// Cassandra was asked for; --output together with Cassandra writes both.
+func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 	cfg := topspeed.DefaultConfig()
 	cfg.Evict = o.evict
 	cfg.TriggerMeters = o.trigger
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	j := &job{}
-	var src engine.Source[topspeed.Car]
-	if o.input == "" {
-		g := topspeed.DefaultGeneratorConfig()
-		g.Cars, g.Rate, g.Seed, g.Events = o.cars, o.rate, o.seed, o.events
-		g.Synthetic = o.eventClock == "synthetic"
-		g.Interval = o.interval
-		g.StartTime = time.Now()
-		if o.startMillis != 0 {
-			g.StartTime = time.UnixMilli(o.startMillis)
-		}
-		gen, err := topspeed.NewGenerator(g)
-		if err != nil {
-			return nil, err
-		}
-		src = gen
-	} else {
-		policy := source.Fail
-		if o.onBad == "skip" {
-			policy = source.Skip
-		}
-		lines := source.NewLines(o.input, topspeed.ParseCar, source.WithBadRecords(policy), source.WithLogger(log))
-		j.skipped = lines.Skipped
-		src = lines
+	src, err := o.source(env)
+	if err != nil {
+		return nil, err
 	}
-	p := engine.New(engine.WithParallelism(o.parallelism), engine.WithBatchSize(o.batchSize), engine.WithLogger(log), engine.WithMetrics(o.ops.metrics))
-	src = &firstRecord[topspeed.Car]{Source: src, log: log}
-	cars := engine.FromSource(p, "cars", src, engine.Monotonous(topspeed.CarTime))
+	p := env.NewPipeline(engine.WithParallelism(o.parallelism), engine.WithBatchSize(o.batchSize))
+	cars := engine.FromSource(p, "cars", runner.Source(env, src), engine.Monotonous(topspeed.CarTime))
 	results := topspeed.Build(cars, cfg)
-	// Results go to --output (stdout by default) unless only Cassandra was
-	// asked for; --output together with Cassandra writes both.
 	if !o.cassandra.enabled() || o.output != "" {
 		flush := engine.SinkFlushInterval[topspeed.Car](o.outputFlush)
 		switch {
 		case o.output == "" || o.output == "-":
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", stdout, topspeed.AppendCar)), flush)
-		case o.ckpt.enabled():
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", env.Stdout, topspeed.AppendCar)), flush)
+		case env.Checkpoints:
 			// Exactly once: part files published when a checkpoint commits.
 			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)), flush)
 		default:
@@ -294,19 +187,38 @@ func buildJob(o *options, stdout *os.File, log *zap.Logger, env func(string) (st
 		}
 	}
 	if o.cassandra.enabled() {
-		cc, err := o.cassandra.config(env)
+		cc, err := o.cassandra.config(env.LookupEnv)
 		if err != nil {
 			return nil, err
 		}
-		cs, err := cassandra.New(cc, topspeed.CassandraMapping(), log)
+		cs, err := cassandra.New(cc, topspeed.CassandraMapping(), env.Log)
 		if err != nil {
 			return nil, err
 		}
-		if err := o.ops.registerCollector(cs); err != nil {
+		if err := env.Register(cs); err != nil {
 			return nil, err
 		}
 		engine.ToSink(results, "cassandra", engine.Sink[topspeed.Car](cs))
 	}
-	j.pipeline = p
-	return j, nil
+	return p, nil
+}
+
+// source is the car generator, or the --input file.
+func (o *options) source(env runner.BuildEnv) (engine.Source[topspeed.Car], error) {
+	if o.input != "" {
+		policy := source.Fail
+		if o.onBad == "skip" {
+			policy = source.Skip
+		}
+		return source.NewLines(o.input, topspeed.ParseCar, source.WithBadRecords(policy), source.WithLogger(env.Log)), nil
+	}
+	g := topspeed.DefaultGeneratorConfig()
+	g.Cars, g.Rate, g.Seed, g.Events = o.cars, o.rate, o.seed, o.events
+	g.Synthetic = o.eventClock == "synthetic"
+	g.Interval = o.interval
+	g.StartTime = time.Now()
+	if o.startMillis != 0 {
+		g.StartTime = time.UnixMilli(o.startMillis)
+	}
+	return topspeed.NewGenerator(g)
 }

@@ -3,15 +3,13 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/topspeed/topspeed/runner"
 )
 
 // The variables `make cassandra-up` exports turn on TLS, as the flags do.
 func TestCassandraTLSFromEnvironment(t *testing.T) {
 	var o options
-	fs := newFlagSet(&o)
-	if err := fs.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
 	env := map[string]string{
 		"CASSANDRA_HOSTS":           "127.0.0.1:9042",
 		"CASSANDRA_TLS_CA":          "/certs/ca.pem",
@@ -20,7 +18,7 @@ func TestCassandraTLSFromEnvironment(t *testing.T) {
 		"CASSANDRA_TLS_SERVER_NAME": "localhost",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	if _, err := loadConfig(fs, lookup); err != nil {
+	if _, err := runner.Parse(newJob(&o), nil, lookup); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := o.cassandra.config(lookup)
@@ -34,11 +32,7 @@ func TestCassandraTLSFromEnvironment(t *testing.T) {
 
 	// A flag still wins over the variable.
 	var o2 options
-	fs2 := newFlagSet(&o2)
-	if err := fs2.Parse([]string{"--cassandra-tls-ca", "/other/ca.pem"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := loadConfig(fs2, lookup); err != nil {
+	if _, err := runner.Parse(newJob(&o2), []string{"--cassandra-tls-ca", "/other/ca.pem"}, lookup); err != nil {
 		t.Fatal(err)
 	}
 	if o2.cassandra.tlsCA != "/other/ca.pem" {

@@ -14,10 +14,14 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// noOpsServer is the tests' environment: no variables, except one that
+// turns the ops server off (the default port is shared).
+func noOpsServer(k string) (string, bool) { return "", k == "WORDCOUNT_HTTP_ADDR" }
+
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = run(context.Background(), args, strings.NewReader(stdin), &o, &e)
+	code = run(context.Background(), args, strings.NewReader(stdin), &o, &e, noOpsServer)
 	return code, o.String(), e.String()
 }
 

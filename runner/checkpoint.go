@@ -1,0 +1,158 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/topspeed/topspeed/checkpoint"
+	"github.com/topspeed/topspeed/engine"
+)
+
+// newBuild calls Job.Build. With --checkpoint-dir it checks that the
+// sources can be checkpointed; the coordinator is the caller's
+// (newCoordinator).
+func (r *runner) newBuild(log *zap.Logger) (*build, error) {
+	b := &build{}
+	p, err := r.job.Build(BuildEnv{
+		Log: log, Stdin: r.env.Stdin, Stdout: r.env.Stdout, LookupEnv: r.env.LookupEnv,
+		Checkpoints: r.s.ckpt.enabled(), metrics: r.ops.registerer(), run: b,
+	})
+	if err == nil && p == nil {
+		err = errors.New("the job's Build returned no pipeline")
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.pipeline = p
+	if r.s.ckpt.enabled() && len(b.stateless) > 0 {
+		return nil, fmt.Errorf("--checkpoint-dir: source %s cannot be checkpointed (it is not an engine.StatefulSource)", strings.Join(b.stateless, ", "))
+	}
+	return b, nil
+}
+
+// newCoordinator builds the checkpoint coordinator of p: the checkpoint
+// store (with the crash-test hook), the savepoint store, and the manifest
+// metadata for the writer's term (0 without HA). Restore, Initial and
+// Commit are left to the caller.
+func (r *runner) newCoordinator(p *engine.Pipeline, log *zap.Logger, term uint64) (*checkpoint.Coordinator, error) {
+	c := &r.s.ckpt
+	store, err := checkpoint.NewStore(c.dir, c.retain, "checkpoint", log)
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := r.env.LookupEnv(envPrefix(r.job) + "TEST_CRASH_AT"); ok && h != "" {
+		store.Hook = crashHook(h, log)
+	}
+	var savepoints *checkpoint.Store
+	if c.savepointDir != "" {
+		if savepoints, err = checkpoint.NewStore(c.savepointDir, 0, "savepoint", log); err != nil {
+			return nil, err
+		}
+	}
+	coord := &checkpoint.Coordinator{
+		Pipeline: p, Store: store, Savepoints: savepoints, Interval: c.interval, Log: log,
+		Meta: checkpoint.Meta{Term: term, Fingerprint: r.fingerprint(), MaxParallelism: p.Config().MaxParallelism},
+	}
+	r.ops.hookCoordinator(coord, c.interval)
+	return coord, nil
+}
+
+// restoreLatest restores b from --from-savepoint or else the newest valid
+// checkpoint, if any.
+func (r *runner) restoreLatest(b *build) error {
+	c := &r.s.ckpt
+	var snap *engine.Snapshot
+	var info checkpoint.Info
+	var err error
+	start := time.Now()
+	if c.fromSavepoint != "" {
+		snap, info, err = checkpoint.Load(c.fromSavepoint)
+		if err == nil {
+			err = checkpoint.Compatible(info.Manifest, b.coord.Meta.Fingerprint)
+		}
+	} else {
+		snap, info, err = b.coord.Store.Latest(b.coord.Meta.Fingerprint, nil)
+		if errors.Is(err, checkpoint.ErrNoCheckpoint) {
+			r.log.Info("no checkpoint to restore: starting from the beginning", zap.String("dir", c.dir))
+			err, snap = nil, nil
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if snap != nil {
+		r.restore(b, snap, start)
+		r.log.Info("restoring from checkpoint", zap.Uint64("checkpoint", snap.ID), zap.String("path", info.Path),
+			zap.Int64("bytes", info.Bytes), zap.Duration("load", time.Since(start)))
+	}
+	b.coord.Initial = snap == nil
+	return nil
+}
+
+// restore makes b start from snap and records the restore time.
+func (r *runner) restore(b *build, snap *engine.Snapshot, start time.Time) {
+	b.pipeline.RestoreFrom(snap)
+	r.ops.restored(time.Since(start))
+}
+
+// crashHook kills the process at a write point, for crash tests:
+// NAME_TEST_CRASH_AT=files-written:3 dies after checkpoint 3's data files
+// are durable and before its manifest is written.
+func crashHook(spec string, log *zap.Logger) checkpoint.Hook {
+	point, idStr, _ := strings.Cut(spec, ":")
+	id, _ := strconv.ParseUint(idStr, 10, 64)
+	return func(p string, cid uint64) {
+		if p == point && (id == 0 || cid == id) {
+			log.Warn("test crash hook: killing the process", zap.String("point", p), zap.Uint64("checkpoint", cid))
+			_ = syscall.Kill(syscall.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+}
+
+// execute runs b's pipeline and, beside it, its checkpoint coordinator,
+// and returns when both have ended: the pipeline's error, or the
+// coordinator's if it failed (which cancels the pipeline).
+func execute(ctx context.Context, b *build) error {
+	if b.coord == nil {
+		return b.pipeline.Run(ctx)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	cctx, ccancel := context.WithCancel(gctx)
+	g.Go(func() error {
+		defer ccancel() // the input ended: no more checkpoints
+		return b.pipeline.Run(gctx)
+	})
+	g.Go(func() error {
+		if err := b.coord.Run(cctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("checkpoint coordinator: %w", err)
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// stop ends b gracefully: with checkpoints, a final checkpoint (stop with
+// savepoint) bounded by --stop-timeout; without, a plain Stop.
+func (r *runner) stop(ctx context.Context, b *build, log *zap.Logger) error {
+	if b.coord == nil {
+		b.pipeline.Stop()
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.s.ckpt.stopTimeout)
+	defer cancel()
+	info, err := b.coord.StopWithSavepoint(ctx)
+	if err != nil {
+		return fmt.Errorf("stop with savepoint: %w", err)
+	}
+	log.Info("stopped with a final checkpoint", zap.Uint64("checkpoint", info.Manifest.ID), zap.String("path", info.Path))
+	return nil
+}

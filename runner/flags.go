@@ -1,0 +1,136 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/topspeed/topspeed/ha"
+	"github.com/topspeed/topspeed/internal/ops"
+)
+
+// settings are the runner's own flags.
+type settings struct {
+	logLevel, logFormat string
+	progress            time.Duration
+	ckpt                checkpointFlags
+	ha                  haFlags
+	ops                 opsFlags
+}
+
+func (s *settings) register(fs *pflag.FlagSet, job Job) {
+	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&s.logFormat, "log-format", "console", "log format: console or json")
+	fs.DurationVar(&s.progress, "progress-interval", 10*time.Second, "log a one-line progress summary at info level this often (events in, results out, rows written elsewhere, event-time lag, end-to-end latency, last checkpoint); 0 = none. A final summary is logged at exit either way")
+	s.ckpt.register(fs)
+	s.ha.register(fs, job)
+	s.ops.register(fs)
+}
+
+func (s *settings) validate() error {
+	if s.progress < 0 || s.progress > 24*time.Hour {
+		return fmt.Errorf("--progress-interval %v: must be in [0, 24h]", s.progress)
+	}
+	if err := s.ops.validate(); err != nil {
+		return err
+	}
+	return s.ckpt.validate()
+}
+
+// checkpointFlags are the --checkpoint-* and savepoint settings.
+type checkpointFlags struct {
+	dir           string
+	interval      time.Duration
+	retain        int
+	savepointDir  string
+	fromSavepoint string
+	stopTimeout   time.Duration
+}
+
+func (c *checkpointFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&c.dir, "checkpoint-dir", "", "take periodic checkpoints into this directory (the shared RWX volume) and restore from the newest valid one at start; empty disables checkpoints. With it, --output names a directory of part files published exactly once")
+	fs.DurationVar(&c.interval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
+	fs.IntVar(&c.retain, "checkpoint-retain", 3, "number of completed checkpoints kept")
+	fs.StringVar(&c.savepointDir, "savepoint-dir", "", "directory for savepoints (taken on SIGTERM and on request)")
+	fs.StringVar(&c.fromSavepoint, "from-savepoint", "", "restore from this savepoint or checkpoint directory instead of the newest checkpoint")
+	fs.DurationVar(&c.stopTimeout, "stop-timeout", 30*time.Second, "bound on a graceful stop (final checkpoint and flush) after SIGTERM/SIGINT")
+}
+
+func (c *checkpointFlags) enabled() bool { return c.dir != "" }
+
+func (c *checkpointFlags) validate() error {
+	switch {
+	case c.dir == "" && c.fromSavepoint != "":
+		return errors.New("--from-savepoint needs --checkpoint-dir")
+	case c.interval < 10*time.Millisecond:
+		return fmt.Errorf("--checkpoint-interval %v: must be at least 10ms", c.interval)
+	case c.retain < 1:
+		return fmt.Errorf("--checkpoint-retain %d: must be at least 1", c.retain)
+	case c.stopTimeout <= 0:
+		return fmt.Errorf("--stop-timeout %v: must be positive", c.stopTimeout)
+	}
+	return nil
+}
+
+// defaultRaftPort is the raft port of --ha-bind. Not 7000: that is
+// Cassandra's storage port (7001 its TLS one, 7199 JMX), and a replica
+// running next to a Cassandra node, as on a developer's machine, could not
+// bind it. 7110 is unassigned in IANA's registry and clear of what runs
+// beside topspeed: Cassandra (7000, 7001, 7199, 9042), Kafka (9092, 9093),
+// ZooKeeper (2181, 2888, 3888), Flink (6121-6125, 8081, metrics 9249-9260),
+// Spark (7077-7079), the X font server (7100), etcd, Consul, Nomad and
+// Vault's raft ports (2380, 8300, 4647, 8201). make ha-local uses
+// 7111-7113.
+const defaultRaftPort = "7110"
+
+// haFlags are the --ha-* settings. HA is on when --ha-peers or
+// --ha-replicas is given.
+type haFlags struct {
+	id, bind, advertise, peers, dir, service string
+	replicas                                 int
+	heartbeat, election, lease               time.Duration
+}
+
+func (h *haFlags) register(fs *pflag.FlagSet, job Job) {
+	d := ha.DefaultConfig()
+	fs.StringVar(&h.id, "ha-id", "", "this replica's stable raft server id (default: the host name, i.e. the pod name)")
+	fs.StringVar(&h.bind, "ha-bind", "0.0.0.0:"+defaultRaftPort, "address the raft transport listens on")
+	fs.StringVar(&h.advertise, "ha-advertise", "", "address other replicas reach this one at (default: --ha-bind, or <pod>.<service>:<port> with --ha-replicas)")
+	fs.StringVar(&h.peers, "ha-peers", "", "all replicas as id=host:port,... (this one included); enables HA")
+	fs.IntVar(&h.replicas, "ha-replicas", 0, "derive the peers from a StatefulSet: <name>-0..<name>-(N-1) at <pod>.<--ha-service>:<port>; enables HA")
+	fs.StringVar(&h.service, "ha-service", job.Name+"-raft", "headless service of the StatefulSet, for --ha-replicas")
+	fs.StringVar(&h.dir, "ha-dir", "", "this replica's own raft directory (not the shared volume)")
+	fs.DurationVar(&h.heartbeat, "ha-heartbeat-timeout", d.HeartbeatTimeout, "raft heartbeat timeout: a follower calls an election after this long without the leader")
+	fs.DurationVar(&h.election, "ha-election-timeout", d.ElectionTimeout, "raft election timeout")
+	fs.DurationVar(&h.lease, "ha-lease-timeout", d.LeaderLeaseTimeout, "raft leader lease: a leader without a quorum for this long steps down")
+}
+
+func (h *haFlags) enabled() bool { return h.peers != "" || h.replicas > 0 }
+
+// opsFlags are the configuration-file and ops-server settings.
+type opsFlags struct {
+	config          string
+	httpAddr        string
+	shutdownTimeout time.Duration
+}
+
+func (f *opsFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "read settings from this YAML file (keys are flag names, e.g. log-level: debug); flags and environment variables override it")
+	fs.StringVar(&f.httpAddr, "http-addr", ops.DefaultAddr, "serve /metrics, /livez, /readyz and /api/v1/status on this address; empty disables the ops server and metrics")
+	fs.DurationVar(&f.shutdownTimeout, "http-shutdown-timeout", 5*time.Second, "how long the ops server waits for requests in progress when the job ends")
+}
+
+func (f *opsFlags) validate() error {
+	if f.httpAddr != "" {
+		if _, port, err := net.SplitHostPort(f.httpAddr); err != nil || port == "" {
+			return fmt.Errorf("--http-addr %q: must be host:port or :port (e.g. %s), or empty to disable", f.httpAddr, ops.DefaultAddr)
+		}
+	}
+	if f.shutdownTimeout <= 0 {
+		return fmt.Errorf("--http-shutdown-timeout %v: must be positive", f.shutdownTimeout)
+	}
+	return nil
+}

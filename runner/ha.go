@@ -1,0 +1,411 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/topspeed/topspeed/checkpoint"
+	"github.com/topspeed/topspeed/engine"
+	"github.com/topspeed/topspeed/ha"
+	"github.com/topspeed/topspeed/internal/ops"
+)
+
+// config builds the ha.Config; hostname is the pod name by default.
+func (h *haFlags) config(log *zap.Logger) (ha.Config, error) {
+	c := ha.DefaultConfig()
+	c.ID, c.Bind, c.Advertise, c.Dir = h.id, h.bind, h.advertise, h.dir
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = h.heartbeat, h.election, h.lease
+	c.Logger = log
+	if c.ID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return c, fmt.Errorf("--ha-id: %w", err)
+		}
+		c.ID = host
+	}
+	if h.peers != "" {
+		ps, err := ha.ParsePeers(h.peers)
+		if err != nil {
+			return c, fmt.Errorf("--ha-peers: %w", err)
+		}
+		c.Peers = ps
+	} else {
+		i := strings.LastIndex(c.ID, "-")
+		if i <= 0 {
+			return c, fmt.Errorf("--ha-replicas needs a StatefulSet pod name like topspeed-0, got %q", c.ID)
+		}
+		_, port, _ := strings.Cut(c.Bind, ":")
+		var p int
+		fmt.Sscanf(port, "%d", &p)
+		c.Peers = ha.StatefulSetPeers(c.ID[:i], h.service, h.replicas, p)
+		if c.Advertise == "" {
+			c.Advertise = fmt.Sprintf("%s.%s:%d", c.ID, h.service, p)
+		}
+	}
+	return c, c.Validate()
+}
+
+// haStatus lets the HTTP endpoints see the replica's raft state.
+type haStatus struct {
+	node     atomic.Pointer[ha.Node]
+	coord    atomic.Pointer[checkpoint.Coordinator] // the running term's, nil on followers
+	stopping atomic.Bool                            // SIGTERM received: not ready any more
+
+	mu              sync.Mutex
+	pipe            *engine.Pipeline // the running term's, nil on followers
+	baseIn, baseOut int64            // records read and written in earlier terms
+}
+
+// setTerm makes the endpoints see the job of the term t (nil: none runs).
+func (s *haStatus) setTerm(t *leaderTerm) {
+	var coord *checkpoint.Coordinator
+	var pipe *engine.Pipeline
+	if t != nil {
+		coord, pipe = t.b.coord, t.b.pipeline
+	}
+	s.coord.Store(coord)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pipe != nil {
+		in, out := s.pipe.RecordCounts()
+		s.baseIn, s.baseOut = s.baseIn+in, s.baseOut+out
+	}
+	s.pipe = pipe
+}
+
+// counts returns the records read and written by this replica's jobs, over
+// all its terms of leadership (so the status rates never go negative).
+func (s *haStatus) counts() (in, out int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, out = s.baseIn, s.baseOut
+	if s.pipe != nil {
+		i, o := s.pipe.RecordCounts()
+		in, out = in+i, out+o
+	}
+	return in, out
+}
+
+// role returns the replica's raft role and status, or false before raft
+// started.
+func (s *haStatus) role() (ops.Role, ha.Status, bool) {
+	n := s.node.Load()
+	if n == nil {
+		return ops.RoleFollower, ha.Status{}, false
+	}
+	st := n.Status()
+	switch st.Role {
+	case "leader":
+		return ops.RoleLeader, st, true
+	case "candidate":
+		return ops.RoleCandidate, st, true
+	}
+	return ops.RoleFollower, st, true
+}
+
+// leaderTerm is the job run during one term of leadership.
+type leaderTerm struct {
+	term   uint64
+	b      *build
+	cancel context.CancelFunc
+	done   chan error // the run's result: nil = input exhausted or stopped
+}
+
+// runHA runs the job as one replica: it joins the raft cluster and runs
+// the job only while it is the leader. It returns the exit code.
+func (r *runner) runHA(ctx context.Context) int {
+	cfg, err := r.s.ha.config(r.log)
+	if err == nil && !r.s.ckpt.enabled() {
+		err = errors.New("HA needs --checkpoint-dir on the shared volume")
+	}
+	if err != nil {
+		r.errorf("%v", err)
+		return ExitUsage
+	}
+	// Followers stay warm: the job's configuration is checked now.
+	b, err := r.newBuild(r.log)
+	if err != nil {
+		r.errorf("%v", err)
+		return ExitUsage
+	}
+	hs := &haStatus{}
+	if err := r.ops.startHA(hs, b.pipeline.Config().Parallelism); err != nil {
+		r.errorf("%v", err)
+		return ExitFailure
+	}
+	defer r.ops.stop()
+	prog := newProgress(r.log, r.s.progress)
+	prog.run()
+	code := r.runReplica(ctx, cfg, hs, prog)
+	var runErr error
+	if code != ExitOK {
+		runErr = fmt.Errorf("exit status %d", code)
+	}
+	prog.finish(runErr)
+	return code
+}
+
+// replica is runReplica's state: the raft node and the term running now.
+type replica struct {
+	*runner
+	ctx        context.Context
+	node       *ha.Node
+	cfg        ha.Config
+	hs         *haStatus
+	prog       *progress
+	log        *zap.Logger
+	cur        *leaderTerm // nil on a follower
+	finishedAt time.Time   // when this leader saw the job finished
+}
+
+// runReplica is runHA's body: it reports each term's job to prog.
+func (r *runner) runReplica(ctx context.Context, cfg ha.Config, hs *haStatus, prog *progress) int {
+	node, err := ha.Start(ctx, cfg)
+	if err != nil {
+		r.errorf("%v", err)
+		return ExitFailure
+	}
+	hs.node.Store(node)
+	log := r.log.With(zap.String("replica", cfg.ID))
+	log.Info("replica started", zap.String("bind", cfg.Bind), zap.Int("peers", len(cfg.Peers)))
+	defer func() {
+		if err := node.Shutdown(); err != nil {
+			log.Warn("raft shutdown", zap.Error(err))
+		}
+	}()
+	sigs, release := r.signals()
+	defer release()
+	finished := time.NewTicker(100 * time.Millisecond)
+	defer finished.Stop()
+
+	x := &replica{runner: r, ctx: ctx, node: node, cfg: cfg, hs: hs, prog: prog, log: log}
+	defer x.stopTerm("the run was cancelled")
+	for {
+		var curDone chan error
+		if x.cur != nil {
+			curDone = x.cur.done
+		}
+		select {
+		case leader := <-node.LeaderCh():
+			x.leadership(leader)
+		case err := <-curDone:
+			x.termEnded(err)
+		case <-finished.C:
+			if x.finished() {
+				log.Info("the job has finished: exiting")
+				return ExitOK
+			}
+		case s := <-sigs:
+			return x.leave(s, sigs)
+		case <-ctx.Done():
+			return ExitFailure
+		}
+	}
+}
+
+// leadership starts the job on gaining leadership and stops it at once on
+// losing it.
+func (x *replica) leadership(leader bool) {
+	switch {
+	case leader && x.cur == nil:
+		t, err := x.startTerm()
+		if err != nil {
+			x.log.Error("cannot run the job as leader; handing leadership over", zap.Error(err))
+			_ = x.node.TransferLeadership()
+			return
+		}
+		x.cur = t // nil if the job already finished
+		if t != nil {
+			x.hs.setTerm(t)
+		}
+	case !leader:
+		x.stopTerm("lost leadership")
+	}
+}
+
+// stopTerm cancels the running term's job, if any, and waits for it.
+func (x *replica) stopTerm(why string) {
+	if x.cur == nil {
+		return
+	}
+	x.log.Warn("stopping the job at once", zap.String("reason", why), zap.Uint64("term", x.cur.term))
+	x.hs.setTerm(nil)
+	x.cur.cancel()
+	<-x.cur.done
+	x.cur = nil
+}
+
+// termEnded handles the end of the term's job: a failure hands leadership
+// over; the end of the input is committed as finished.
+func (x *replica) termEnded(err error) {
+	term := x.cur.term
+	x.cur = nil
+	x.hs.setTerm(nil)
+	if err != nil {
+		x.log.Error("job failed; handing leadership over", zap.Error(err))
+		_ = x.node.TransferLeadership()
+		return
+	}
+	ctx, cancel := context.WithTimeout(x.ctx, 5*time.Second)
+	defer cancel()
+	if err := x.node.MarkFinished(ctx, term); err != nil {
+		x.log.Warn("recording that the job finished", zap.Error(err))
+	}
+}
+
+// finished reports whether the replica may exit because the job finished.
+// The leader lingers a few heartbeats so that the followers learn the
+// entry is committed and apply it; leaving at once could strand them
+// without a quorum to commit it themselves.
+func (x *replica) finished() bool {
+	if x.cur != nil || !x.node.Pointer().Finished {
+		return false
+	}
+	if x.node.IsLeader() {
+		if x.finishedAt.IsZero() {
+			x.finishedAt = time.Now()
+		}
+		if time.Since(x.finishedAt) < 3*x.cfg.HeartbeatTimeout {
+			return false
+		}
+	}
+	return true
+}
+
+// leave handles a stop signal: a follower leaves (see leaveAsFollower);
+// the leader announces the stop, takes the final checkpoint and hands
+// leadership over.
+func (x *replica) leave(s os.Signal, sigs <-chan os.Signal) int {
+	x.hs.stopping.Store(true)
+	if x.cur == nil {
+		leaveAsFollower(x.node, x.cfg, x.s.ckpt.stopTimeout, sigs, x.log.With(zap.String("signal", s.String())))
+		return ExitOK
+	}
+	x.log.Info("leader handing over", zap.String("signal", s.String()))
+	// Tell the followers first: if they are being stopped too, they keep
+	// their votes until the final checkpoint is committed.
+	actx, acancel := context.WithTimeout(x.ctx, 2*time.Second)
+	if err := x.node.AnnounceStop(actx, x.cur.term); err != nil {
+		x.log.Warn("announcing the stop to the followers", zap.Error(err))
+	}
+	acancel()
+	err := x.stop(x.ctx, x.cur.b, x.log)
+	if err != nil {
+		x.log.Error("final checkpoint failed", zap.Error(err))
+		x.cur.cancel()
+	}
+	<-x.cur.done
+	x.cur = nil
+	x.hs.setTerm(nil)
+	if terr := x.node.TransferLeadership(); terr != nil {
+		x.log.Warn("leadership transfer", zap.Error(terr))
+	}
+	if err != nil {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// leaveAsFollower is a replica without a running job (a follower) told to
+// stop. If the leader is stopping too (the whole cluster is: a scale to
+// zero, make ha-local-down), leaving at once would take away the quorum the
+// leader's final checkpoint needs, and the restart would replay from the
+// checkpoint before. So the replica keeps serving raft, ready to vote,
+// until that leader has handed over or left, at most --stop-timeout (a
+// second signal cuts it short); if the leader does not announce a stop
+// within ha.Config.StayGrace, it is not stopping and this replica leaves.
+func leaveAsFollower(node *ha.Node, cfg ha.Config, bound time.Duration, sigs <-chan os.Signal, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() {
+		defer close(done)
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	start := time.Now()
+	why := node.StayForStoppingLeader(ctx, min(cfg.StayGrace(), bound))
+	p := node.Pointer()
+	log.Info("follower leaving", zap.String("reason", why), zap.Duration("waited", time.Since(start)),
+		zap.Uint64("applied_checkpoint", p.ID), zap.Uint64("checkpoint_term", p.Term))
+}
+
+// startTerm restores the job from the committed pointer and runs it while
+// this replica leads. It returns nil if the job already finished.
+func (x *replica) startTerm() (*leaderTerm, error) {
+	if err := x.node.Barrier(10 * time.Second); err != nil {
+		return nil, err
+	}
+	term := x.node.Term()
+	ptr := x.node.Pointer()
+	log := x.log.With(zap.Uint64("term", term))
+	if ptr.Finished {
+		log.Info("leader: the job already finished")
+		return nil, nil
+	}
+	b, err := x.newBuild(log)
+	if err != nil {
+		return nil, err
+	}
+	if b.coord, err = x.newCoordinator(b.pipeline, log, term); err != nil {
+		return nil, err
+	}
+	if err := x.restoreCommitted(b, ptr, log); err != nil {
+		return nil, err
+	}
+	b.coord.Commit = func(ctx context.Context, info checkpoint.Info) error {
+		log.Debug("committing checkpoint", zap.Uint64("checkpoint", info.Manifest.ID))
+		err := x.node.CommitCheckpoint(ctx, info.Manifest.ID, info.Path, term)
+		if err == nil {
+			log.Info("checkpoint committed", zap.Uint64("checkpoint", info.Manifest.ID))
+		}
+		return err
+	}
+	ctx, cancel := context.WithCancel(x.ctx)
+	t := &leaderTerm{term: term, b: b, cancel: cancel, done: make(chan error, 1)}
+	x.prog.attach(b)
+	go func() {
+		err := execute(ctx, b)
+		if ctx.Err() != nil && err != nil {
+			err = nil // stopped because leadership ended: not a job failure
+		}
+		t.done <- err
+	}()
+	return t, nil
+}
+
+// restoreCommitted restores b from the checkpoint whose pointer raft
+// committed, if any: never from a checkpoint a deposed leader wrote.
+func (x *replica) restoreCommitted(b *build, ptr ha.Pointer, log *zap.Logger) error {
+	b.coord.Initial = ptr.ID == 0
+	if ptr.ID == 0 {
+		log.Info("leader: no committed checkpoint, starting from the beginning")
+		return nil
+	}
+	loadStart := time.Now()
+	snap, info, err := checkpoint.Load(ptr.Path)
+	if err != nil {
+		return fmt.Errorf("committed checkpoint %d: %w", ptr.ID, err)
+	}
+	if info.Manifest.ID != ptr.ID || info.Manifest.Term != ptr.Term {
+		return fmt.Errorf("committed pointer %+v does not match the manifest at its path (id %d, term %d)", ptr, info.Manifest.ID, info.Manifest.Term)
+	}
+	if err := checkpoint.Compatible(info.Manifest, b.coord.Meta.Fingerprint); err != nil {
+		return err
+	}
+	x.restore(b, snap, loadStart)
+	log.Info("leader: restoring from the committed checkpoint", zap.Uint64("checkpoint", ptr.ID), zap.Uint64("checkpoint_term", ptr.Term), zap.String("path", ptr.Path))
+	return nil
+}

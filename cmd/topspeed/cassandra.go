@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/topspeed/topspeed/job/topspeed"
 	"github.com/topspeed/topspeed/sink/cassandra"
 )
 
@@ -48,8 +49,8 @@ func (c *cassandraFlags) register(fs *pflag.FlagSet) {
 	env("cassandra-port", "CASSANDRA_PORT")
 	fs.StringVar(&c.localDC, "cassandra-local-dc", "", "prefer this datacenter (token-aware over DC-aware round robin); empty = any")
 	env("cassandra-local-dc", "CASSANDRA_LOCAL_DC")
-	fs.StringVar(&c.keyspace, "cassandra-keyspace", d.Keyspace, "keyspace of the results table")
-	fs.StringVar(&c.table, "cassandra-table", d.Table, "results table (carid int, speed int, distance double, time bigint, PRIMARY KEY (carid, time))")
+	fs.StringVar(&c.keyspace, "cassandra-keyspace", topspeed.CassandraKeyspace, "keyspace of the results table")
+	fs.StringVar(&c.table, "cassandra-table", topspeed.CassandraTable, "results table (carid int, speed int, distance double, time bigint, PRIMARY KEY (carid, time))")
 	fs.StringVar(&c.consistency, "cassandra-consistency", "LOCAL_QUORUM", "write consistency level (ONE for a single-node dev server)")
 	fs.BoolVar(&c.createSchema, "cassandra-create-schema", false, "create the keyspace and table if they do not exist")
 	fs.StringVar(&c.replication, "cassandra-replication", d.Replication, "replication for --cassandra-create-schema: a factor (SimpleStrategy) or dc1:3,dc2:3 (NetworkTopologyStrategy)")

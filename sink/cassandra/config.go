@@ -22,7 +22,8 @@ type Config struct {
 	// LocalDC makes the host policy prefer this datacenter (token-aware
 	// over DC-aware round robin). Empty: token-aware over plain round robin.
 	LocalDC string
-	// Keyspace and Table name the table written to.
+	// Keyspace and Table name the table written to. Empty: the Mapping's
+	// defaults (Mapping.Keyspace, Mapping.Table).
 	Keyspace, Table string
 	// Username and Password authenticate with PasswordAuthenticator.
 	// Empty Username: no authentication.
@@ -53,12 +54,20 @@ type Config struct {
 	ConnectBudget time.Duration
 	// TLS, if CAFile or CertFile is set, encrypts client connections.
 	TLS TLSConfig
-	// CreateSchema creates the keyspace and table if they do not exist,
-	// with Replication: "1" (SimpleStrategy, factor 1) or "dc1:3,dc2:3"
-	// (NetworkTopologyStrategy).
+	// CreateSchema creates the keyspace if it does not exist, with
+	// Replication: "1" (SimpleStrategy, factor 1) or "dc1:3,dc2:3"
+	// (NetworkTopologyStrategy), then runs the Mapping's Schema statements.
 	CreateSchema bool
 	Replication  string
+	// MetricsNamespace prefixes the sink's metric names, joined with "_"
+	// (<namespace>_cassandra_...); empty means no prefix. DefaultConfig
+	// sets DefaultMetricsNamespace.
+	MetricsNamespace string
 }
+
+// DefaultMetricsNamespace is DefaultConfig's MetricsNamespace, the same
+// as the engine's default (engine.DefaultMetricsNamespace).
+const DefaultMetricsNamespace = "topspeed"
 
 // TLSConfig holds client-encryption settings (K8ssandra client encryption).
 type TLSConfig struct {
@@ -75,32 +84,35 @@ type TLSConfig struct {
 // Enabled reports whether TLS is configured.
 func (t TLSConfig) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.InsecureSkipVerify }
 
-// DefaultConfig returns production defaults: port 9042, keyspace example,
-// table topspeeds, LOCAL_QUORUM, 5 s timeouts, 64 requests in flight,
+// DefaultConfig returns production defaults: port 9042, the mapping's
+// keyspace and table, LOCAL_QUORUM, 5 s timeouts, 64 requests in flight,
 // batches of up to 50 rows per partition, a partition's rows collected
-// for at most 500 ms (at most 50,000 rows collected), a 2-minute retry budget per request and a
-// 30-second budget for the first connection.
+// for at most 500 ms (at most 50,000 rows collected), a 2-minute retry
+// budget per request, a 30-second budget for the first connection, and
+// metric names prefixed with DefaultMetricsNamespace.
 func DefaultConfig() Config {
 	return Config{
-		Port:            9042,
-		Keyspace:        "example",
-		Table:           "topspeeds",
-		Consistency:     gocql.LocalQuorum,
-		Timeout:         5 * time.Second,
-		ConnectTimeout:  5 * time.Second,
-		MaxInFlight:     64,
-		BatchRows:       50,
-		Linger:          500 * time.Millisecond,
-		MaxBufferedRows: 50_000,
-		RetryBudget:     2 * time.Minute,
-		RetryInitial:    50 * time.Millisecond,
-		RetryMax:        2 * time.Second,
-		ConnectBudget:   30 * time.Second,
-		Replication:     "1",
+		Port:             9042,
+		MetricsNamespace: DefaultMetricsNamespace,
+		Consistency:      gocql.LocalQuorum,
+		Timeout:          5 * time.Second,
+		ConnectTimeout:   5 * time.Second,
+		MaxInFlight:      64,
+		BatchRows:        50,
+		Linger:           500 * time.Millisecond,
+		MaxBufferedRows:  50_000,
+		RetryBudget:      2 * time.Minute,
+		RetryInitial:     50 * time.Millisecond,
+		RetryMax:         2 * time.Second,
+		ConnectBudget:    30 * time.Second,
+		Replication:      "1",
 	}
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
+var (
+	identRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
+	namespaceRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
@@ -109,10 +121,12 @@ func (c Config) Validate() error {
 		return errors.New("cassandra: no hosts")
 	case c.Port < 1 || c.Port > 65535:
 		return fmt.Errorf("cassandra: port %d out of range", c.Port)
-	case !identRE.MatchString(c.Keyspace):
+	case c.Keyspace != "" && !identRE.MatchString(c.Keyspace):
 		return fmt.Errorf("cassandra: keyspace %q is not a valid identifier", c.Keyspace)
-	case !identRE.MatchString(c.Table):
+	case c.Table != "" && !identRE.MatchString(c.Table):
 		return fmt.Errorf("cassandra: table %q is not a valid identifier", c.Table)
+	case c.MetricsNamespace != "" && !namespaceRE.MatchString(c.MetricsNamespace):
+		return fmt.Errorf("cassandra: metrics namespace %q: want letters, digits and _, not starting with a digit", c.MetricsNamespace)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("cassandra: max in-flight %d < 1", c.MaxInFlight)
 	case c.BatchRows < 1:

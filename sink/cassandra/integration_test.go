@@ -26,11 +26,16 @@ type row struct {
 	TS        int64
 }
 
+// mapping is a test job's: its own table definition and default place.
 var mapping = cassandra.Mapping[row, int32]{
+	Keyspace:     "topspeed_it",
+	Table:        "rows",
 	Columns:      []string{"carid", "speed", "distance", "time"},
 	Bind:         func(dst []any, r row) []any { return append(dst, r.ID, r.Speed, r.Dist, r.TS) },
 	PartitionKey: func(r row) int32 { return r.ID },
-	DDL:          cassandra.TopSpeedsDDL,
+	Schema: func(keyspace, table string) []string {
+		return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s (carid int, speed int, distance double, time bigint, PRIMARY KEY (carid, time))", keyspace, table)}
+	},
 }
 
 func config(t *testing.T, srv testenv.Cassandra) cassandra.Config {

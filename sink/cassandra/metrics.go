@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Error kinds of topspeed_cassandra_errors_total{kind}.
+// Error kinds of <namespace>_cassandra_errors_total{kind}.
 const (
 	ErrKindTimeout      = "timeout"       // no answer in time (client or coordinator write timeout)
 	ErrKindUnavailable  = "unavailable"   // not enough replicas alive for the consistency level
@@ -64,30 +64,33 @@ type sinkMetrics struct {
 	rowsDesc, requestsDesc, retriesDesc, failedDesc *prometheus.Desc
 }
 
-func newSinkMetrics() *sinkMetrics {
+// newSinkMetrics makes the metrics, named <ns>_cassandra_... (or
+// cassandra_... if ns is empty).
+func newSinkMetrics(ns string) *sinkMetrics {
+	name := func(n string) string { return prometheus.BuildFQName(ns, "cassandra", n) }
 	m := &sinkMetrics{
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "topspeed_cassandra_request_duration_seconds",
+			Name:    name("request_duration_seconds"),
 			Help:    "Time to get a write request (one statement or one unlogged batch) acknowledged, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 		rows: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "topspeed_cassandra_request_rows",
+			Name:    name("request_rows"),
 			Help:    "Rows per acknowledged write request (batch size).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "topspeed_cassandra_requests_in_flight",
+			Name: name("requests_in_flight"),
 			Help: "Write requests being sent or retried.",
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "topspeed_cassandra_errors_total",
+			Name: name("errors_total"),
 			Help: "Failed write attempts by kind (each retry counts).",
 		}, []string{"kind"}),
-		rowsDesc:     prometheus.NewDesc("topspeed_cassandra_rows_written_total", "Rows acknowledged by Cassandra.", nil, nil),
-		requestsDesc: prometheus.NewDesc("topspeed_cassandra_requests_total", "Write requests completed, acknowledged or failed.", nil, nil),
-		retriesDesc:  prometheus.NewDesc("topspeed_cassandra_retries_total", "Write attempts that were retries.", nil, nil),
-		failedDesc:   prometheus.NewDesc("topspeed_cassandra_failed_requests_total", "Write requests that failed for good (the sink then fails).", nil, nil),
+		rowsDesc:     prometheus.NewDesc(name("rows_written_total"), "Rows acknowledged by Cassandra.", nil, nil),
+		requestsDesc: prometheus.NewDesc(name("requests_total"), "Write requests completed, acknowledged or failed.", nil, nil),
+		retriesDesc:  prometheus.NewDesc(name("retries_total"), "Write attempts that were retries.", nil, nil),
+		failedDesc:   prometheus.NewDesc(name("failed_requests_total"), "Write requests that failed for good (the sink then fails).", nil, nil),
 	}
 	for _, k := range errKinds {
 		m.errors.WithLabelValues(k)
@@ -96,7 +99,8 @@ func newSinkMetrics() *sinkMetrics {
 }
 
 // Describe implements prometheus.Collector: register a Sink on a registry
-// to export topspeed_cassandra_* metrics (request duration and rows
+// to export <namespace>_cassandra_* metrics (Config.MetricsNamespace,
+// topspeed_cassandra_* by default: request duration and rows
 // histograms, requests in flight, rows, requests, retries, failed requests,
 // and errors by kind). One Sink per registry; wrap the registry
 // (prometheus.WrapRegistererWith) to export several.

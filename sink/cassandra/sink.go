@@ -40,17 +40,34 @@ import (
 )
 
 // Mapping tells the sink how to store records of type T in a table whose
-// partition key has type K.
+// partition key has type K. A job owns its mapping: the table's columns,
+// its definition and where it lives by default.
 type Mapping[T any, K comparable] struct {
+	// Keyspace and Table are where the job's table lives unless
+	// Config.Keyspace or Config.Table say otherwise.
+	Keyspace, Table string
 	// Columns are the table's columns written, in bind order.
 	Columns []string
 	// Bind appends the column values of v to dst and returns it.
 	Bind func(dst []any, v T) []any
 	// PartitionKey returns v's partition key; batches never mix keys.
 	PartitionKey func(v T) K
-	// DDL returns the statement that creates the table (CREATE TABLE IF NOT
-	// EXISTS ...), used when Config.CreateSchema is set.
-	DDL func(keyspace, table string) string
+	// Schema returns the statements that create the table in
+	// keyspace.table, all IF NOT EXISTS (CREATE TABLE, and CREATE TYPE or
+	// CREATE INDEX if it needs them), run in order after the keyspace is
+	// created when Config.CreateSchema is set.
+	Schema func(keyspace, table string) []string
+}
+
+// Resolve returns c with an empty Keyspace or Table set to m's defaults.
+func (m Mapping[T, K]) Resolve(c Config) Config {
+	if c.Keyspace == "" {
+		c.Keyspace = m.Keyspace
+	}
+	if c.Table == "" {
+		c.Table = m.Table
+	}
+	return c
 }
 
 // Stats are the sink's counters since Open.
@@ -93,21 +110,31 @@ type Sink[T any, K comparable] struct {
 	met                               *sinkMetrics // see Describe
 }
 
-// New returns a sink for cfg and mapping. log may be nil.
+// New returns a sink for cfg and mapping; an empty cfg.Keyspace or
+// cfg.Table is the mapping's (Mapping.Resolve). log may be nil.
 func New[T any, K comparable](cfg Config, m Mapping[T, K], log *zap.Logger) (*Sink[T, K], error) {
+	cfg = m.Resolve(cfg)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if len(m.Columns) == 0 || m.Bind == nil || m.PartitionKey == nil {
+	switch {
+	case cfg.Keyspace == "" || cfg.Table == "":
+		return nil, errors.New("cassandra: no keyspace or table: set them in the Config or the Mapping")
+	case len(m.Columns) == 0 || m.Bind == nil || m.PartitionKey == nil:
 		return nil, errors.New("cassandra: mapping needs Columns, Bind and PartitionKey")
+	case cfg.CreateSchema && m.Schema == nil:
+		return nil, errors.New("cassandra: CreateSchema is set but the mapping has no Schema")
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(m.Columns)), ", ")
 	stmt := fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", cfg.Keyspace, cfg.Table, strings.Join(m.Columns, ", "), marks)
-	return &Sink[T, K]{cfg: cfg, m: m, log: log, stmt: stmt, groups: map[K]group[T]{}, met: newSinkMetrics()}, nil
+	return &Sink[T, K]{cfg: cfg, m: m, log: log, stmt: stmt, groups: map[K]group[T]{}, met: newSinkMetrics(cfg.MetricsNamespace)}, nil
 }
+
+// Config returns the sink's configuration, keyspace and table resolved.
+func (s *Sink[T, K]) Config() Config { return s.cfg }
 
 // Open connects (retrying within Config.ConnectBudget), creates the schema
 // if configured, and starts the workers.
@@ -118,11 +145,7 @@ func (s *Sink[T, K]) Open(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.CreateSchema {
-		if s.m.DDL == nil {
-			sess.Close()
-			return errors.New("cassandra: CreateSchema is set but the mapping has no DDL")
-		}
-		if err := CreateSchema(ctx, sess, s.cfg, s.m.DDL(s.cfg.Keyspace, s.cfg.Table)); err != nil {
+		if err := CreateSchema(ctx, sess, s.cfg, s.m.Schema(s.cfg.Keyspace, s.cfg.Table)...); err != nil {
 			sess.Close()
 			return err
 		}
@@ -356,24 +379,44 @@ func (s *Sink[T, K]) Flush(ctx context.Context) error {
 	return s.failure()
 }
 
-// Close stops the workers and the session. Records not flushed are dropped;
-// the engine always flushes before Close after a clean end.
+// Close is CloseContext bounded by Config.Timeout, the time one request
+// may take: it implements engine.Sink, whose Close takes no context.
 func (s *Sink[T, K]) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	return s.CloseContext(ctx)
+}
+
+// CloseContext stops the sink: it cancels the requests in flight (records
+// not flushed are dropped; the engine always flushes before Close after a
+// clean end), waits until every worker has returned, and closes the
+// session. If ctx ends first, it closes the session anyway, which fails
+// the requests still running, and returns an error wrapping ctx's cause;
+// the workers then end in the background. Call it from the goroutine that
+// called Open and Write.
+func (s *Sink[T, K]) CloseContext(ctx context.Context) error {
 	if s.session == nil {
 		return nil
 	}
 	s.cancel()
-	s.mu.Lock() // the linger goroutine may be dispatching
+	s.mu.Lock() // the linger goroutine may be dispatching (it gives up: s.ctx is done)
 	s.closed = true
 	close(s.work)
 	s.mu.Unlock()
-	s.workers.Wait()
+	done := make(chan struct{})
+	go func() { s.workers.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("cassandra: close: requests still running: %w", context.Cause(ctx))
+	}
 	s.session.Close()
 	s.session = nil
 	st := s.Stats()
 	s.log.Info("cassandra sink closed", zap.Int64("rows", st.Rows), zap.Int64("requests", st.Requests),
-		zap.Int64("retries", st.Retries), zap.Duration("p50", st.P50), zap.Duration("p99", st.P99))
-	return nil
+		zap.Int64("retries", st.Retries), zap.Duration("p50", st.P50), zap.Duration("p99", st.P99), zap.Error(err))
+	return err
 }
 
 // Stats returns the counters.

@@ -112,13 +112,17 @@ func (k *keyedNode[IN]) start(x *execution) ([]func() error, error) {
 	return fns, nil
 }
 
-// newKeyedNode builds a keyed stage with par subtasks running ops.
-func newKeyedNode[IN, OUT any](name string, par, inputs, queue int, ops []Operator[IN, OUT], outs *fanout[OUT]) *keyedNode[IN] {
+// newKeyedNode builds a keyed stage with par subtasks running ops; sides,
+// if given, are the subtasks' side outputs (ProcessWithSide).
+func newKeyedNode[IN, OUT any](name string, par, inputs, queue int, ops []Operator[IN, OUT], outs *fanout[OUT], sides ...sideFlusher) *keyedNode[IN] {
 	k := &keyedNode[IN]{n: name, inputs: inputs, free: make(chan []IN, par*(queue+2))}
 	for i := 0; i < par; i++ {
 		in := &subtaskIn[IN]{in: make(chan message[IN], queue)}
 		k.subtasks = append(k.subtasks, in)
 		st := &subtask[IN, OUT]{node: k, index: i, par: par, op: ops[i], in: in.in, outs: outs}
+		if sides != nil {
+			st.side = sides[i]
+		}
 		k.run = append(k.run, st.runner)
 	}
 	return k
@@ -133,6 +137,7 @@ type subtask[IN, OUT any] struct {
 	in    chan message[IN]
 	outs  *fanout[OUT]
 	out   Output[OUT]
+	side  sideFlusher   // nil without a side output
 	state *StateBackend // the operator's typed state
 
 	// per-input state
@@ -377,6 +382,11 @@ func (s *subtask[IN, OUT]) advanceWatermark(x *execution, ingest int64) error {
 // emitted it, 0 for OnProcessingTime, end of input and Close, whose output
 // is not timed.
 func (s *subtask[IN, OUT]) flush(x *execution, ingest int64) error {
+	if s.side != nil {
+		if err := s.side.flush(x, s.index, ingest); err != nil {
+			return err
+		}
+	}
 	if len(s.out.buf) == 0 {
 		return nil
 	}

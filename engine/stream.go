@@ -66,8 +66,18 @@ type outlet[T any] interface {
 	control(x *execution, from int, c ctrl) error
 }
 
-// fanout forwards to every outlet attached to a stream.
-type fanout[T any] struct{ list []outlet[T] }
+// fanout forwards to every outlet attached to a stream. also are the
+// streams that get a copy of its control messages (a stage's side streams,
+// see ProcessWithSide), after its own outlets.
+type fanout[T any] struct {
+	list []outlet[T]
+	also []controller
+}
+
+// controller receives control messages; see outlet.
+type controller interface {
+	control(x *execution, from int, c ctrl) error
+}
 
 func (f *fanout[T]) push(x *execution, from int, batch []T, ingest int64) error {
 	for _, o := range f.list {
@@ -80,6 +90,11 @@ func (f *fanout[T]) push(x *execution, from int, batch []T, ingest int64) error 
 
 func (f *fanout[T]) control(x *execution, from int, c ctrl) error {
 	for _, o := range f.list {
+		if err := o.control(x, from, c); err != nil {
+			return err
+		}
+	}
+	for _, o := range f.also {
 		if err := o.control(x, from, c); err != nil {
 			return err
 		}
@@ -125,14 +140,20 @@ type OperatorFactory[K comparable, IN, OUT any] func(keys Keys[K, IN]) Operator[
 // Process adds a keyed stage running one Operator per subtask, with the
 // pipeline's parallelism.
 func Process[K comparable, IN, OUT any](in KeyedStream[K, IN], name string, factory OperatorFactory[K, IN, OUT]) Stream[OUT] {
-	p := in.in.p
-	par := p.cfg.Parallelism
-	out := &fanout[OUT]{}
-	ops := make([]Operator[IN, OUT], par)
+	ops := make([]Operator[IN, OUT], in.in.p.cfg.Parallelism)
 	for i := range ops {
 		ops[i] = factory(in.keys)
 	}
-	st := newKeyedNode(name, par, in.in.producers, p.cfg.QueueBatches, ops, out)
+	return process(in, name, ops, nil)
+}
+
+// process adds a keyed stage running ops, one per subtask; sides, if not
+// nil, are the subtasks' side outputs.
+func process[K comparable, IN, OUT any](in KeyedStream[K, IN], name string, ops []Operator[IN, OUT], sides []sideFlusher) Stream[OUT] {
+	p := in.in.p
+	par := len(ops)
+	out := &fanout[OUT]{}
+	st := newKeyedNode(name, par, in.in.producers, p.cfg.QueueBatches, ops, out, sides...)
 	ex := newExchange(in.keys, st)
 	in.in.outs.list = append(in.in.outs.list, ex)
 	p.addNode(st)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/topspeed/topspeed/engine"
 	"github.com/topspeed/topspeed/job/topspeed"
+	"github.com/topspeed/topspeed/sink"
 	"github.com/topspeed/topspeed/source"
 	"github.com/topspeed/topspeed/tester"
 	"github.com/topspeed/topspeed/window"
@@ -283,14 +284,13 @@ type ev struct {
 func evTime(e ev) int64 { return e.Ts }
 
 // windowSum is a tumbling 10 ms event-time window sum per key, with late
-// elements sent to late.
-func windowSum(late *[]ev) func(engine.Stream[ev]) engine.Stream[string] {
+// elements sent to the sink late.
+func windowSum(late *sink.Collect[ev]) func(engine.Stream[ev]) engine.Stream[string] {
 	return func(s engine.Stream[ev]) engine.Stream[string] {
 		keyed := engine.KeyBy(s, func(e ev) string { return e.K }, engine.HashString)
-		return window.Apply(keyed, "window", window.Spec[string, ev, string]{
+		sums, lateStream := window.ApplyWithLate(keyed, "window", window.Spec[string, ev, string]{
 			Assigner:  window.Tumbling(10*time.Millisecond, 0),
 			Timestamp: evTime,
-			Late:      func(e ev) { *late = append(*late, e) },
 			Function: window.Process(func(k string, w window.Window, es []ev, emit func(string)) {
 				sum := 0
 				for _, e := range es {
@@ -299,6 +299,8 @@ func windowSum(late *[]ev) func(engine.Stream[ev]) engine.Stream[string] {
 				emit(fmt.Sprintf("%s%v=%d", k, w, sum))
 			}),
 		})
+		engine.ToSink(lateStream, "late", engine.Sink[ev](late))
+		return sums
 	}
 }
 
@@ -306,8 +308,9 @@ func TestEventTime(t *testing.T) {
 	in := []ev{{"a", 1, 1}, {"b", 2, 2}, {"a", 3, 12}, {"a", 4, 5}, {"b", 5, 25}, {"a", 6, 3}}
 	// Without watermarks everything fires at the end of the input, in timer
 	// order (window end, then first element), and nothing is late.
-	var late []ev
-	got := tester.Run(t, in, windowSum(&late))
+	lateSink := sink.NewCollect[ev]()
+	got := tester.Run(t, in, windowSum(lateSink))
+	late := lateSink.Records()
 	want := []string{"a[0,10)=11", "b[0,10)=2", "a[10,20)=3", "b[20,30)=5"}
 	if !slices.Equal(got, want) || len(late) != 0 {
 		t.Errorf("no watermarks: got %v late %v, want %v and none late", got, late, want)
@@ -315,15 +318,17 @@ func TestEventTime(t *testing.T) {
 	// Monotonous watermarks, batches of 3: after the first batch (max 12) the
 	// watermark is 11, which fires [0,10); a4@5 arrives in the next batch
 	// and is late, as is a6@3.
-	late = nil
-	got = tester.Run(t, in, windowSum(&late), tester.WithTimestamps(evTime))
+	lateSink = sink.NewCollect[ev]()
+	got = tester.Run(t, in, windowSum(lateSink), tester.WithTimestamps(evTime))
+	late = lateSink.Records()
 	want = []string{"a[0,10)=1", "b[0,10)=2", "a[10,20)=3", "b[20,30)=5"}
 	if !slices.Equal(got, want) || !slices.Equal(late, []ev{{"a", 4, 5}, {"a", 6, 3}}) {
 		t.Errorf("monotonous: got %v late %v, want %v and a4, a6 late", got, late, want)
 	}
 	// Allowing 10 ms out of order keeps them all in time.
-	late = nil
-	got = tester.Run(t, in, windowSum(&late), tester.WithWatermarks(engine.BoundedOutOfOrderness(evTime, 10*time.Millisecond)))
+	lateSink = sink.NewCollect[ev]()
+	got = tester.Run(t, in, windowSum(lateSink), tester.WithWatermarks(engine.BoundedOutOfOrderness(evTime, 10*time.Millisecond)))
+	late = lateSink.Records()
 	want = []string{"a[0,10)=11", "b[0,10)=2", "a[10,20)=3", "b[20,30)=5"}
 	if !slices.Equal(got, want) || len(late) != 0 {
 		t.Errorf("bounded: got %v late %v, want %v and none late", got, late, want)

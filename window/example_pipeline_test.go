@@ -30,8 +30,9 @@ func viewTime(v view) int64 { return v.Time }
 // window [start,end) fires when the watermark reaches end-1, here after the
 // third batch (watermark 12500-2001 = 10499), so docs@8000, 5 s older than
 // home@12500 but in the same batch, is still counted. home@7000 comes in the
-// next batch, after its window fired: it is late and goes to Spec.Late. The
-// end of the input fires the last window.
+// next batch, after its window fired: it is late and goes to the late
+// stream, which flows to a sink of its own. The end of the input fires the
+// last window. Event time is declared once, by the source's strategy.
 //
 // The window function is an incremental Reduce: one running sum per page and
 // window instead of the views. The sum keeps the first view's Time, which
@@ -49,15 +50,13 @@ func Example_outOfOrderPipeline() {
 	in := engine.FromSource(p, "views", slicesource.NewSlice(views),
 		engine.BoundedOutOfOrderness(viewTime, 2*time.Second))
 	byPage := engine.KeyBy(in, func(v view) string { return v.Page }, engine.HashString)
-	var late []view // appended to from the operator's goroutine, read after Run
-	counts := window.Apply(byPage, "views-per-10s", window.Spec[string, view, view]{
-		Assigner:  window.Tumbling(size, 0),
-		Timestamp: viewTime,
-		Function:  window.Reduce[string](func(a, b view) view { a.N += b.N; return a }),
-		Late:      func(v view) { late = append(late, v) },
+	counts, late := window.ApplyWithLate(byPage, "views-per-10s", window.Spec[string, view, view]{
+		Assigner: window.Tumbling(size, 0),
+		Function: window.Reduce[string](func(a, b view) view { a.N += b.N; return a }),
 	})
-	out := sink.NewCollect[view]()
+	out, lateOut := sink.NewCollect[view](), sink.NewCollect[view]()
 	engine.ToSink(counts, "collect", engine.Sink[view](out))
+	engine.ToSink(late, "late", engine.Sink[view](lateOut))
 
 	if err := p.Run(context.Background()); err != nil {
 		fmt.Println("run:", err)
@@ -67,7 +66,7 @@ func Example_outOfOrderPipeline() {
 		start := window.WindowStart(c.Time, 0, size.Milliseconds())
 		fmt.Printf("%s [%d,%d) = %d\n", c.Page, start, start+size.Milliseconds(), c.N)
 	}
-	for _, v := range late {
+	for _, v := range lateOut.Records() {
 		fmt.Printf("late: %s@%d\n", v.Page, v.Time)
 	}
 	// Output:

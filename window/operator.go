@@ -13,7 +13,8 @@ import (
 
 // Spec describes a window operator: Flink's
 // keyBy(...).window(Assigner).trigger(Trigger).evictor(Evictor)
-// .allowedLateness(AllowedLateness).sideOutputLateData(Late).<Function>.
+// .allowedLateness(AllowedLateness).<Function>. For Flink's
+// sideOutputLateData, use ApplyWithLate.
 type Spec[K comparable, T, OUT any] struct {
 	// Assigner assigns elements to windows. Required.
 	Assigner Assigner
@@ -35,10 +36,6 @@ type Spec[K comparable, T, OUT any] struct {
 	// long after the watermark passed their MaxTimestamp; elements arriving
 	// in that time are added and trigger as usual (EventTime fires again).
 	AllowedLateness time.Duration
-	// Late receives, synchronously, every element that is dropped as late
-	// (Flink's side output for late data). If nil, late elements are dropped
-	// and counted (see Operator.LateDropped).
-	Late func(T)
 	// Now returns the processing time in Unix milliseconds; nil means the
 	// wall clock. It is read once per ProcessBatch; OnProcessingTime sets the
 	// processing time to its argument.
@@ -82,8 +79,8 @@ func (s Spec[K, T, OUT]) Validate() error {
 // (processing time) drops the window's contents and trigger state; windows
 // whose cleanup time would be math.MaxInt64, like GlobalWindow, are never
 // cleaned. An element that went to no window and is late (event time and
-// ts + AllowedLateness <= watermark) goes to Spec.Late or is dropped and
-// counted. Event-time timers fire in OnWatermark, processing-time timers in
+// ts + AllowedLateness <= watermark) goes to the late stream (ApplyWithLate)
+// or is dropped and counted. Event-time timers fire in OnWatermark, processing-time timers in
 // OnProcessingTime, in timestamp order; nothing else fires at the end of the
 // input. Not safe for concurrent use (the engine calls it from one goroutine).
 type Operator[K comparable, T, OUT any] struct {
@@ -105,6 +102,8 @@ type Operator[K comparable, T, OUT any] struct {
 
 	out    []OUT // output of the current hook
 	emit   func(OUT)
+	late   *engine.Output[T] // late elements go here if not nil (ApplyWithLate)
+	lateIn []T               // late elements of the current ProcessBatch
 	curKey K
 	curWin Window
 	tctx   TriggerContext[T]
@@ -179,6 +178,33 @@ func Apply[K comparable, T, OUT any](in engine.KeyedStream[K, T], name string, s
 	return engine.Process(in, name, Factory(withStreamTimestamps(in, spec)))
 }
 
+// ApplyWithLate is Apply with Flink's side output for late data: it
+// returns the window results and the stream of the elements that arrived
+// too late for every window they belong to (event time and timestamp +
+// AllowedLateness <= watermark), which Apply would drop. Each late element
+// appears there exactly once, in its subtask's arrival order, right after
+// the input batch it came in; the late stream is an ordinary stream, fed by
+// the stage's subtasks and processed by its own downstream stages (a sink,
+// a Map, another window), so no user code runs on the operator's
+// goroutines. It carries the timestamp function the operator used.
+// LateDropped stays 0.
+func ApplyWithLate[K comparable, T, OUT any](in engine.KeyedStream[K, T], name string, spec Spec[K, T, OUT]) (results engine.Stream[OUT], late engine.Stream[T]) {
+	spec = withStreamTimestamps(in, spec)
+	results, late = engine.ProcessWithSide(in, name, FactoryWithLate(spec))
+	return results, engine.WithTimestamps(late, spec.Timestamp)
+}
+
+// FactoryWithLate returns an engine.SideOperatorFactory creating a window
+// operator per subtask that emits late elements into its side output (see
+// ApplyWithLate) instead of dropping them.
+func FactoryWithLate[K comparable, T, OUT any](spec Spec[K, T, OUT]) engine.SideOperatorFactory[K, T, OUT, T] {
+	return func(keys engine.Keys[K, T], late *engine.Output[T]) engine.Operator[T, OUT] {
+		o := newOperator(keys, spec)
+		o.late = late
+		return o
+	}
+}
+
 // withStreamTimestamps sets spec.Timestamp to in's if spec has none.
 func withStreamTimestamps[K comparable, T, OUT any](in engine.KeyedStream[K, T], spec Spec[K, T, OUT]) Spec[K, T, OUT] {
 	if spec.Timestamp == nil {
@@ -187,8 +213,9 @@ func withStreamTimestamps[K comparable, T, OUT any](in engine.KeyedStream[K, T],
 	return spec
 }
 
-// LateDropped returns how many elements were dropped as late because
-// Spec.Late is nil (Flink's numLateRecordsDropped).
+// LateDropped returns how many elements were dropped as late (Flink's
+// numLateRecordsDropped); 0 for an operator with a late stream
+// (ApplyWithLate), which drops none.
 func (o *Operator[K, T, OUT]) LateDropped() int64 { return o.dropped }
 
 // Watermark returns the last watermark given to OnWatermark.
@@ -213,6 +240,7 @@ func (o *Operator[K, T, OUT]) Open(ctx engine.OperatorContext) error {
 // ProcessBatch adds every record to its windows, in order.
 func (o *Operator[K, T, OUT]) ProcessBatch(in []T, out *engine.Output[OUT]) error {
 	o.out = o.out[:0]
+	o.lateIn = o.lateIn[:0]
 	o.now = max(o.now, o.spec.Now())
 	for i := range in {
 		if err := o.processElement(in[i]); err != nil {
@@ -220,6 +248,9 @@ func (o *Operator[K, T, OUT]) ProcessBatch(in []T, out *engine.Output[OUT]) erro
 		}
 	}
 	out.EmitAll(o.out)
+	if len(o.lateIn) > 0 {
+		o.late.EmitAll(o.lateIn)
+	}
 	return nil
 }
 
@@ -388,8 +419,8 @@ func (o *Operator[K, T, OUT]) processElement(e T) error {
 		o.cleanupTimer(w, true)
 	}
 	if skipped && o.eventTime && ts+o.lateness <= o.wm {
-		if o.spec.Late != nil {
-			o.spec.Late(e)
+		if o.late != nil {
+			o.lateIn = append(o.lateIn, e)
 		} else {
 			o.dropped++
 		}

@@ -88,12 +88,19 @@ func TestTumblingEventTimeSum(t *testing.T) {
 		t.Errorf("state left after all windows were cleaned: %d keys, %d timers", len(o.states), len(o.evTimers.live))
 	}
 	// Side output instead of dropping.
-	o = mustNew(t, evKeys(), Spec[string, ev, ev]{
+	var lateOut engine.Output[ev]
+	o = FactoryWithLate(Spec[string, ev, ev]{
 		Assigner: Tumbling(10*ms, 0), Function: Reduce[string](sumEv), Timestamp: evTS,
-		Late: func(e ev) { late = append(late, e) },
-	})
+	})(evKeys(), &lateOut).(*Operator[string, ev, ev])
+	if err := o.Open(engine.OperatorContext{KeyGroups: engine.KeyGroupRange{Start: 0, End: 8}, MaxParallelism: 8, Parallelism: 1}); err != nil {
+		t.Fatal(err)
+	}
 	watermark(t, o, 20)
 	feed(t, o, ev{"a", 1, 20}, ev{"a", 2, 19}, ev{"a", 3, 21})
+	late = slices.Clone(o.lateIn)
+	if lateOut.Len() != len(late) {
+		t.Errorf("late output got %d records, operator emitted %d", lateOut.Len(), len(late))
+	}
 	expect(t, "side output", late, []ev{{"a", 2, 19}})
 	if o.LateDropped() != 0 {
 		t.Errorf("LateDropped = %d with a side output", o.LateDropped())

@@ -8,7 +8,10 @@
 // runtime and process collectors and topspeed_build_info. The pipeline
 // registers its own metrics on it (engine.WithMetrics), as does the
 // Cassandra sink (it is a prometheus.Collector). A Recorder adds the
-// checkpoint and raft metrics:
+// checkpoint and raft metrics. The names below carry the default
+// namespace, DefaultNamespace ("topspeed", the engine's default too);
+// WithNamespace, given to NewRegistry, NewRecorder and NewServer, changes
+// the prefix (the topspeed binary keeps topspeed_):
 //
 //	topspeed_build_info{version,revision,goversion}            1
 //	topspeed_checkpoints_completed_total                       Recorder.CheckpointCompleted

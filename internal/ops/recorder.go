@@ -60,48 +60,59 @@ type Recorder struct {
 
 // NewRecorder registers the checkpoint and raft metrics on reg (which may
 // be nil: status only) and starts in role standalone, term 0.
-func NewRecorder(reg prometheus.Registerer) *Recorder {
+func NewRecorder(reg prometheus.Registerer, opts ...Option) *Recorder {
+	o := newOptions(opts)
 	r := &Recorder{
 		ckDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "topspeed_checkpoint_duration_seconds",
-			Help:    "Time from a checkpoint's barrier request to its durable commit.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+			Namespace: o.ns,
+			Name:      "checkpoint_duration_seconds",
+			Help:      "Time from a checkpoint's barrier request to its durable commit.",
+			Buckets:   []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}),
 		ckSize: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "topspeed_checkpoint_size_bytes",
-			Help: "Size of the last completed checkpoint.",
+			Namespace: o.ns,
+			Name:      "checkpoint_size_bytes",
+			Help:      "Size of the last completed checkpoint.",
 		}),
 		ckLast: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "topspeed_checkpoint_last_success_timestamp_seconds",
-			Help: "Unix time of the last completed checkpoint (0: none yet).",
+			Namespace: o.ns,
+			Name:      "checkpoint_last_success_timestamp_seconds",
+			Help:      "Unix time of the last completed checkpoint (0: none yet).",
 		}),
 		ckDone: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "topspeed_checkpoints_completed_total",
-			Help: "Checkpoints completed (durable and committed).",
+			Namespace: o.ns,
+			Name:      "checkpoints_completed_total",
+			Help:      "Checkpoints completed (durable and committed).",
 		}),
 		ckFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "topspeed_checkpoint_failures_total",
-			Help: "Checkpoints that failed.",
+			Namespace: o.ns,
+			Name:      "checkpoint_failures_total",
+			Help:      "Checkpoints that failed.",
 		}),
 		ckInterval: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "topspeed_checkpoint_interval_seconds",
-			Help: "Configured time between checkpoints (0: checkpoints disabled).",
+			Namespace: o.ns,
+			Name:      "checkpoint_interval_seconds",
+			Help:      "Configured time between checkpoints (0: checkpoints disabled).",
 		}),
 		restore: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "topspeed_restore_duration_seconds",
-			Help: "Time the last restore from a checkpoint took.",
+			Namespace: o.ns,
+			Name:      "restore_duration_seconds",
+			Help:      "Time the last restore from a checkpoint took.",
 		}),
 		role: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "topspeed_raft_role",
-			Help: "1 for this process's current HA role, 0 for the others.",
+			Namespace: o.ns,
+			Name:      "raft_role",
+			Help:      "1 for this process's current HA role, 0 for the others.",
 		}, []string{"role"}),
 		term: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "topspeed_raft_term",
-			Help: "Current raft term (0 without HA).",
+			Namespace: o.ns,
+			Name:      "raft_term",
+			Help:      "Current raft term (0 without HA).",
 		}),
 		leaderChg: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "topspeed_raft_leader_changes_total",
-			Help: "Times the known raft leader changed.",
+			Namespace: o.ns,
+			Name:      "raft_leader_changes_total",
+			Help:      "Times the known raft leader changed.",
 		}),
 		cur: RoleStandalone,
 	}

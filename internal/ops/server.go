@@ -60,7 +60,7 @@ type Config struct {
 	Addr string
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
-	// Registerer, if set, receives topspeed_ready.
+	// Registerer, if set, receives <namespace>_ready (see WithNamespace).
 	Registerer prometheus.Registerer
 	// Status returns the job-specific part of the status: Job, State,
 	// Parallelism. The server fills in the rest.
@@ -112,7 +112,8 @@ type rateSample struct {
 }
 
 // NewServer returns a server for cfg.
-func NewServer(cfg Config) *Server {
+func NewServer(cfg Config, opts ...Option) *Server {
+	o := newOptions(opts)
 	s := &Server{cfg: cfg, start: time.Now(), log: cfg.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -135,8 +136,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "topspeed_ready",
-			Help: "1 while the job is ready (/readyz answers 200), else 0.",
+			Namespace: o.ns,
+			Name:      "ready",
+			Help:      "1 while the job is ready (/readyz answers 200), else 0.",
 		}, func() float64 {
 			if s.Ready() == nil {
 				return 1

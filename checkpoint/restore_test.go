@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,10 +81,12 @@ type gated struct {
 	read   int
 	stopAt int
 	gate   chan struct{}
+	held   atomic.Bool // it has read stopAt records
 }
 
 func (g *gated) Read(ctx context.Context, buf []int) (int, error) {
 	if g.read >= g.stopAt {
+		g.held.Store(true)
 		select {
 		case <-g.gate:
 		case <-ctx.Done():
@@ -116,15 +119,21 @@ func ints(n int) []int {
 	return r
 }
 
-// savepointAt runs countPipeline at max parallelism maxPar and takes a
-// final checkpoint through a Coordinator once the source has read stopAt
-// records; it returns what the Store loads back.
+// savepointAt runs countPipeline at max parallelism maxPar and, once the
+// source has read stopAt records and waits, takes a final checkpoint
+// through a Coordinator (it holds the state of those records); it returns
+// what the Store loads back.
 func savepointAt(t *testing.T, recs []int, stopAt, maxPar int) (*engine.Snapshot, Info) {
 	t.Helper()
 	g := &gated{Slice: source.NewSlice(recs), stopAt: stopAt, gate: make(chan struct{})}
 	p := countPipeline(g, sink.NewCollect[int](), "count", engine.WithMaxParallelism(maxPar))
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
+	for deadline := time.Now().Add(5 * time.Second); !g.held.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the source did not reach its gate")
+		}
+	}
 	c := &Coordinator{Pipeline: p, Store: newStore(t, 3), Meta: Meta{Fingerprint: "fp"}}
 	var info Info
 	for deadline := time.Now().Add(5 * time.Second); ; {

@@ -58,13 +58,20 @@ func restorePipeline(src *sliceSource, c *collect, keyed string, o *opens, opts 
 }
 
 // midStreamSnapshot runs build's pipeline over recs and takes a checkpoint
-// while the source waits at record 120.
+// once the first 120 records, at which the source waits, have reached the
+// sink: the snapshot holds their state and the source's position 120.
 func midStreamSnapshot(t *testing.T, recs []int, opts ...engine.Option) *engine.Snapshot {
 	t.Helper()
 	gate := make(chan struct{})
-	p := build(&sliceSource{recs: recs, chunk: 7, gate: gate, stopAt: 120}, &collect{}, opts...)
+	c := &collect{}
+	p := build(&sliceSource{recs: recs, chunk: 7, gate: gate, stopAt: 120}, c, opts...)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
+	for deadline := time.Now().Add(5 * time.Second); len(c.records()) < 120; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d records reached the sink", len(c.records()))
+		}
+	}
 	var snap *engine.Snapshot
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		var err error

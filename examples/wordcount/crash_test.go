@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/topspeed/topspeed/internal/testenv"
+)
+
+// These tests run the built wordcount binary as a child process and kill
+// it: the runner gives the job checkpoints and restore without code of
+// its own.
+
+var (
+	binOnce sync.Once
+	binDir  string // removed by TestMain
+	binPath string
+	binErr  error
+)
+
+// binary builds the command once per test binary.
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = testenv.MainTempDir("wordcount-bin")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "wordcount")
+		if out, err := testenv.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// life is one run of the binary.
+type life struct {
+	cmd    *exec.Cmd
+	stderr *strings.Builder
+	done   chan error
+}
+
+func startLife(t *testing.T, env []string, args ...string) *life {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "WORDCOUNT_HTTP_ADDR="}, env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := testenv.StartChild(t, cmd); err != nil {
+		t.Fatal(err)
+	}
+	l := &life{cmd: cmd, stderr: &stderr, done: make(chan error, 1)}
+	go func() { l.done <- cmd.Wait() }()
+	return l
+}
+
+func (l *life) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-l.done:
+		return err
+	case <-time.After(timeout):
+		_ = l.cmd.Process.Kill()
+		t.Fatalf("process did not finish in %v; stderr:\n%s", timeout, l.stderr)
+		return nil
+	}
+}
+
+// counts reads the published part files of a WordCount run and returns
+// each word's final count. It fails the test unless every word's lines,
+// in part order, count 1, 2, 3, ... without a gap or a repeat: each
+// occurrence counted exactly once.
+func counts(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	parts, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("no part files in %s (%v)", dir, err)
+	}
+	final := map[string]int{}
+	for _, p := range parts { // Glob sorts: part order
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for line := 1; sc.Scan(); line++ {
+			w, n, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(sc.Text(), "("), ")"), ",")
+			c, err := strconv.Atoi(n)
+			if !ok || err != nil {
+				t.Fatalf("%s:%d: %q is no (word,count)", p, line, sc.Text())
+			}
+			if c != final[w]+1 {
+				t.Fatalf("%s:%d: %q follows count %d of %q: a record lost or counted twice", p, line, sc.Text(), final[w], w)
+			}
+			final[w] = c
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return final
+}
+
+// TestCrashRecoveryIsExact kills -9 the job at random moments (once in
+// the middle of writing a checkpoint), restarting it each time with the
+// same --checkpoint-dir, then lets it finish: every word's counts must be
+// exactly those of a failure-free run.
+func TestCrashRecoveryIsExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	hamlet, err := os.ReadFile("testdata/hamlet.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const copies = 200_000
+	input := filepath.Join(dir, "hamlet-200k.txt")
+	if err := os.WriteFile(input, []byte(strings.Repeat(string(hamlet), copies)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := func(name string) []string {
+		// Tiny batches make the job slow enough to be killed in the middle.
+		return []string{"--input", input, "--parallelism", "2", "--batch-size", "2", "--checkpoint-interval", "25ms", "--log-format", "json",
+			"--output", filepath.Join(dir, name+"-out"), "--checkpoint-dir", filepath.Join(dir, name+"-ck")}
+	}
+	ref := startLife(t, nil, args("ref")...)
+	if err := ref.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("failure-free run: %v\n%s", err, ref.stderr)
+	}
+	want := counts(t, filepath.Join(dir, "ref-out"))
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	killed, torn := 0, 0
+	for i := 0; killed < 5; i++ {
+		var env []string
+		lifetime := time.Duration(50+rng.IntN(200)) * time.Millisecond
+		if i == 2 {
+			// Die after the data files of the next checkpoint are durable,
+			// before its manifest: a half-written checkpoint.
+			env, lifetime = []string{"WORDCOUNT_TEST_CRASH_AT=files-written"}, 10*time.Second
+		}
+		l := startLife(t, env, args("crash")...)
+		select {
+		case err := <-l.done:
+			if ws, ok := l.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && env != nil {
+				torn++
+				killed++
+				continue
+			}
+			t.Fatalf("life %d ended before it was killed (%v): make the input longer\n%s", i, err, l.stderr)
+		case <-time.After(lifetime):
+		}
+		_ = l.cmd.Process.Signal(syscall.SIGKILL)
+		<-l.done
+		killed++
+	}
+	last := startLife(t, nil, args("crash")...)
+	if err := last.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("final life: %v\n%s", err, last.stderr)
+	}
+	// The final life read only what the checkpoint it restored had not.
+	m := regexp.MustCompile(`"msg":"summary","events":(\d+)`).FindStringSubmatch(last.stderr.String())
+	if m == nil || torn != 1 {
+		t.Fatalf("no summary, or no life died writing a checkpoint (%d):\n%s", torn, last.stderr)
+	}
+	if read, _ := strconv.Atoi(m[1]); read >= copies*strings.Count(string(hamlet), "\n") {
+		t.Fatalf("the final life read the whole input (%d lines): it did not restore\n%s", read, last.stderr)
+	}
+	got := counts(t, filepath.Join(dir, "crash-out"))
+	if len(got) != len(want) {
+		t.Fatalf("%d words, failure-free run has %d", len(got), len(want))
+	}
+	for w, n := range want {
+		if got[w] != n {
+			t.Fatalf("%q counted %d times, failure-free run %d", w, got[w], n)
+		}
+	}
+	t.Logf("%d kill -9 (%d while writing a checkpoint): counts of %d words identical to the failure-free run", killed, torn, len(want))
+}

@@ -70,7 +70,9 @@ func TestProcessWithSide(t *testing.T) {
 	src := &sliceSource{recs: recs, chunk: 16, gate: gate, stopAt: 1500}
 	s := engine.FromSource(p, "src", engine.Source[int](src), engine.Monotonous(func(v int) int64 { return int64(v) }))
 	main, side := engine.ProcessWithSide(engine.KeyBy(s, key10, engine.HashInt), "split",
-		func(_ engine.Keys[int, int], side *engine.Output[int]) engine.Operator[int, int] { return &splitter{side: side} })
+		func(_ engine.Keys[int, int], side *engine.Output[int]) engine.Operator[int, int] {
+			return &splitter{side: side}
+		})
 	var mu sync.Mutex
 	var wms []int64
 	behind := engine.Process(engine.KeyBy(side, func(v int) int { return -v % 10 }, engine.HashInt), "behind-side",

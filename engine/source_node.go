@@ -40,7 +40,10 @@ func (s *sourceNode[T]) start(x *execution) ([]func() error, error) {
 	x.sources = append(x.sources, sc)
 	x.parts++
 	var restored []byte
-	wm := newWatermarker(s.ws)
+	wm, err := newWatermarker(s.ws)
+	if err != nil {
+		return nil, err
+	}
 	if snap := x.p.restore; snap != nil {
 		restored = snap.Sources[s.n]
 		if w, ok := snap.Watermarks[s.n]; ok {
@@ -101,19 +104,18 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte, wm
 		default:
 		}
 		n, rerr := s.src.Read(ctx, buf)
+		var ingest int64
 		if n > 0 {
-			ingest := ingestNow() // once per batch: end-to-end latency starts here
+			ingest = ingestNow() // once per batch: end-to-end latency starts here
 			st.records(n, n)
 			s.prog.read.Add(int64(n))
-			if err := s.outs.push(x, 0, buf[:n], ingest); err != nil {
+			if err := s.forward(x, st, buf[:n], ingest, wm); err != nil {
 				return err
 			}
-			if w, ok := wm.observe(buf[:n]); ok {
-				st.watermark(w)
-				s.prog.wm.Store(w)
-				if err := s.outs.control(x, 0, ctrl{kind: ctrlWatermark, wm: w, ingest: ingest}); err != nil {
-					return err
-				}
+		}
+		if w, ok := wm.periodic(n > 0); ok {
+			if err := s.watermark(x, st, w, ingest); err != nil {
+				return err
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -127,6 +129,41 @@ func (s *sourceNode[T]) run(x *execution, sc *sourceControl, restored []byte, wm
 			return rerr
 		}
 	}
+}
+
+// forward pushes a batch downstream. With a generator, a watermark it emits
+// in OnEvent goes right after its record: the batch is split there.
+func (s *sourceNode[T]) forward(x *execution, st *stageStats, batch []T, ingest int64, wm *watermarker[T]) error {
+	if wm.gen == nil {
+		wm.scan(batch)
+		return s.outs.push(x, 0, batch, ingest)
+	}
+	start := 0
+	for i := range batch {
+		w, ok := wm.onEvent(batch[i])
+		if !ok {
+			continue
+		}
+		if err := s.outs.push(x, 0, batch[start:i+1], ingest); err != nil {
+			return err
+		}
+		if err := s.watermark(x, st, w, ingest); err != nil {
+			return err
+		}
+		start = i + 1
+	}
+	if start == len(batch) {
+		return nil
+	}
+	return s.outs.push(x, 0, batch[start:], ingest)
+}
+
+// watermark sends watermark w downstream, stamped like the batch that
+// advanced it (0 after an empty read).
+func (s *sourceNode[T]) watermark(x *execution, st *stageStats, w, ingest int64) error {
+	st.watermark(w)
+	s.prog.wm.Store(w)
+	return s.outs.control(x, 0, ctrl{kind: ctrlWatermark, wm: w, ingest: ingest})
 }
 
 // barrier records the source's position for checkpoint id and sends the

@@ -115,6 +115,9 @@ func (p *Pipeline) addNode(n node) {
 // from its records and when to emit watermarks; pass NoWatermarks() if event
 // time is not used. The stream carries ws.Timestamp (see Stream.Timestamps).
 func FromSource[T any](p *Pipeline, name string, src Source[T], ws WatermarkStrategy[T]) Stream[T] {
+	if err := ws.validate(); err != nil {
+		p.fail(fmt.Errorf("%w: source %q: %w", ErrInvalidPipeline, name, err))
+	}
 	out := &fanout[T]{}
 	p.addNode(&sourceNode[T]{n: name, src: src, ws: ws, outs: out})
 	return Stream[T]{p: p, producers: 1, outs: out, ts: ws.Timestamp}

@@ -50,26 +50,40 @@ func (discard) Flush(ctx context.Context) error    { return nil }
 // monotonous watermarks (read, watermark observation, key-by exchange,
 // one watermark per batch to every subtask). ns/op and allocs are per record.
 func BenchmarkSourceWatermarks(b *testing.B) {
-	const n = 1 << 20
 	for _, par := range []int{1, 2} {
 		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) {
-			b.ReportAllocs()
-			var m0, m1 runtime.MemStats
-			runtime.ReadMemStats(&m0)
-			records := 0
-			for records < b.N {
-				p := engine.New(engine.WithParallelism(par), engine.WithProcessingTimeInterval(0))
-				s := engine.FromSource(p, "src", engine.Source[int](&countSource{n: n}), engine.Monotonous(func(v int) int64 { return int64(v) }))
-				out := engine.Process(engine.KeyBy(s, key10, engine.HashInt), "count", func(engine.Keys[int, int]) engine.Operator[int, int] { return &countOp{} })
-				engine.ToSink(out, "discard", engine.Sink[int](discard{}))
-				if err := p.Run(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				records += n
-			}
-			runtime.ReadMemStats(&m1)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
-			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(records), "allocs/record")
+			benchSource(b, par, engine.Monotonous(func(v int) int64 { return int64(v) }))
 		})
 	}
+}
+
+// BenchmarkSourcePunctuated is BenchmarkSourceWatermarks with a punctuated
+// generator: OnEvent for every record, a watermark (and a batch split)
+// after every 256th.
+func BenchmarkSourcePunctuated(b *testing.B) {
+	ws := engine.Punctuated(func(v int) int64 { return int64(v) }, func(v int, ts int64) (int64, bool) { return ts, v%256 == 255 })
+	for _, par := range []int{1, 2} {
+		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) { benchSource(b, par, ws) })
+	}
+}
+
+func benchSource(b *testing.B, par int, ws engine.WatermarkStrategy[int]) {
+	const n = 1 << 20
+	b.ReportAllocs()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	records := 0
+	for records < b.N {
+		p := engine.New(engine.WithParallelism(par), engine.WithProcessingTimeInterval(0))
+		s := engine.FromSource(p, "src", engine.Source[int](&countSource{n: n}), ws)
+		out := engine.Process(engine.KeyBy(s, key10, engine.HashInt), "count", func(engine.Keys[int, int]) engine.Operator[int, int] { return &countOp{} })
+		engine.ToSink(out, "discard", engine.Sink[int](discard{}))
+		if err := p.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		records += n
+	}
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(records), "allocs/record")
 }

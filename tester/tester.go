@@ -28,15 +28,20 @@
 // that operators see several batches and, with watermarks, several
 // watermark advances, which is where batching bugs hide. Output that depends
 // on the batch size (for example whether an element is late) depends on this
-// setting.
+// setting, unless the watermarks are punctuated (engine.Punctuated): then a
+// watermark follows the very record that produced it, whatever the batch
+// size.
 //
 // # Event time
 //
 // Without WithWatermarks the source emits no watermarks, but at the end of
 // the input the engine advances event time to the end (math.MaxInt64), as
 // Flink does for a bounded input: event-time windows still fire, all at the
-// end. With WithWatermarks the source emits a watermark after every batch
-// that advances it.
+// end. With WithWatermarks the source emits watermarks as its strategy says
+// (the built-in ones: after every batch that advances it). WithTimestamps
+// and WithWatermarks also declare the input's timestamp function on the
+// stream build receives (engine.Stream.Timestamps), so window specs there
+// need no Timestamp of their own: event time is declared once.
 //
 // Processing-time callbacks keep the engine's default interval (100 ms):
 // output that depends on the wall clock is not deterministic. Give

@@ -28,12 +28,24 @@
 // as data, between batches. A subtask with several inputs takes the minimum
 // watermark and aligns checkpoint barriers (see [Pipeline.Checkpoint]).
 //
+// # Restore
+//
+// [Pipeline.RestoreFrom] starts a pipeline from a [Snapshot] taken by
+// [Pipeline.Checkpoint], at any parallelism but the same max parallelism.
+// Run checks the snapshot before any stage opens and fails with
+// [ErrIncompatibleState], naming the stages and key groups, if it was
+// taken with another max parallelism or holds state no stage of the
+// pipeline claims (a renamed or removed stage, key groups out of range);
+// [AllowNonRestoredState] drops such state instead and logs what it
+// dropped.
+//
 // # Metrics
 //
 // [WithMetrics] registers the pipeline's Prometheus metrics on a registry
-// the caller provides: records in and out per stage and subtask, bad and
-// late records, watermarks and event-time lag, queue fill, operator state
-// ([MetricsReporter]), sink write and flush durations, and end-to-end
+// the caller provides, named with a namespace ([WithMetricsNamespace],
+// "topspeed" by default): records in and out per stage and subtask, bad
+// records, watermarks and event-time lag, queue fill, operator state and
+// counters ([MetricsReporter]), sink write and flush durations, and end-to-end
 // latency: the transit time from a source's read of a batch to the sink's
 // acknowledgement of the results it produced ([AckingSink] for asynchronous
 // sinks). They cost a few atomic operations per batch. [Pipeline.State],

@@ -17,11 +17,11 @@ import (
 // an operator, states are not safe for concurrent use, and the engine reads
 // them at checkpoint barriers on the operator's goroutine.
 //
-// Costs: Get and Set of a key present are one map lookup (a second access
-// to the same key, such as the Set after a Get, skips it) and allocate
-// nothing; adding a key computes its key group once and copies a string
-// key. Values are stored as given: a value that points into memory the
-// caller reuses must be copied first.
+// Costs: Get and Set of a key present are one map lookup each, except
+// that a write right after an access to the same key (the Set after a Get)
+// skips it, and they allocate nothing; adding a key computes its key group
+// once and copies a string key. Values are stored as given: a value that
+// points into memory the caller reuses must be copied first.
 
 // table maps keys to slots holding per-key data S, and remembers each key's
 // key group.
@@ -46,17 +46,27 @@ func newTable[K comparable, S any](b *StateBackend, name string, hash func(K) ui
 	return table[K, S]{b: b, name: name, hash: hash, index: map[K]int32{}, last: -1}
 }
 
-// find returns key's slot, or -1.
-func (t *table[K, S]) find(key K) int32 {
-	if t.last >= 0 && key == t.lastKey {
-		return t.last
-	}
+// lookup returns key's slot, or -1, and remembers it for find. Reads use
+// it: checking the remembered key first would cost a comparison that
+// rarely pays off.
+func (t *table[K, S]) lookup(key K) int32 {
 	i, ok := t.index[key]
 	if !ok {
 		return -1
 	}
-	t.last, t.lastKey = i, t.slots[i].key
+	// The caller's key, not the stored copy: comparing it in find with the
+	// same string again ends at the pointers.
+	t.last, t.lastKey = i, key
 	return i
+}
+
+// find is lookup for writes, which usually follow a read of the same key
+// (Get, then Set): it checks the remembered key first.
+func (t *table[K, S]) find(key K) int32 {
+	if t.last >= 0 && key == t.lastKey {
+		return t.last
+	}
+	return t.lookup(key)
 }
 
 // slotFor returns key's slot, adding the key with zero data if absent.
@@ -198,7 +208,7 @@ func NewValueState[K comparable, V any](ctx OperatorContext, name string, keyCod
 
 // Get returns key's value and whether it has one.
 func (s *ValueState[K, V]) Get(key K) (V, bool) {
-	if i := s.t.find(key); i >= 0 {
+	if i := s.t.lookup(key); i >= 0 {
 		return s.t.slots[i].val, true
 	}
 	var zero V

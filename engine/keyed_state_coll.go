@@ -77,7 +77,7 @@ func (e *entries[UK, UV]) put(uk UK, uv UV) {
 
 // Get returns the value of user key uk in key's map and whether it has one.
 func (s *MapState[K, UK, UV]) Get(key K, uk UK) (UV, bool) {
-	if i := s.t.find(key); i >= 0 {
+	if i := s.t.lookup(key); i >= 0 {
 		e := &s.t.slots[i].val
 		if j, ok := e.index[uk]; ok {
 			return e.vals[j], true
@@ -120,7 +120,7 @@ func (s *MapState[K, UK, UV]) Remove(key K, uk UK) {
 // Range calls fn for every entry of key's map until fn returns false. fn
 // must not Put or Remove entries of the same key.
 func (s *MapState[K, UK, UV]) Range(key K, fn func(uk UK, uv UV) bool) {
-	i := s.t.find(key)
+	i := s.t.lookup(key)
 	if i < 0 {
 		return
 	}
@@ -134,7 +134,7 @@ func (s *MapState[K, UK, UV]) Range(key K, fn func(uk UK, uv UV) bool) {
 
 // Len returns the number of entries in key's map.
 func (s *MapState[K, UK, UV]) Len(key K) int {
-	if i := s.t.find(key); i >= 0 {
+	if i := s.t.lookup(key); i >= 0 {
 		return len(s.t.slots[i].val.keys)
 	}
 	return 0
@@ -202,7 +202,7 @@ func (s *ListState[K, V]) decode(data []byte, l *[]V) ([]byte, error) {
 // it is valid until the next Add, Update or Clear of key, and must not be
 // modified.
 func (s *ListState[K, V]) Get(key K) []V {
-	if i := s.t.find(key); i >= 0 {
+	if i := s.t.lookup(key); i >= 0 {
 		return s.t.slots[i].val
 	}
 	return nil

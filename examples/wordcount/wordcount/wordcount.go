@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/topspeed/topspeed/engine"
@@ -180,91 +179,33 @@ func RunningCount(words engine.KeyedStream[string, Count]) engine.Stream[Count] 
 }
 
 // NewCounter is the engine.OperatorFactory of RunningCount.
-func NewCounter(keys engine.Keys[string, Count]) engine.Operator[Count, Count] {
-	return &Counter{keys: keys, index: map[string]int32{}}
-}
+func NewCounter(engine.Keys[string, Count]) engine.Operator[Count, Count] { return &Counter{} }
 
-// Counter is RunningCount's operator. Per record it makes one map lookup
-// and allocates nothing, except a copy of the word (so that the state
-// shares no memory with the input) the first time a word is seen.
+// Counter is RunningCount's operator, written with engine's operator kit:
+// BaseOperator supplies the hooks it does not need, and the counts live in
+// a typed ValueState, which the engine checkpoints and restores by key
+// group. Per record it makes one map lookup and allocates nothing, except
+// a copy of the word the first time it is seen.
 type Counter struct {
-	keys   engine.Keys[string, Count]
-	index  map[string]int32 // word -> position in words and counts
-	words  []string
-	counts []int64
+	engine.BaseOperator[Count, Count]
+	counts *engine.ValueState[string, int64]
 }
 
 var _ engine.Operator[Count, Count] = (*Counter)(nil)
 
-// counterStateVersion is the first byte of every key group's state.
-const counterStateVersion = 1
-
-// Open restores the counts of the subtask's key groups.
-func (c *Counter) Open(ctx engine.OperatorContext) error {
-	for _, kg := range ctx.Restored.KeyGroups() {
-		if !ctx.KeyGroups.Contains(kg) {
-			continue
-		}
-		b := ctx.Restored.Get(kg)
-		if len(b) == 0 || b[0] != counterStateVersion {
-			return fmt.Errorf("wordcount: key group %d: unknown state version", kg)
-		}
-		for b = b[1:]; len(b) > 0; {
-			v, n, err := CountCodec{}.Decode(b)
-			if err != nil {
-				return fmt.Errorf("wordcount: key group %d: %w", kg, err)
-			}
-			b = b[n:]
-			c.index[v.Word] = int32(len(c.words))
-			c.words = append(c.words, v.Word)
-			c.counts = append(c.counts, v.N)
-		}
-	}
-	return nil
+// Open registers the counts, restored from the checkpoint if there is one.
+func (c *Counter) Open(ctx engine.OperatorContext) (err error) {
+	c.counts, err = engine.NewValueState[string, int64](ctx, "count", engine.StringCodec{}, engine.Int64Codec{})
+	return err
 }
 
 // ProcessBatch adds each record's N to its word's count and emits the sum.
 func (c *Counter) ProcessBatch(in []Count, out *engine.Output[Count]) error {
 	for _, r := range in {
-		i, ok := c.index[r.Word]
-		if !ok {
-			i = int32(len(c.words))
-			w := strings.Clone(r.Word)
-			c.index[w] = i
-			c.words = append(c.words, w)
-			c.counts = append(c.counts, 0)
-		}
-		c.counts[i] += r.N
-		out.Emit(Count{Word: r.Word, N: c.counts[i]})
+		n, _ := c.counts.Get(r.Word)
+		n += r.N
+		c.counts.Set(r.Word, n)
+		out.Emit(Count{Word: r.Word, N: n})
 	}
 	return nil
 }
-
-// OnWatermark does nothing.
-func (c *Counter) OnWatermark(int64, *engine.Output[Count]) error { return nil }
-
-// OnProcessingTime does nothing.
-func (c *Counter) OnProcessingTime(int64, *engine.Output[Count]) error { return nil }
-
-// OnCheckpoint writes every word's count to its key group.
-func (c *Counter) OnCheckpoint(_ uint64, state *engine.KeyedState) error {
-	groups := map[int][]byte{}
-	for i, w := range c.words {
-		kg := c.keys.KeyGroup(w)
-		b := groups[kg]
-		if b == nil {
-			b = []byte{counterStateVersion}
-		}
-		groups[kg] = CountCodec{}.Append(b, Count{Word: w, N: c.counts[i]})
-	}
-	for kg, b := range groups {
-		state.Put(kg, b)
-	}
-	return nil
-}
-
-// OnCommit does nothing.
-func (c *Counter) OnCommit(uint64) error { return nil }
-
-// Close emits nothing: the counts were emitted as they changed.
-func (c *Counter) Close(*engine.Output[Count]) error { return nil }

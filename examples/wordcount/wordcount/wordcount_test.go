@@ -154,67 +154,61 @@ func TestCountCodec(t *testing.T) {
 // two subtasks (another parallelism), which continue the counts.
 func TestCounterCheckpoint(t *testing.T) {
 	keys := engine.Keys[string, wordcount.Count]{Key: wordcount.Word, Hash: engine.HashString, MaxParallelism: 8}
-	ctx := engine.OperatorContext{Context: context.Background(), Parallelism: 1, KeyGroups: engine.KeyGroupRange{Start: 0, End: 8}, MaxParallelism: 8}
-	op := wordcount.NewCounter(keys)
-	if err := op.Open(ctx); err != nil {
+	h := tester.NewHarness(wordcount.NewCounter, keys)
+	if err := h.Open(); err != nil {
 		t.Fatal(err)
 	}
-	var out engine.Output[wordcount.Count]
 	words := strings.Fields("a b c d e f g h a b a")
 	var in []wordcount.Count
 	for _, w := range words {
 		in = append(in, wordcount.Count{Word: w, N: 1})
 	}
-	if err := op.ProcessBatch(in, &out); err != nil {
+	if err := h.Process(in...); err != nil {
 		t.Fatal(err)
 	}
-	st := engine.NewKeyedState()
-	if err := op.OnCheckpoint(1, st); err != nil {
+	st, err := h.Snapshot(1)
+	if err != nil {
 		t.Fatal(err)
 	}
 	next := map[string]int64{}
 	for sub := range 2 {
-		r := engine.KeyGroupRangeFor(sub, 8, 2)
-		op := wordcount.NewCounter(keys)
-		if err := op.Open(engine.OperatorContext{Context: context.Background(), Subtask: sub, Parallelism: 2, KeyGroups: r, MaxParallelism: 8, Restored: st.Subset(r)}); err != nil {
+		hs := h.Restore(st, tester.OnSubtask(sub, 2))
+		if err := hs.Open(); err != nil {
 			t.Fatal(err)
 		}
-		var mine []wordcount.Count
+		r := hs.KeyGroups()
+		var mine, all []wordcount.Count
 		for _, w := range []string{"a", "b", "c", "h"} {
 			if r.Contains(keys.KeyGroup(w)) {
 				mine = append(mine, wordcount.Count{Word: w, N: 1})
 			}
 		}
-		out := &engine.Output[wordcount.Count]{}
-		if err := op.ProcessBatch(mine, out); err != nil {
+		if err := hs.Process(mine...); err != nil {
 			t.Fatal(err)
 		}
-		// Output has no accessor: push the records through a second
-		// checkpoint to read the counts.
-		st2 := engine.NewKeyedState()
-		if err := op.OnCheckpoint(2, st2); err != nil {
-			t.Fatal(err)
-		}
-		for _, kg := range st2.KeyGroups() {
-			b := st2.Get(kg)[1:]
-			for len(b) > 0 {
-				c, n, err := wordcount.CountCodec{}.Decode(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				next[c.Word] = c.N
-				b = b[n:]
+		// Adding 0 to every word of the subtask emits its count.
+		for _, w := range strings.Fields("a b c d e f g h") {
+			if r.Contains(keys.KeyGroup(w)) {
+				all = append(all, wordcount.Count{Word: w, N: 0})
 			}
+		}
+		hs.TakeOutput()
+		if err := hs.Process(all...); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range hs.Output() {
+			next[c.Word] = c.N
 		}
 	}
 	want := map[string]int64{"a": 4, "b": 3, "c": 2, "d": 1, "e": 1, "f": 1, "g": 1, "h": 2}
 	if fmt.Sprint(next) != fmt.Sprint(want) {
 		t.Errorf("restored and continued: %v, want %v", next, want)
 	}
+	kg := st.KeyGroups()[0]
 	bad := engine.NewKeyedState()
-	bad.Put(0, []byte{99})
-	if err := wordcount.NewCounter(keys).Open(engine.OperatorContext{KeyGroups: engine.KeyGroupRange{Start: 0, End: 8}, Restored: bad}); err == nil {
-		t.Error("unknown state version restored")
+	bad.Put(kg, st.Get(kg)[:len(st.Get(kg))-1])
+	if err := h.Restore(bad).Open(); err == nil {
+		t.Error("corrupt state restored")
 	}
 }
 

@@ -23,7 +23,7 @@ func (r *runner) newBuild(log *zap.Logger) (*build, error) {
 	b := &build{}
 	p, err := r.job.Build(BuildEnv{
 		Log: log, Stdin: r.env.Stdin, Stdout: r.env.Stdout, LookupEnv: r.env.LookupEnv,
-		Checkpoints: r.s.ckpt.enabled(), metrics: r.ops.registerer(), run: b,
+		Checkpoints: r.s.ckpt.enabled(), MetricsNamespace: metricsNamespace(r.job), metrics: r.ops.registerer(), run: b,
 	})
 	if err == nil && p == nil {
 		err = errors.New("the job's Build returned no pipeline")
@@ -97,10 +97,25 @@ func (r *runner) restoreLatest(b *build) error {
 	return nil
 }
 
-// restore makes b start from snap and records the restore time.
+// restore makes b start from snap and records the restore time. Whether
+// snap fits the pipeline is checked when it runs; state no stage claims is
+// dropped only with --allow-non-restored-state.
 func (r *runner) restore(b *build, snap *engine.Snapshot, start time.Time) {
-	b.pipeline.RestoreFrom(snap)
+	var opts []engine.RestoreOption
+	if r.s.ckpt.allowDrop {
+		opts = append(opts, engine.AllowNonRestoredState())
+	}
+	b.pipeline.RestoreFrom(snap, opts...)
 	r.ops.restored(time.Since(start))
+}
+
+// explainRestore adds the flag's name to a restore refused for state no
+// stage claims.
+func (r *runner) explainRestore(err error) error {
+	if errors.Is(err, engine.ErrIncompatibleState) && !r.s.ckpt.allowDrop {
+		return fmt.Errorf("%w (--allow-non-restored-state drops state no stage claims)", err)
+	}
+	return err
 }
 
 // crashHook kills the process at a write point, for crash tests:

@@ -48,6 +48,7 @@ type checkpointFlags struct {
 	savepointDir  string
 	fromSavepoint string
 	stopTimeout   time.Duration
+	allowDrop     bool // --allow-non-restored-state
 }
 
 func (c *checkpointFlags) register(fs *pflag.FlagSet) {
@@ -57,6 +58,7 @@ func (c *checkpointFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.savepointDir, "savepoint-dir", "", "directory for savepoints (taken on SIGTERM and on request)")
 	fs.StringVar(&c.fromSavepoint, "from-savepoint", "", "restore from this savepoint or checkpoint directory instead of the newest checkpoint")
 	fs.DurationVar(&c.stopTimeout, "stop-timeout", 30*time.Second, "bound on a graceful stop (final checkpoint and flush) after SIGTERM/SIGINT")
+	fs.BoolVar(&c.allowDrop, "allow-non-restored-state", false, "restore a checkpoint or savepoint that holds state no stage of the job claims (a stage removed or renamed since): that state is dropped and each part logged; without it such a restore fails")
 }
 
 func (c *checkpointFlags) enabled() bool { return c.dir != "" }
@@ -65,6 +67,8 @@ func (c *checkpointFlags) validate() error {
 	switch {
 	case c.dir == "" && c.fromSavepoint != "":
 		return errors.New("--from-savepoint needs --checkpoint-dir")
+	case c.dir == "" && c.allowDrop:
+		return errors.New("--allow-non-restored-state needs --checkpoint-dir")
 	case c.interval < 10*time.Millisecond:
 		return fmt.Errorf("--checkpoint-interval %v: must be at least 10ms", c.interval)
 	case c.retain < 1:

@@ -250,7 +250,7 @@ func (x *replica) termEnded(err error) {
 	x.cur = nil
 	x.hs.setTerm(nil)
 	if err != nil {
-		x.log.Error("job failed; handing leadership over", zap.Error(err))
+		x.log.Error("job failed; handing leadership over", zap.Error(x.explainRestore(err)))
 		_ = x.node.TransferLeadership()
 		return
 	}

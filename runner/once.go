@@ -118,7 +118,7 @@ func (r *runner) exit(prog *progress, runErr error) int {
 		r.errorf("skipped %d bad input record(s)", t.bad)
 	}
 	if runErr != nil {
-		r.errorf("%v", runErr)
+		r.errorf("%v", r.explainRestore(runErr))
 		return ExitFailure
 	}
 	return ExitOK

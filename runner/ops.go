@@ -25,6 +25,7 @@ type opsRuntime struct {
 	name string
 	f    *opsFlags
 	b    ops.BuildInfo
+	ns   ops.Option // the job's metrics namespace
 
 	haStop, haDone chan struct{} // raft state poller (HA)
 }
@@ -43,10 +44,10 @@ func newOps(r *runner) *opsRuntime {
 		fields = append(fields, zap.String("config."+name, where))
 	}
 	r.log.Info(r.job.Name+" starting", fields...)
-	o := &opsRuntime{log: r.log, name: r.job.Name, f: &r.s.ops, b: b}
+	o := &opsRuntime{log: r.log, name: r.job.Name, f: &r.s.ops, b: b, ns: ops.WithNamespace(metricsNamespace(r.job))}
 	if o.f.httpAddr != "" {
-		o.reg = ops.NewRegistry(b)
-		o.rec = ops.NewRecorder(o.reg)
+		o.reg = ops.NewRegistry(b, o.ns)
+		o.rec = ops.NewRecorder(o.reg, o.ns)
 	}
 	return o
 }
@@ -108,7 +109,7 @@ func (o *opsRuntime) start(b *build) error {
 		Build:     o.b,
 		Logger:    o.log,
 		Savepoint: savepointFunc(func() *checkpoint.Coordinator { return b.coord }),
-	})
+	}, o.ns)
 	o.srv.AddReadinessCheck("pipeline", func() error {
 		if st := p.State(); st != engine.StateRunning {
 			return fmt.Errorf("pipeline is %s", st)
@@ -161,7 +162,7 @@ func (o *opsRuntime) startHA(hs *haStatus, parallelism int) error {
 		Recorder:  o.rec,
 		Build:     o.b,
 		Logger:    o.log,
-	})
+	}, o.ns)
 	o.srv.AddReadinessCheck("raft", func() error {
 		ro, st, ok := hs.role()
 		switch {

@@ -32,8 +32,10 @@ const (
 // Build are required.
 type Job struct {
 	// Name names the binary in messages ("wordcount: ..."), the logs
-	// ("wordcount starting"), /api/v1/status and the environment: every
-	// flag --foo-bar can be set as NAME_FOO_BAR, NAME upper-cased.
+	// ("wordcount starting"), /api/v1/status, the environment (every flag
+	// --foo-bar can be set as NAME_FOO_BAR, NAME upper-cased) and the
+	// metrics (wordcount_records_in_total; characters other than letters,
+	// digits and _ become _).
 	Name string
 	// Help is the top of --help: what the job does, and examples. The
 	// runner adds the usage lines, where settings come from, every flag
@@ -95,16 +97,21 @@ type BuildEnv struct {
 	// then be engine.StatefulSource, and sinks should be exactly-once
 	// (sink.Parts publishes its part files when a checkpoint commits).
 	Checkpoints bool
+	// MetricsNamespace prefixes the job's metric names (derived from
+	// Job.Name): give it to collectors that take one, such as the
+	// Cassandra sink's.
+	MetricsNamespace string
 
 	metrics prometheus.Registerer
 	run     *build
 }
 
 // NewPipeline returns engine.New(opts...) wired to the runner: its logger
-// and, with the ops server, the metrics registry. Options given here come
-// after the runner's, so engine.WithConfig replaces them.
+// and, with the ops server, the metrics registry and namespace. Options
+// given here come after the runner's, so engine.WithConfig replaces them.
 func (e BuildEnv) NewPipeline(opts ...engine.Option) *engine.Pipeline {
-	return engine.New(append([]engine.Option{engine.WithLogger(e.Log), engine.WithMetrics(e.metrics)}, opts...)...)
+	wired := []engine.Option{engine.WithLogger(e.Log), engine.WithMetrics(e.metrics), engine.WithMetricsNamespace(e.MetricsNamespace)}
+	return engine.New(append(wired, opts...)...)
 }
 
 // Register exports a collector of the job's (a sink's client metrics, for
@@ -184,6 +191,18 @@ func runVersion(job Job, args []string, env Env) int {
 	b := buildInfo(job)
 	fmt.Fprintf(env.Stdout, "%s %s\ncommit: %s\ngo: %s\n", job.Name, b.Version, b.Revision, b.GoVersion)
 	return ExitOK
+}
+
+// metricsNamespace is the prefix of job's metric names: its name with
+// characters other than letters, digits and _ as _ ("topspeed").
+func metricsNamespace(job Job) string {
+	ns := []byte(job.Name)
+	for i, c := range ns {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			ns[i] = '_'
+		}
+	}
+	return string(ns)
 }
 
 // envPrefix is the environment variables' prefix for job: "TOPSPEED_".

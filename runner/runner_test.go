@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,7 +44,7 @@ func appendInt(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 1
 // at checkpoints with --checkpoint-dir) or stdout. src, if set, replaces
 // its source.
 func numbers(n int, fingerprint string, src engine.Source[int]) runner.Job {
-	var out string
+	var out, name string
 	var delay time.Duration
 	ints := make([]int, n)
 	for i := range ints {
@@ -53,6 +55,7 @@ func numbers(n int, fingerprint string, src engine.Source[int]) runner.Job {
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&out, "output", "", "output directory (with checkpoints)")
 			fs.DurationVar(&delay, "delay", 0, "sleep before each batch of 10")
+			fs.StringVar(&name, "source-name", "numbers", "the source stage's name")
 		},
 		Fingerprint: func() string { return fingerprint },
 		Build: func(env runner.BuildEnv) (*engine.Pipeline, error) {
@@ -61,7 +64,7 @@ func numbers(n int, fingerprint string, src engine.Source[int]) runner.Job {
 			if s == nil {
 				s = slow{Slice: source.NewSlice(ints).WithMaxBatch(10), delay: &delay}
 			}
-			in := engine.FromSource(p, "numbers", runner.Source(env, s), engine.NoWatermarks[int]())
+			in := engine.FromSource(p, name, runner.Source(env, s), engine.NoWatermarks[int]())
 			var snk engine.Sink[int] = sink.NewWriter("stdout", env.Stdout, appendInt)
 			if env.Checkpoints {
 				snk = sink.NewParts(out, appendInt)
@@ -153,6 +156,72 @@ func TestStopWithCheckpointThenRestore(t *testing.T) {
 	}
 }
 
+// A checkpoint holding state no stage claims (the source was renamed) is
+// refused, naming the flag that drops that state.
+func TestAllowNonRestoredState(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--checkpoint-dir", filepath.Join(dir, "ck"), "--output", filepath.Join(dir, "out"), "--checkpoint-interval", "20ms"}
+	sigs := make(chan os.Signal, 1)
+	go func() { time.Sleep(200 * time.Millisecond); sigs <- syscall.SIGTERM }()
+	if r := run(context.Background(), numbers(50_000, "", nil), nil, sigs, append(args, "--delay", "1ms")...); r.code != runner.ExitOK {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	args = append(args, "--source-name", "renamed")
+	r := run(context.Background(), numbers(50_000, "", nil), nil, nil, args...)
+	if r.code != runner.ExitFailure || !strings.Contains(r.stderr, "state no stage claims") || !strings.Contains(r.stderr, "--allow-non-restored-state") {
+		t.Fatalf("exit %d, want the restore refused and the flag named:\n%s", r.code, r.stderr)
+	}
+	r = run(context.Background(), numbers(50_000, "", nil), nil, nil, append(args, "--allow-non-restored-state")...)
+	if r.code != runner.ExitOK || !strings.Contains(r.stderr, `"numbers"`) {
+		t.Fatalf("exit %d, want the dropped source state logged:\n%s", r.code, r.stderr)
+	}
+}
+
+// The job's name is its metrics' namespace.
+func TestMetricsNamespace(t *testing.T) {
+	addr := freeAddr(t)
+	job := numbers(100_000, "", nil)
+	job.Name = "word-count"
+	sigs := make(chan os.Signal, 1)
+	var body string
+	go func() {
+		defer func() { sigs <- syscall.SIGTERM }()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if body = string(b); strings.Contains(body, "records_in_total") {
+				return
+			}
+		}
+	}()
+	r := run(context.Background(), job, nil, sigs, "--http-addr", addr, "--delay", "1ms")
+	if r.code != runner.ExitOK {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	for _, w := range []string{"word_count_records_in_total{", "word_count_build_info{", "word_count_ready "} {
+		if !strings.Contains(body, w) {
+			t.Errorf("/metrics lacks %s:\n%s", w, body)
+		}
+	}
+	if strings.Contains(body, "topspeed_") {
+		t.Errorf("/metrics has topspeed_ names:\n%s", body)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // blocked is a source whose Read waits for its context: a graceful stop
 // never completes.
 var blocked = source.Func[int](func(ctx context.Context, _ []int) (int, error) {
@@ -234,12 +303,7 @@ func TestParse(t *testing.T) {
 // One replica is a whole raft cluster: it leads, runs the job from the
 // committed checkpoint (none), and exits once the input has ended.
 func TestHASingleReplica(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	r := run(context.Background(), numbers(500, "", nil), nil, nil,
 		"--ha-peers", "r0="+addr, "--ha-id", "r0", "--ha-bind", addr, "--ha-dir", filepath.Join(dir, "raft"),

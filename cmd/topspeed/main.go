@@ -191,6 +191,7 @@ func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 		if err != nil {
 			return nil, err
 		}
+		cc.MetricsNamespace = env.MetricsNamespace
 		cs, err := cassandra.New(cc, topspeed.CassandraMapping(), env.Log)
 		if err != nil {
 			return nil, err

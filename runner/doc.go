@@ -41,7 +41,8 @@
 // concurrently with each other; Build's pipeline then runs on goroutines of
 // its own (see engine). Several Runs may run in one process (tests do) as
 // long as they use different --http-addr and --ha-bind addresses; each
-// Run's signals come from its Env. Run returns after every goroutine it
-// started has ended, and the checkpoint coordinator's errors are part of
-// the run's result.
+// handles the process's SIGINT and SIGTERM unless Env.Signals replaces
+// them. Run returns after every goroutine it started has ended: the
+// checkpoint coordinator runs beside the pipeline and is joined, and its
+// error (other than a cancellation) fails the run.
 package runner

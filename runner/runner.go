@@ -53,11 +53,13 @@ type Job struct {
 	Validate func() error
 	// Fingerprint, if set, describes the settings a checkpoint depends on
 	// (the job's version, its state's layout, its input): restore refuses
-	// a checkpoint whose fingerprint differs. It is called after Validate.
-	// Nil means the job's Name.
+	// a checkpoint whose fingerprint differs. Manifests hold its SHA-256.
+	// It is called after Validate. Nil means the job's Name.
 	Fingerprint func() string
 	// Build builds the job's pipeline, not yet run, with what env gives.
-	// See BuildEnv for when it is called.
+	// See BuildEnv for when it is called. An error ends Run with
+	// ExitUsage; with HA, an error in a term of leadership hands the
+	// leadership over.
 	Build func(env BuildEnv) (*engine.Pipeline, error)
 	// Version and Commit identify the binary in "NAME version", the logs,
 	// /api/v1/status and the build-info metric; empty ones are read from

@@ -28,6 +28,25 @@
 // as data, between batches. A subtask with several inputs takes the minimum
 // watermark and aligns checkpoint barriers (see [Pipeline.Checkpoint]).
 //
+// # Event time, side outputs, union
+//
+// A source's [WatermarkStrategy] says how to read a record's event time and
+// which [WatermarkGenerator] makes its watermarks: the built-in periodic one
+// ([Monotonous], [BoundedOutOfOrderness]), emitting after every batch or
+// every AutoWatermarkInterval; [Punctuated], whose
+// watermarks follow exactly the records that produced them, so results do
+// not depend on the batch size; or a custom one ([ForGenerator]). The
+// stream carries the timestamp function ([Stream.Timestamps]; Filter and
+// KeyBy keep it, Map and FlatMap drop it, [WithTimestamps] declares it), so
+// stages that read event time, such as window specs, need not repeat it.
+//
+// [ProcessWithSide] adds a keyed stage whose operators also emit into a
+// side [Output]; the side stream is an ordinary stream (to a sink, a Map,
+// another stage) that gets the stage's watermarks and barriers too. Late
+// data of a window is one use (window.ApplyWithLate). [Union] merges
+// streams of one type; the stage behind it takes the minimum watermark over
+// all inputs and aligns their barriers.
+//
 // # Restore
 //
 // [Pipeline.RestoreFrom] starts a pipeline from a [Snapshot] taken by

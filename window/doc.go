@@ -14,14 +14,30 @@
 // window fires or purges, with state and timers per key and window. Evictors
 // (TimeEvictor, CountEvictor) remove elements when a window fires.
 // Functions (Reduce, Aggregate, MaxBy, MinBy, MaxByField, MinByField,
-// Process) compute the output. A Spec puts them together; Apply, Factory and
-// New make the operator.
+// Process, and ReduceProcess and AggregateProcess, incremental ones whose
+// result also sees the key and the window) compute the output. A Spec puts
+// them together; Apply, ApplyWithLate, Factory and New make the operator.
 //
-//	sums := window.Apply(keyed, "sum", window.Spec[string, Ev, Ev]{
-//		Assigner:  window.Tumbling(time.Minute, 0),
-//		Function:  window.Reduce[string](func(a, b Ev) Ev { a.N += b.N; return a }),
-//		Timestamp: func(e Ev) int64 { return e.Time },
+//	evs := engine.FromSource(p, "events", src, engine.Monotonous(func(e Ev) int64 { return e.Time }))
+//	keyed := engine.KeyBy(evs, func(e Ev) string { return e.Key }, engine.HashString)
+//	sums, late := window.ApplyWithLate(keyed, "sum", window.Spec[string, Ev, Ev]{
+//		Assigner: window.Tumbling(time.Minute, 0),
+//		Function: window.Reduce[string](func(a, b Ev) Ev { a.N += b.N; return a }),
 //	})
+//	engine.ToSink(late, "late-events", lateSink)
+//
+// # Event time and late data
+//
+// Event time is declared once, at the source: a Spec without Timestamp
+// reads the keyed stream's timestamp function (engine.Stream.Timestamps),
+// a Spec with one overrides it; Factory and New, which do not see the
+// stream, need it in the Spec. Elements too late for all their windows are
+// dropped and counted by Apply, and sent by ApplyWithLate to a stream of
+// their own (Flink's sideOutputLateData), which flows to a sink or any
+// other stage inside the pipeline: no user code runs on the operator's
+// goroutines. Which elements are late depends on where the watermarks fall
+// between them; with engine.Punctuated watermarks that does not depend on
+// the batch size.
 //
 // # Semantics, as in Flink
 //
@@ -36,8 +52,8 @@
 //   - A window is late when the assigner is event-time and MaxTimestamp +
 //     AllowedLateness <= watermark; late windows are skipped. An element
 //     that went to no window and whose timestamp + AllowedLateness <=
-//     watermark is late: it goes to Spec.Late or is dropped and counted
-//     (Operator.LateDropped). Window state is cleaned up by a timer at
+//     watermark is late: it goes to the late stream (ApplyWithLate) or is
+//     dropped and counted (Operator.LateDropped). Window state is cleaned up by a timer at
 //     MaxTimestamp + AllowedLateness (processing time: MaxTimestamp); the
 //     GlobalWindow is never late and never cleaned up.
 //   - Session windows merge like Flink's MergingWindowSet: windows that

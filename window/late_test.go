@@ -50,7 +50,9 @@ func expectedLate(in []ev, batch int, size, d int64) []ev {
 
 func sortEvs(es []ev) []ev {
 	es = slices.Clone(es)
-	slices.SortFunc(es, func(a, b ev) int { return cmp.Or(cmp.Compare(a.V, b.V), cmp.Compare(a.K, b.K), cmp.Compare(a.TS, b.TS)) })
+	slices.SortFunc(es, func(a, b ev) int {
+		return cmp.Or(cmp.Compare(a.V, b.V), cmp.Compare(a.K, b.K), cmp.Compare(a.TS, b.TS))
+	})
 	return es
 }
 

@@ -113,7 +113,7 @@ type Operator[K comparable, T, OUT any] struct {
 
 // keyState is the window state of one key.
 type keyState[K comparable, T, OUT any] struct {
-	panes  map[Window]*pane[K, T, OUT]    // contents, by state window
+	panes  map[Window]*pane[K, T, OUT] // contents, by state window
 	trig   map[Window]*TriggerState[T] // trigger state, by window
 	merged map[Window]Window           // merging assigners: window -> state window
 }

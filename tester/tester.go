@@ -110,8 +110,10 @@ func WithEngineOptions(opts ...engine.Option) Option {
 }
 
 // WithWatermarks makes the source emit watermarks by ws (for example
-// engine.Monotonous or engine.BoundedOutOfOrderness). IN must be the type of
-// the input records; a strategy for another type fails the run.
+// engine.Monotonous, engine.BoundedOutOfOrderness, or engine.Punctuated for
+// results that do not depend on WithBatchSize) and declares ws.Timestamp on
+// the input stream. IN must be the type of the input records; a strategy for
+// another type fails the run.
 func WithWatermarks[IN any](ws engine.WatermarkStrategy[IN]) Option {
 	return func(c *config) { c.watermarks = ws }
 }

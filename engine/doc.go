@@ -11,6 +11,49 @@
 //	engine.ToSink(top, "stdout", sink)
 //	err := p.Run(ctx)
 //
+// # Writing an operator
+//
+// An [Operator] has seven hooks; embed [BaseOperator] for no-op defaults
+// and write only ProcessBatch and what else the operator needs. Keep
+// per-key state in typed keyed state registered in Open: [ValueState],
+// [MapState] and [ListState], made by [NewValueState], [NewMapState] and
+// [NewListState] from the [OperatorContext] with a [Codec] for keys and
+// values ([StringCodec], [Int64Codec], ..., [FuncCodec] for structs,
+// [JSONCodec] as a fallback). The engine snapshots every registered state
+// by key group at each checkpoint barrier, after OnCheckpoint, and restores
+// it before Open registers it, into whatever parallelism the job runs
+// with; the operator writes no encoding or key-group code. A running
+// count per key:
+//
+//	type counter struct {
+//		engine.BaseOperator[Event, Count]
+//		counts *engine.ValueState[string, int64]
+//	}
+//
+//	func (c *counter) Open(ctx engine.OperatorContext) (err error) {
+//		c.counts, err = engine.NewValueState[string, int64](ctx, "count", engine.StringCodec{}, engine.Int64Codec{})
+//		return err
+//	}
+//
+//	func (c *counter) ProcessBatch(in []Event, out *engine.Output[Count]) error {
+//		for _, e := range in {
+//			n, _ := c.counts.Get(e.Word)
+//			c.counts.Set(e.Word, n+1)
+//			out.Emit(Count{e.Word, n + 1})
+//		}
+//		return nil
+//	}
+//
+// States, like every hook of an operator instance, are used only from the
+// subtask's goroutine and need no locks. Get and Set of a present key cost
+// a map lookup and allocate nothing. An operator may also write its own
+// blobs in OnCheckpoint ([KeyedState]) and read them back from
+// OperatorContext.Restored; both kinds share the key groups' blobs. To
+// unit-test an operator step by step (records, watermarks, processing
+// time, snapshot and restore into another parallelism) use
+// tester.Harness; [Output.Records] shows what a hook emitted when the test
+// calls it directly.
+//
 // # Data path
 //
 // Records move in batches (slices). A source fills a batch, stateless

@@ -4,7 +4,10 @@ import "sort"
 
 // KeyedState is an operator's checkpointed state, one opaque blob per key
 // group. Blobs are written in OnCheckpoint and handed back, filtered to the
-// subtask's key groups, in OperatorContext.Restored.
+// subtask's key groups, in OperatorContext.Restored. In a checkpoint
+// (Snapshot.Operators) a key group's blob also holds the operator's typed
+// state, if it has any (see StateBackend); Restored holds only what
+// OnCheckpoint wrote.
 type KeyedState struct {
 	groups map[int][]byte
 }

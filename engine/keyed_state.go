@@ -6,23 +6,6 @@ import (
 	"strings"
 )
 
-// Typed keyed state: ValueState, MapState and ListState keep data per key
-// of a keyed stage, and the engine checkpoints and restores them by key
-// group (see StateBackend), so an operator has no encoding or key-group
-// code of its own.
-//
-// Register each state in the operator's Open, with a name that identifies
-// it in checkpoints (keep it stable across versions) and a Codec for keys
-// and values. Use a state only from the operator's hooks: like the rest of
-// an operator, states are not safe for concurrent use, and the engine reads
-// them at checkpoint barriers on the operator's goroutine.
-//
-// Costs: Get and Set of a key present are one map lookup each, except
-// that a write right after an access to the same key (the Set after a Get)
-// skips it, and they allocate nothing; adding a key computes its key group
-// once and copies a string key. Values are stored as given: a value that
-// points into memory the caller reuses must be copied first.
-
 // table maps keys to slots holding per-key data S, and remembers each key's
 // key group.
 type table[K comparable, S any] struct {
@@ -174,7 +157,20 @@ func decodeCount(data []byte) (int, []byte, error) {
 }
 
 // ValueState keeps one value of type V per key: Flink's ValueState. Make
-// it with NewValueState in the operator's Open.
+// it with NewValueState in the operator's Open; the engine checkpoints it
+// by key group and restores it into any parallelism.
+//
+// Concurrency: a state belongs to one operator instance and is used only
+// from that instance's hooks, which the engine calls from one goroutine
+// (the engine itself reads it there, at checkpoint barriers); it is not
+// safe for concurrent use, and needs no locks. The same holds for MapState
+// and ListState.
+//
+// Costs: Get and Set of a present key are a map lookup each, except that a
+// write right after an access to the same key (the Set after a Get) skips
+// it, and they allocate nothing. Adding a key computes its key group once
+// and copies a string key. Values are stored as given: copy a value that
+// points into memory the caller reuses.
 type ValueState[K comparable, V any] struct {
 	t  table[K, V]
 	kc Codec[K]

@@ -58,7 +58,11 @@ func compareSpeed(a, b Car) int {
 // before the function, DeltaTrigger(TriggerMeters, distance delta) and
 // maxBy(speed), with results identical to Flink's. It uses a fused window
 // operator that is O(1) amortised per report and keeps per car only the
-// reports that can still be a result.
+// reports that can still be a result. The evictor reads event time with
+// CarTime (Spec sets it, overriding whatever timestamps cars declares):
+// the job is defined on Car.Time, and it needs no watermarks, since the
+// global window fires on the delta trigger alone, so cars may come from a
+// source with or without a watermark strategy.
 func Build(cars engine.Stream[Car], cfg Config) engine.Stream[Car] {
 	keyed := engine.KeyBy(cars, CarID, engine.HashInt32)
 	return window.ApplyDeltaTimeMax(keyed, StageName, Spec(cfg))

@@ -137,7 +137,10 @@ func Connect(ctx context.Context, c Config, log *zap.Logger) (*gocql.Session, er
 	eb := backoff.NewExponentialBackOff()
 	eb.InitialInterval, eb.MaxInterval = 200*time.Millisecond, 3*time.Second
 	start := time.Now()
-	s, err := backoff.Retry(ctx, op, backoff.WithBackOff(eb), backoff.WithMaxElapsedTime(c.ConnectBudget))
+	// untilDeadline ends the retries at the budget (Retry's own limit, 0 here,
+	// would stop at the first wait that overshoots it).
+	bo := &untilDeadline{b: eb, deadline: start.Add(c.ConnectBudget)}
+	s, err := backoff.Retry(ctx, op, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0))
 	if err != nil {
 		if errors.Is(err, ErrAuth) || ctx.Err() != nil {
 			return nil, err
@@ -146,6 +149,29 @@ func Connect(ctx context.Context, c Config, log *zap.Logger) (*gocql.Session, er
 	}
 	return s, nil
 }
+
+// untilDeadline shortens the last wait of b to end at deadline, so that
+// the last attempt is made when the budget runs out, and stops after it.
+// (backoff.Retry's MaxElapsedTime gives up as soon as the next randomised
+// wait would overshoot the budget, which can be well before it is spent.)
+type untilDeadline struct {
+	b        backoff.BackOff
+	deadline time.Time
+}
+
+func (u *untilDeadline) NextBackOff() time.Duration {
+	left := time.Until(u.deadline)
+	if left <= 0 {
+		return backoff.Stop
+	}
+	next := u.b.NextBackOff()
+	if next == backoff.Stop {
+		return backoff.Stop
+	}
+	return min(next, left)
+}
+
+func (u *untilDeadline) Reset() { u.b.Reset() }
 
 // nopLogger silences gocql's own logging; the sink reports what matters.
 type nopLogger struct{}

@@ -33,13 +33,6 @@ const (
 	exitUsage   = runner.ExitUsage
 )
 
-// Set with -ldflags "-X main.version=v1.2.3 -X main.commit=abc1234"; when
-// empty, the binary's embedded build information is used.
-var (
-	version string
-	commit  string
-)
-
 func main() { runner.Main(newJob(&options{})) }
 
 // run is the whole command with its environment passed in, for tests; env

@@ -186,7 +186,12 @@ func (s *stats) complete(st checkpoint.Stats) {
 	s.changed <- struct{}{}
 }
 
+// fail records a failure. A checkpoint abandoned because the test stopped
+// the coordinator (its context cancelled) is not one.
 func (s *stats) fail(err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
 	s.mu.Lock()
 	s.failures = append(s.failures, err)
 	s.mu.Unlock()

@@ -51,11 +51,12 @@ func Example_clicksPerMinute() {
 					Create:   func() int64 { return 0 },
 					Add:      func(n int64, _ click) int64 { return n + 1 },
 					Result:   func(n int64) int64 { return n },
-					AccCodec: window.FixedCodec[int64](), // for checkpoints
+					AccCodec: window.FixedCodec[int64](),
 				}, func(user string, w window.Window, n int64) string {
 					return fmt.Sprintf("%s minute %d: %d", user, w.Start/60_000, n)
 				}),
-				KeyCodec: window.StringCodec(),
+				KeyCodec: window.StringCodec(), // for checkpoints, with AccCodec
+				Codec:    engine.JSONCodec[click]{},
 			})
 			engine.ToSink(counts, "output", engine.Sink[string](sink.NewWriter("stdout", env.Stdout,
 				func(b []byte, s string) []byte { return append(b, s...) })))

@@ -27,7 +27,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -170,10 +169,7 @@ func (n *Node) Barrier(timeout time.Duration) error {
 }
 
 // Term returns the current raft term.
-func (n *Node) Term() uint64 {
-	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
-	return t
-}
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 
 // Pointer returns the committed checkpoint pointer as applied locally.
 func (n *Node) Pointer() Pointer { return n.fsm.pointer() }

@@ -35,9 +35,9 @@ test-phases:
 	@bash $(CURDIR)/scripts/cassandra/cassandra.sh up >/dev/null
 	$(call phase,5,go test -race ./... against it (about 3-5 min))
 	@$(SUBMAKE) unit
-	$(call phase,6,parity with Flink $(FLINK_VERSION) on the small inputs (bench/parity/parity.sh; about 1 min))
+	$(call phase,6,parity with Flink $(FLINK_VERSION) on the small inputs (bench/parity/parity.sh; under a minute))
 	@$(SUBMAKE) parity-small
-	$(call phase,7,ops check with a real Prometheus (scripts/ops/ops-test.sh; about 1 min))
+	$(call phase,7,ops check with a real Prometheus (scripts/ops/ops-test.sh; under a minute))
 	@$(SUBMAKE) ops-test
 
 build:

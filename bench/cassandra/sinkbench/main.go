@@ -140,6 +140,7 @@ func config(o options) (cassandra.Config, error) {
 	if err != nil {
 		return c, err
 	}
+	c.Keyspace = topspeed.CassandraKeyspace
 	c.Consistency, c.Table, c.MaxInFlight, c.BatchRows = cl, o.table, o.inflight, o.batch
 	c.Linger, c.MaxBufferedRows = o.linger, o.buffered
 	c.Replication = "1"
@@ -164,7 +165,7 @@ func run(o options) error {
 	if o.mode == "verify" {
 		return verify(sess, cfg, rows)
 	}
-	if err := cassandra.CreateSchema(ctx, sess, cfg, cassandra.TopSpeedsDDL(cfg.Keyspace, cfg.Table)); err != nil {
+	if err := cassandra.CreateSchema(ctx, sess, cfg, topspeed.CassandraDDL(cfg.Keyspace, cfg.Table)...); err != nil {
 		return err
 	}
 	if err := sess.Query(fmt.Sprintf("TRUNCATE %s.%s", cfg.Keyspace, cfg.Table)).Exec(); err != nil {

@@ -955,7 +955,7 @@ func (r *runner) s6() error {
 	r.rep.Settings["S6"] = fmt.Sprintf("%d MB of Zipf text (s = 1.1, 200,000-word vocabulary, %d words; the issue's 10 GB scaled down); Go examples/wordcount (parallelism 2): warm-up + median of 3; Flink's WordCount example (parallelism 2): median of %d; %s", mb, words, slow, r.warmNote("Flink warmed up on 1 MB of the same text"))
 	goOut := filepath.Join(r.outs, "s6-go.txt")
 	flOut := filepath.Join(r.outs, "s6-flink")
-	gc := Cmd{Args: []string{filepath.Join(r.bin, "wordcount"), "--input", text, "--output", goOut, "--parallelism", "2"}, Out: goOut}
+	gc := Cmd{Args: []string{filepath.Join(r.bin, "wordcount"), "--input", text, "--output", goOut, "--parallelism", "2", "--http-addr", "", "--log-level", "warn"}, Out: goOut}
 	fc := Cmd{Args: r.javaCmd("2g", "org.apache.flink.streaming.examples.wordcount.WordCount", "--input", text, "--output", flOut), OutDir: flOut}
 	fw := Cmd{Args: r.javaCmd("2g", "org.apache.flink.streaming.examples.wordcount.WordCount", "--input", small, "--output", flOut+"-warm"), OutDir: flOut + "-warm"}
 	cg := &Case{Scenario: "S6", ID: "wordcount-go", Label: "topspeed examples/wordcount", Engine: "topspeed", Events: words, Bytes: st.Size(), cmd: gc, warmCmd: &gc, reps: 3, timeout: 60 * time.Minute}

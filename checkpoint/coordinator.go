@@ -131,7 +131,7 @@ func (c *Coordinator) StopWithSavepoint(ctx context.Context) (Info, error) {
 		if lerr != nil {
 			return info, lerr
 		}
-		sp, werr := c.Savepoints.WriteContext(ctx, snap, c.Meta)
+		sp, werr := c.Savepoints.Write(ctx, snap, c.Meta)
 		if werr != nil {
 			return info, fmt.Errorf("savepoint: %w", werr)
 		}
@@ -162,7 +162,7 @@ func (c *Coordinator) take(ctx context.Context, store *Store, final bool) (Info,
 	if err != nil {
 		return Info{}, err
 	}
-	info, err := store.WriteContext(ctx, snap, c.Meta)
+	info, err := store.Write(ctx, snap, c.Meta)
 	if err == nil && c.Commit != nil {
 		err = c.Commit(ctx, info)
 	}

@@ -2,7 +2,7 @@
 // checkpoints of a running pipeline.
 //
 // A Store keeps one directory per checkpoint (see FORMAT.md for the
-// layout, the write protocol and what restore checks). WriteContext writes
+// layout, the write protocol and what restore checks). Write writes
 // the data files, then the manifest that makes the checkpoint complete;
 // a cancelled context abandons the write before the manifest. Latest and
 // Load verify every file (size and CRC-32C) before they return a

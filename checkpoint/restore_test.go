@@ -236,7 +236,7 @@ func TestWriteChecksMaxParallelism(t *testing.T) {
 		{64, 0, `stage "top-speed" has key groups 3..127, outside [0, 64)`},
 	} {
 		snap.MaxParallelism = c.snapMax
-		_, err := s.Write(snap, Meta{Fingerprint: "fp-1", MaxParallelism: c.metaMax})
+		_, err := s.Write(context.Background(), snap, Meta{Fingerprint: "fp-1", MaxParallelism: c.metaMax})
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("snapshot %d meta %d: %v, want %q", c.snapMax, c.metaMax, err, c.want)
 		}
@@ -249,9 +249,9 @@ func TestWriteChecksMaxParallelism(t *testing.T) {
 
 // A cancelled context stops a write before its manifest: the directory is
 // removed and the previous checkpoint stays the newest.
-func TestWriteContextAbandons(t *testing.T) {
+func TestWriteAbandonsOnCancel(t *testing.T) {
 	s := newStore(t, 3)
-	if _, err := s.Write(sampleSnapshot(1), meta); err != nil {
+	if _, err := s.Write(context.Background(), sampleSnapshot(1), meta); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -260,15 +260,15 @@ func TestWriteContextAbandons(t *testing.T) {
 			cancel() // leadership lost while the data files were written
 		}
 	}
-	_, err := s.WriteContext(ctx, sampleSnapshot(2), meta)
+	_, err := s.Write(ctx, sampleSnapshot(2), meta)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "abandoned before MANIFEST.json") {
-		t.Fatalf("WriteContext = %v", err)
+		t.Fatalf("Write = %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(s.Dir(), "chk-00000000000000000002-t0")); !os.IsNotExist(err) {
 		t.Fatalf("abandoned directory left behind: %v", err)
 	}
-	if _, err := s.WriteContext(ctx, sampleSnapshot(3), meta); !errors.Is(err, context.Canceled) {
-		t.Fatalf("WriteContext with a cancelled context = %v", err)
+	if _, err := s.Write(ctx, sampleSnapshot(3), meta); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write with a cancelled context = %v", err)
 	}
 	if _, info, err := s.Latest("fp-1", nil); err != nil || info.Manifest.ID != 1 {
 		t.Fatalf("latest %d %v, want 1", info.Manifest.ID, err)

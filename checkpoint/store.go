@@ -151,12 +151,7 @@ func parseDirName(name string) (id, term uint64, ok bool) {
 	return id, term, err1 == nil && err2 == nil
 }
 
-// Write is WriteContext with a context that is never cancelled.
-func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
-	return s.WriteContext(context.Background(), snap, meta)
-}
-
-// WriteContext stores snap durably and returns its location. Data files
+// Write stores snap durably and returns its location. Data files
 // are written as temporary files, synced and renamed; the manifest,
 // carrying a CRC-32C per file, is written the same way last, then the
 // directories are synced. Older checkpoints beyond the retention are then
@@ -164,7 +159,7 @@ func (s *Store) Write(snap *engine.Snapshot, meta Meta) (Info, error) {
 // deadline, a lost leadership) the write stops before the manifest, so the
 // abandoned checkpoint never becomes complete, and its directory is
 // removed; a single write or fsync in progress is not interrupted.
-func (s *Store) WriteContext(ctx context.Context, snap *engine.Snapshot, meta Meta) (Info, error) {
+func (s *Store) Write(ctx context.Context, snap *engine.Snapshot, meta Meta) (Info, error) {
 	maxPar, err := manifestMaxParallelism(snap, meta)
 	if err != nil {
 		return Info{}, err

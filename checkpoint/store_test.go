@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -59,7 +60,7 @@ func equalSnapshots(t *testing.T, got, want *engine.Snapshot) {
 func TestWriteLoadRoundTrip(t *testing.T) {
 	s := newStore(t, 3)
 	want := sampleSnapshot(42)
-	info, err := s.Write(want, meta)
+	info, err := s.Write(context.Background(), want, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,10 +109,10 @@ func TestCorruptNewestFallsBack(t *testing.T) {
 	for name, f := range damage {
 		t.Run(name, func(t *testing.T) {
 			s := newStore(t, 3)
-			if _, err := s.Write(sampleSnapshot(1), meta); err != nil {
+			if _, err := s.Write(context.Background(), sampleSnapshot(1), meta); err != nil {
 				t.Fatal(err)
 			}
-			info, err := s.Write(sampleSnapshot(2), meta)
+			info, err := s.Write(context.Background(), sampleSnapshot(2), meta)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +135,7 @@ func TestCorruptNewestFallsBack(t *testing.T) {
 
 func TestIncompatibleIsRefused(t *testing.T) {
 	s := newStore(t, 3)
-	if _, err := s.Write(sampleSnapshot(1), meta); err != nil {
+	if _, err := s.Write(context.Background(), sampleSnapshot(1), meta); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := s.Latest("fp-2", nil)
@@ -157,7 +158,7 @@ func TestRetentionAndTornRemains(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id := uint64(2); id <= 5; id++ {
-		if _, err := s.Write(sampleSnapshot(id), meta); err != nil {
+		if _, err := s.Write(context.Background(), sampleSnapshot(id), meta); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,7 +178,7 @@ func TestAcceptFilter(t *testing.T) {
 	for _, term := range []uint64{1, 2} {
 		m := meta
 		m.Term = term
-		if _, err := s.Write(sampleSnapshot(10+term), m); err != nil {
+		if _, err := s.Write(context.Background(), sampleSnapshot(10+term), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -222,13 +223,13 @@ func TestPruneLeavesNewerTerms(t *testing.T) {
 	s := newStore(t, 1)
 	m2 := meta
 	m2.Term = 2
-	if _, err := s.Write(sampleSnapshot(5), m2); err != nil {
+	if _, err := s.Write(context.Background(), sampleSnapshot(5), m2); err != nil {
 		t.Fatal(err)
 	}
 	m1 := meta
 	m1.Term = 1
 	for id := uint64(6); id <= 8; id++ { // a zombie of term 1 keeps writing
-		if _, err := s.Write(sampleSnapshot(id), m1); err != nil {
+		if _, err := s.Write(context.Background(), sampleSnapshot(id), m1); err != nil {
 			t.Fatal(err)
 		}
 	}

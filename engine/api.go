@@ -133,6 +133,15 @@ type Sink[T any] interface {
 	Close() error
 }
 
+// ContextCloser may be implemented by a Sink whose Close can block, for
+// example on requests in flight. The engine then calls CloseContext instead
+// of Close, from the sink's goroutine, with the pipeline's context: after a
+// clean end it is live (and Flush has already returned), after a failure or
+// an abort it is cancelled, and the sink should stop waiting at once.
+type ContextCloser interface {
+	CloseContext(ctx context.Context) error
+}
+
 // StatefulSink is a Sink that takes part in checkpoints beyond flushing,
 // for example to publish its output only once a checkpoint is durable
 // (two-phase commit). All methods are called from the sink's goroutine.

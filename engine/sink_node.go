@@ -124,7 +124,7 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 		return fmt.Errorf("open: %w", err)
 	}
 	defer func() {
-		if cerr := s.sink.Close(); cerr != nil && err == nil {
+		if cerr := closeSink(ctx, s.sink); cerr != nil && err == nil {
 			err = fmt.Errorf("close: %w", cerr)
 		}
 	}()
@@ -374,4 +374,12 @@ func (ds *drainSched) stop() {
 		ds.t.Stop()
 		ds.c = nil
 	}
+}
+
+// closeSink closes a sink, through CloseContext when it has one.
+func closeSink[T any](ctx context.Context, s Sink[T]) error {
+	if cc, ok := s.(ContextCloser); ok {
+		return cc.CloseContext(ctx)
+	}
+	return s.Close()
 }

@@ -85,7 +85,7 @@ func measure(cars, n, par int) error {
 		if err != nil {
 			return err
 		}
-		info, err := store.Write(snap, checkpoint.Meta{Fingerprint: "bench", MaxParallelism: engine.DefaultMaxParallelism})
+		info, err := store.Write(context.Background(), snap, checkpoint.Meta{Fingerprint: "bench", MaxParallelism: engine.DefaultMaxParallelism})
 		if err != nil {
 			return err
 		}

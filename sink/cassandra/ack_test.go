@@ -130,3 +130,5 @@ func TestSinkProgressInPipeline(t *testing.T) {
 	}
 	sameTable(t, readTable(t, c), rows)
 }
+
+var _ engine.ContextCloser = (*cassandra.Sink[row, int32])(nil)

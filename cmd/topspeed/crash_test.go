@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,68 +18,21 @@ import (
 
 // These tests run the real binary as a child process and crash it.
 
-var (
-	binOnce sync.Once
-	binDir  string // made by the first binary call, removed by TestMain
-	binPath string
-	binErr  error
-)
+// topspeedBin is the command built once for the tests that run it as a
+// child process; TestMain removes it.
+var topspeedBin = &testenv.Binary{Name: "topspeed", Pkg: "."}
 
-// binary builds the command once per test binary into a directory that
-// TestMain removes (see removeBinDir).
-func binary(t *testing.T) string {
+// binary builds the command once per test binary.
+func binary(t *testing.T) string { return topspeedBin.Path(t) }
+
+// start runs the binary with only the environment the test passes: the
+// binary reads TOPSPEED_* and CASSANDRA_*. No ops server: parallel tests and
+// lives would fight over its port. It dies with the test, also when the
+// test binary is killed.
+func start(t *testing.T, env []string, args ...string) *testenv.Life {
 	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = testenv.MainTempDir("topspeed-bin")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "topspeed")
-		out, err := testenv.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// life is one run of the binary.
-type life struct {
-	cmd    *exec.Cmd
-	stderr *strings.Builder
-	done   chan error
-}
-
-func start(t *testing.T, env []string, args ...string) *life {
-	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	// Only what the test passes: the binary reads TOPSPEED_* and CASSANDRA_*.
-	// No ops server: parallel tests and lives would fight over its port.
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TOPSPEED_HTTP_ADDR="}, env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	// Dies with the test, also when the test binary is killed.
-	if err := testenv.StartChild(t, cmd); err != nil {
-		t.Fatal(err)
-	}
-	l := &life{cmd: cmd, stderr: &stderr, done: make(chan error, 1)}
-	go func() { l.done <- cmd.Wait() }()
-	return l
-}
-
-func (l *life) wait(t *testing.T, timeout time.Duration) error {
-	t.Helper()
-	select {
-	case err := <-l.done:
-		return err
-	case <-time.After(timeout):
-		_ = l.cmd.Process.Kill()
-		t.Fatalf("process did not finish in %v; stderr:\n%s", timeout, l.stderr.String())
-		return nil
-	}
+	env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TOPSPEED_HTTP_ADDR="}, env...)
+	return testenv.Start(t, binary(t), env, args...)
 }
 
 // perCar reads published part files and groups result lines by car.
@@ -160,8 +111,8 @@ func TestCrashRecoveryIsExact(t *testing.T) {
 	}
 
 	ref := start(t, env, args("ref")...)
-	if err := ref.wait(t, 2*time.Minute); err != nil {
-		t.Fatalf("failure-free run: %v\n%s", err, ref.stderr)
+	if err := ref.Wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("failure-free run: %v\n%s", err, ref.Stderr)
 	}
 
 	rng := rand.New(rand.NewPCG(uint64(suffix), 1))
@@ -179,27 +130,27 @@ func TestCrashRecoveryIsExact(t *testing.T) {
 			lifetime = 10 * time.Second // it kills itself at its first checkpoint
 		}
 		select {
-		case err := <-l.done:
+		case err := <-l.Done():
 			if extra != nil {
-				if ws, ok := l.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				if ws, ok := l.Cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 					torn++
 					survived++
 					continue
 				}
 			}
 			if err != nil {
-				t.Fatalf("life %d failed: %v\n%s", i, err, l.stderr)
+				t.Fatalf("life %d failed: %v\n%s", i, err, l.Stderr)
 			}
 			t.Fatalf("life %d finished the whole input before being killed: make the input longer", i)
 		case <-time.After(lifetime):
 		}
-		_ = l.cmd.Process.Signal(syscall.SIGKILL)
-		<-l.done
+		_ = l.Cmd.Process.Signal(syscall.SIGKILL)
+		<-l.Done()
 		survived++
 	}
 	last := start(t, env, args("crash")...)
-	if err := last.wait(t, 2*time.Minute); err != nil {
-		t.Fatalf("final life: %v\n%s", err, last.stderr)
+	if err := last.Wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("final life: %v\n%s", err, last.Stderr)
 	}
 	if torn == 0 {
 		t.Fatal("no life died in the middle of a checkpoint")
@@ -219,8 +170,8 @@ func TestStopWithSavepointAndRescale(t *testing.T) {
 		"--seed", "5", "--checkpoint-interval", "300ms", "--log-level", "info"}
 	ref := start(t, nil, append(append([]string{}, common...), "--parallelism", "3",
 		"--output", filepath.Join(dir, "ref-out"), "--checkpoint-dir", filepath.Join(dir, "ref-ck"))...)
-	if err := ref.wait(t, time.Minute); err != nil {
-		t.Fatalf("reference: %v\n%s", err, ref.stderr)
+	if err := ref.Wait(t, time.Minute); err != nil {
+		t.Fatalf("reference: %v\n%s", err, ref.Stderr)
 	}
 	args := func(par string) []string {
 		return append(append([]string{}, common...), "--parallelism", par, "--output", filepath.Join(dir, "out"),
@@ -229,14 +180,14 @@ func TestStopWithSavepointAndRescale(t *testing.T) {
 	for _, par := range []string{"1", "4"} {
 		l := start(t, nil, args(par)...)
 		time.Sleep(1200 * time.Millisecond)
-		_ = l.cmd.Process.Signal(syscall.SIGTERM)
-		if err := l.wait(t, 30*time.Second); err != nil {
-			t.Fatalf("SIGTERM at parallelism %s: %v\n%s", par, err, l.stderr)
+		_ = l.Cmd.Process.Signal(syscall.SIGTERM)
+		if err := l.Wait(t, 30*time.Second); err != nil {
+			t.Fatalf("SIGTERM at parallelism %s: %v\n%s", par, err, l.Stderr)
 		}
-		if !strings.Contains(l.stderr.String(), "stopped with a final checkpoint") {
-			t.Fatalf("no final checkpoint logged at parallelism %s:\n%s", par, l.stderr)
+		if !strings.Contains(l.Stderr.String(), "stopped with a final checkpoint") {
+			t.Fatalf("no final checkpoint logged at parallelism %s:\n%s", par, l.Stderr)
 		}
-		if strings.Contains(l.stderr.String(), "source exhausted") {
+		if strings.Contains(l.Stderr.String(), "source exhausted") {
 			t.Fatalf("the input ended before SIGTERM at parallelism %s: make it longer", par)
 		}
 	}
@@ -245,11 +196,11 @@ func TestStopWithSavepointAndRescale(t *testing.T) {
 		t.Fatalf("want 2 savepoints, found %v", sps)
 	}
 	last := start(t, nil, args("2")...)
-	if err := last.wait(t, time.Minute); err != nil {
-		t.Fatalf("final run: %v\n%s", err, last.stderr)
+	if err := last.Wait(t, time.Minute); err != nil {
+		t.Fatalf("final run: %v\n%s", err, last.Stderr)
 	}
-	if !strings.Contains(last.stderr.String(), "restoring from checkpoint") {
-		t.Fatalf("final run did not restore:\n%s", last.stderr)
+	if !strings.Contains(last.Stderr.String(), "restoring from checkpoint") {
+		t.Fatalf("final run did not restore:\n%s", last.Stderr)
 	}
 	samePerCar(t, perCar(t, filepath.Join(dir, "out")), perCar(t, filepath.Join(dir, "ref-out")))
 }

@@ -140,8 +140,8 @@ func TestHAFailover(t *testing.T) {
 	// The failure-free reference, without HA.
 	ref := start(t, env, append(append([]string{}, common...), "--checkpoint-dir", filepath.Join(dir, "ref-ck"),
 		"--cassandra-table", fmt.Sprintf("haref%d", suffix), "--rate", "0")...)
-	if err := ref.wait(t, 2*time.Minute); err != nil {
-		t.Fatalf("reference: %v\n%s", err, ref.stderr)
+	if err := ref.Wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("reference: %v\n%s", err, ref.Stderr)
 	}
 
 	addrs := freeAddrs(t, 3)

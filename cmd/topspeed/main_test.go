@@ -15,9 +15,7 @@ import (
 // the go command removes even when this binary is killed.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		if binDir != "" {
-			os.RemoveAll(binDir)
-		}
+		topspeedBin.Remove()
 		os.Exit(code)
 	}))
 }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,63 +19,16 @@ import (
 // it: the runner gives the job checkpoints and restore without code of
 // its own.
 
-var (
-	binOnce sync.Once
-	binDir  string // removed by TestMain
-	binPath string
-	binErr  error
-)
+// wordcountBin is the command built once for the crash test; TestMain
+// removes it.
+var wordcountBin = &testenv.Binary{Name: "wordcount", Pkg: "."}
 
-// binary builds the command once per test binary.
-func binary(t *testing.T) string {
+// startLife runs the binary with only PATH, no ops server, and env; it dies
+// with the test.
+func startLife(t *testing.T, env []string, args ...string) *testenv.Life {
 	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = testenv.MainTempDir("wordcount-bin")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "wordcount")
-		if out, err := testenv.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// life is one run of the binary.
-type life struct {
-	cmd    *exec.Cmd
-	stderr *strings.Builder
-	done   chan error
-}
-
-func startLife(t *testing.T, env []string, args ...string) *life {
-	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "WORDCOUNT_HTTP_ADDR="}, env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := testenv.StartChild(t, cmd); err != nil {
-		t.Fatal(err)
-	}
-	l := &life{cmd: cmd, stderr: &stderr, done: make(chan error, 1)}
-	go func() { l.done <- cmd.Wait() }()
-	return l
-}
-
-func (l *life) wait(t *testing.T, timeout time.Duration) error {
-	t.Helper()
-	select {
-	case err := <-l.done:
-		return err
-	case <-time.After(timeout):
-		_ = l.cmd.Process.Kill()
-		t.Fatalf("process did not finish in %v; stderr:\n%s", timeout, l.stderr)
-		return nil
-	}
+	env = append([]string{"PATH=" + os.Getenv("PATH"), "WORDCOUNT_HTTP_ADDR="}, env...)
+	return testenv.Start(t, wordcountBin.Path(t), env, args...)
 }
 
 // counts reads the published part files of a WordCount run and returns
@@ -141,8 +91,8 @@ func TestCrashRecoveryIsExact(t *testing.T) {
 			"--output", filepath.Join(dir, name+"-out"), "--checkpoint-dir", filepath.Join(dir, name+"-ck")}
 	}
 	ref := startLife(t, nil, args("ref")...)
-	if err := ref.wait(t, 2*time.Minute); err != nil {
-		t.Fatalf("failure-free run: %v\n%s", err, ref.stderr)
+	if err := ref.Wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("failure-free run: %v\n%s", err, ref.Stderr)
 	}
 	want := counts(t, filepath.Join(dir, "ref-out"))
 
@@ -158,30 +108,30 @@ func TestCrashRecoveryIsExact(t *testing.T) {
 		}
 		l := startLife(t, env, args("crash")...)
 		select {
-		case err := <-l.done:
-			if ws, ok := l.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && env != nil {
+		case err := <-l.Done():
+			if ws, ok := l.Cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && env != nil {
 				torn++
 				killed++
 				continue
 			}
-			t.Fatalf("life %d ended before it was killed (%v): make the input longer\n%s", i, err, l.stderr)
+			t.Fatalf("life %d ended before it was killed (%v): make the input longer\n%s", i, err, l.Stderr)
 		case <-time.After(lifetime):
 		}
-		_ = l.cmd.Process.Signal(syscall.SIGKILL)
-		<-l.done
+		_ = l.Cmd.Process.Signal(syscall.SIGKILL)
+		<-l.Done()
 		killed++
 	}
 	last := startLife(t, nil, args("crash")...)
-	if err := last.wait(t, 2*time.Minute); err != nil {
-		t.Fatalf("final life: %v\n%s", err, last.stderr)
+	if err := last.Wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("final life: %v\n%s", err, last.Stderr)
 	}
 	// The final life read only what the checkpoint it restored had not.
-	m := regexp.MustCompile(`"msg":"summary","events":(\d+)`).FindStringSubmatch(last.stderr.String())
+	m := regexp.MustCompile(`"msg":"summary","events":(\d+)`).FindStringSubmatch(last.Stderr.String())
 	if m == nil || torn != 1 {
-		t.Fatalf("no summary, or no life died writing a checkpoint (%d):\n%s", torn, last.stderr)
+		t.Fatalf("no summary, or no life died writing a checkpoint (%d):\n%s", torn, last.Stderr)
 	}
 	if read, _ := strconv.Atoi(m[1]); read >= copies*strings.Count(string(hamlet), "\n") {
-		t.Fatalf("the final life read the whole input (%d lines): it did not restore\n%s", read, last.stderr)
+		t.Fatalf("the final life read the whole input (%d lines): it did not restore\n%s", read, last.Stderr)
 	}
 	got := counts(t, filepath.Join(dir, "crash-out"))
 	if len(got) != len(want) {

@@ -16,9 +16,7 @@ import (
 // crash test built, whatever the result.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		if binDir != "" {
-			os.RemoveAll(binDir)
-		}
+		wordcountBin.Remove()
 		os.Exit(code)
 	}))
 }

@@ -126,6 +126,7 @@ java_opts+=(
   -XX:+UseG1GC
   "-Dlog4j.configurationFile=$root/bench/flink/log4j2.properties"
   "-Dtopspeed.flink.loglevel=${FLINK_LOG_LEVEL:-WARN}"
+  "-Djava.io.tmpdir=$work"   # not /tmp/flink-web-upload
 )
 flink_cp="$jdir/classes:$jdir/lib/*"
 

@@ -124,6 +124,12 @@ if [[ -n "${FLINK_JAVA_OPTS:-}" ]]; then
   java_opts+=($FLINK_JAVA_OPTS)
 fi
 
+# A private java.io.tmpdir, removed at exit: the mini-cluster's REST server
+# would otherwise leave /tmp/flink-web-upload behind.
+jtmp="$(mktemp -d "${TMPDIR:-/tmp}/run-topspeed.XXXXXX")"
+trap 'rm -rf "$jtmp"' EXIT
+java_opts+=("-Djava.io.tmpdir=$jtmp")
+
 "$java_bin" "${java_opts[@]}" -cp "$lib/*" \
   org.apache.flink.streaming.examples.windowing.TopSpeedWindowing \
   --input "$input" --output "$outdir"

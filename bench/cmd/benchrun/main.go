@@ -415,6 +415,7 @@ func (r *runner) javaCmd(heap string, class string, args ...string) []string {
 		"-Xmx"+heap, "-XX:+UseG1GC",
 		"-Dlog4j.configurationFile="+filepath.Join(r.root, "bench/flink/log4j2.properties"),
 		"-Dtopspeed.flink.loglevel=WARN",
+		"-Djava.io.tmpdir="+r.work, // not /tmp/flink-web-upload: the work dir goes with the run
 		"-cp", r.flinkClasses+":"+r.flinkLib+"/*",
 		class)
 	return append(c, args...)

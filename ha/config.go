@@ -41,6 +41,11 @@ type Config struct {
 	ResolveBudget time.Duration
 	// Logger receives raft's and this package's logs; nil logs nothing.
 	Logger *zap.Logger
+	// TLS, if set, secures raft with mutual TLS (see TLSFiles).
+	TLS *TLSFiles
+	// AllowInsecure lets raft run without TLS on a non-loopback Bind.
+	// Without TLS any host that reaches the port can vote and commit.
+	AllowInsecure bool
 }
 
 // DefaultConfig returns LAN timings: 500 ms heartbeat and election
@@ -77,6 +82,12 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Bind); err != nil {
 		return fmt.Errorf("ha: bind address %q: %w", c.Bind, err)
+	}
+	if c.TLS == nil && !c.AllowInsecure && !loopback(c.Bind) {
+		return fmt.Errorf("ha: --ha-bind %s %w", c.Bind, errInsecure)
+	}
+	if t := c.TLS; t != nil && (t.CA == "" || t.Cert == "" || t.Key == "") {
+		return errors.New("ha: raft TLS needs all of --ha-tls-ca, --ha-tls-cert and --ha-tls-key")
 	}
 	self := false
 	seen := map[string]bool{}

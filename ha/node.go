@@ -111,7 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("ha: advertise address %q: %w", adv, err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.Bind, advAddr, 3, 2*time.Second, rlog.Named("net"))
+	trans, err := newTransport(cfg, advAddr, rlog.Named("net"))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("ha: raft transport on %s: %w", cfg.Bind, err)
@@ -150,6 +150,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		log.Info("raft cluster bootstrapped", zap.Int("peers", len(servers)))
 	}
 	return n, nil
+}
+
+// newTransport is raft's TCP transport, over mutual TLS when cfg.TLS is set.
+func newTransport(cfg Config, adv net.Addr, log hclog.Logger) (*raft.NetworkTransport, error) {
+	if cfg.TLS == nil {
+		return raft.NewTCPTransportWithLogger(cfg.Bind, adv, 3, 2*time.Second, log)
+	}
+	server, client, err := cfg.TLS.tlsConfigs()
+	if err != nil {
+		return nil, err
+	}
+	stream, err := NewTLSStreamLayer(cfg.Bind, adv, server, client)
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 3, Timeout: 2 * time.Second, Logger: log,
+	}), nil
 }
 
 // LeaderCh reports leadership changes: true when this replica becomes the

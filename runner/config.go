@@ -10,10 +10,11 @@ import (
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/topspeed/topspeed/internal/ops"
 )
 
 // Configuration precedence, highest first:
@@ -125,8 +126,12 @@ func (s *config) loadEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) 
 // loadFile reads the YAML config file into s, rejecting keys that are no
 // flag.
 func (s *config) loadFile(fs *pflag.FlagSet) error {
+	b, err := ops.ReadSmallFile("--config", s.file, ops.MaxSmallFile)
+	if err != nil {
+		return err
+	}
 	fk := koanf.New(".")
-	if err := fk.Load(file.Provider(s.file), yaml.Parser()); err != nil {
+	if err := fk.Load(rawBytes(b), yaml.Parser()); err != nil {
 		return fmt.Errorf("config file %s: %w", s.file, err)
 	}
 	where := "config file " + s.file
@@ -148,6 +153,15 @@ func (s *config) loadFile(fs *pflag.FlagSet) error {
 		return fmt.Errorf("%s: unknown key(s) %s: keys are flag names without the leading dashes, e.g. log-level (see --help)", where, strings.Join(unknown, ", "))
 	}
 	return nil
+}
+
+// rawBytes is a koanf provider of a file's content, read with a size
+// limit (koanf's file provider reads without one).
+type rawBytes []byte
+
+func (b rawBytes) ReadBytes() ([]byte, error) { return b, nil }
+func (b rawBytes) Read() (map[string]any, error) {
+	return nil, errors.New("config: rawBytes needs a parser")
 }
 
 // flagString renders a value from the environment or a YAML file the way
@@ -205,7 +219,7 @@ func usage(job Job, fs *pflag.FlagSet, w io.Writer) func() {
 Settings come from, highest precedence first: the command line, the
 environment variables shown in brackets, the --config YAML file, the defaults.
 The ops HTTP server (--http-addr) serves /metrics, /livez, /readyz,
-/api/v1/status and POST /api/v1/savepoints.
+/api/v1/status and, with --http-token-file, POST /api/v1/savepoints.
 
 Flags:
 `, job.Name)

@@ -96,6 +96,8 @@ type haFlags struct {
 	id, bind, advertise, peers, dir, service string
 	replicas                                 int
 	heartbeat, election, lease               time.Duration
+	tlsCA, tlsCert, tlsKey                   string
+	allowInsecure                            bool
 }
 
 func (h *haFlags) register(fs *pflag.FlagSet, job Job) {
@@ -110,6 +112,10 @@ func (h *haFlags) register(fs *pflag.FlagSet, job Job) {
 	fs.DurationVar(&h.heartbeat, "ha-heartbeat-timeout", d.HeartbeatTimeout, "raft heartbeat timeout: a follower calls an election after this long without the leader")
 	fs.DurationVar(&h.election, "ha-election-timeout", d.ElectionTimeout, "raft election timeout")
 	fs.DurationVar(&h.lease, "ha-lease-timeout", d.LeaderLeaseTimeout, "raft leader lease: a leader without a quorum for this long steps down")
+	fs.StringVar(&h.tlsCA, "ha-tls-ca", "", "PEM CA certificate: raft peers must present a certificate it signed (mutual TLS; with --ha-tls-cert and --ha-tls-key)")
+	fs.StringVar(&h.tlsCert, "ha-tls-cert", "", "PEM certificate this replica presents to its raft peers, as server and as client (usages server auth and client auth)")
+	fs.StringVar(&h.tlsKey, "ha-tls-key", "", "PEM private key of --ha-tls-cert")
+	fs.BoolVar(&h.allowInsecure, "ha-allow-insecure", false, "run raft without TLS on a non-loopback --ha-bind: any host that reaches the port can vote and commit checkpoint pointers")
 }
 
 func (h *haFlags) enabled() bool { return h.peers != "" || h.replicas > 0 }
@@ -119,12 +125,18 @@ type opsFlags struct {
 	config          string
 	httpAddr        string
 	shutdownTimeout time.Duration
+	tokenFile       string
+	tlsCert, tlsKey string
+	token           string // read from tokenFile by validate; never logged
 }
 
 func (f *opsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "read settings from this YAML file (keys are flag names, e.g. log-level: debug); flags and environment variables override it")
 	fs.StringVar(&f.httpAddr, "http-addr", ops.DefaultAddr, "serve /metrics, /livez, /readyz and /api/v1/status on this address; empty disables the ops server and metrics")
 	fs.DurationVar(&f.shutdownTimeout, "http-shutdown-timeout", 5*time.Second, "how long the ops server waits for requests in progress when the job ends")
+	fs.StringVar(&f.tokenFile, "http-token-file", "", "file holding the bearer token that POST endpoints (POST /api/v1/savepoints) require as \"Authorization: Bearer <token>\"; without it they are disabled (403). GET endpoints need no token")
+	fs.StringVar(&f.tlsCert, "http-tls-cert", "", "serve the ops endpoints over HTTPS with this certificate (PEM; needs --http-tls-key)")
+	fs.StringVar(&f.tlsKey, "http-tls-key", "", "private key (PEM) of --http-tls-cert")
 }
 
 func (f *opsFlags) validate() error {
@@ -133,8 +145,19 @@ func (f *opsFlags) validate() error {
 			return fmt.Errorf("--http-addr %q: must be host:port or :port (e.g. %s), or empty to disable", f.httpAddr, ops.DefaultAddr)
 		}
 	}
-	if f.shutdownTimeout <= 0 {
-		return fmt.Errorf("--http-shutdown-timeout %v: must be positive", f.shutdownTimeout)
+	if f.shutdownTimeout <= 0 || f.shutdownTimeout > time.Hour {
+		return fmt.Errorf("--http-shutdown-timeout %v: must be in (0, 1h]", f.shutdownTimeout)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--http-tls-cert and --http-tls-key go together: give both or neither")
+	}
+	f.token = ""
+	if f.tokenFile != "" {
+		tok, err := ops.ReadToken("--http-token-file", f.tokenFile)
+		if err != nil {
+			return err
+		}
+		f.token = tok
 	}
 	return nil
 }

@@ -109,6 +109,9 @@ func (o *opsRuntime) start(b *build) error {
 		Build:     o.b,
 		Logger:    o.log,
 		Savepoint: savepointFunc(func() *checkpoint.Coordinator { return b.coord }),
+		Token:     o.f.token,
+		TLSCert:   o.f.tlsCert,
+		TLSKey:    o.f.tlsKey,
 	}, o.ns)
 	o.srv.AddReadinessCheck("pipeline", func() error {
 		if st := p.State(); st != engine.StateRunning {
@@ -159,6 +162,9 @@ func (o *opsRuntime) startHA(hs *haStatus, parallelism int) error {
 		},
 		Counts:    hs.counts,
 		Savepoint: savepointFunc(hs.coord.Load),
+		Token:     o.f.token,
+		TLSCert:   o.f.tlsCert,
+		TLSKey:    o.f.tlsKey,
 		Recorder:  o.rec,
 		Build:     o.b,
 		Logger:    o.log,

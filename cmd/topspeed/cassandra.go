@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/topspeed/topspeed/internal/ops"
 	"github.com/topspeed/topspeed/job/topspeed"
 	"github.com/topspeed/topspeed/sink/cassandra"
 )
@@ -104,9 +104,9 @@ func (c *cassandraFlags) config(lookup func(string) (string, bool)) (cassandra.C
 	if pw, ok := lookup("CASSANDRA_PASSWORD"); ok && pw != "" {
 		cfg.Password = pw
 	} else if c.passwordFile != "" {
-		b, err := os.ReadFile(c.passwordFile)
+		b, err := ops.ReadSmallFile("--cassandra-password-file", c.passwordFile, ops.MaxSmallFile)
 		if err != nil {
-			return cfg, fmt.Errorf("--cassandra-password-file: %w", err)
+			return cfg, err
 		}
 		cfg.Password = strings.TrimRight(string(b), "\r\n")
 	}

@@ -251,14 +251,14 @@ func TestReadBuildInfo(t *testing.T) {
 func TestSavepointEndpoint(t *testing.T) {
 	calls := 0
 	var fail error
-	srv := NewServer(Config{Savepoint: func(context.Context) (string, error) {
+	srv := NewServer(Config{Token: "s3cret", Savepoint: func(context.Context) (string, error) {
 		calls++
 		return "/ck/sp-1", fail
 	}})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	defer http.DefaultClient.CloseIdleConnections()
-	resp, err := http.Post(ts.URL+"/api/v1/savepoints", "application/json", nil)
+	resp, err := postWithToken(ts.URL+"/api/v1/savepoints", "s3cret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestSavepointEndpoint(t *testing.T) {
 		t.Fatalf("got %d %s (calls %d)", resp.StatusCode, b, calls)
 	}
 	fail = fmt.Errorf("%w: follower", ErrUnavailable)
-	resp, err = http.Post(ts.URL+"/api/v1/savepoints", "application/json", nil)
+	resp, err = postWithToken(ts.URL+"/api/v1/savepoints", "s3cret")
 	if err != nil {
 		t.Fatal(err)
 	}

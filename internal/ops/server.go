@@ -2,6 +2,8 @@ package ops
 
 import (
 	"context"
+	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,6 +78,14 @@ type Config struct {
 	// savepoint and returns its directory. An error wrapping
 	// ErrUnavailable answers 503 (for example on a follower), any other 500.
 	Savepoint func(ctx context.Context) (string, error)
+	// Token is the bearer token that POST endpoints (savepoints) require in
+	// "Authorization: Bearer <token>". Empty disables them: they answer
+	// 403 with how to enable them. GET endpoints (probes, metrics, status)
+	// need no token.
+	Token string
+	// TLSCert and TLSKey, both set, are PEM files: Start then serves HTTPS
+	// (TLS 1.2 at least). Both empty: plain HTTP.
+	TLSCert, TLSKey string
 	// Logger receives the server's logs (nil: none).
 	Logger *zap.Logger
 }
@@ -132,7 +142,7 @@ func NewServer(cfg Config, opts ...Option) *Server {
 	s.mux.HandleFunc("GET /readyz", s.handleChecks(func() []check { return s.checks }))
 	s.mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	if cfg.Savepoint != nil {
-		s.mux.HandleFunc("POST /api/v1/savepoints", s.handleSavepoint)
+		s.mux.HandleFunc("POST /api/v1/savepoints", s.authorized(s.handleSavepoint))
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -262,6 +272,32 @@ func (s *Server) handleSavepoint(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"path": path})
 }
 
+// authorized wraps a POST handler: it runs only with the configured bearer
+// token. Without one configured the endpoint is disabled (403); a missing
+// or wrong token answers 401. The token is never logged.
+func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token == "" {
+			httpError(w, http.StatusForbidden, "POST endpoints are disabled: start the job with --http-token-file naming a file that holds a token, and send it as \"Authorization: Bearer <token>\"")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.Token)) != 1 {
+			s.log.Warn("ops request refused: missing or wrong bearer token", zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+			w.Header().Set("WWW-Authenticate", `Bearer realm="topspeed"`)
+			httpError(w, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <token of --http-token-file>)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
 // Handler returns the endpoints' handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
@@ -297,11 +333,19 @@ func (s *Server) rates() Rates {
 }
 
 // Start listens on Config.Addr and serves in the background until
-// Shutdown. It returns once the listener is bound (see Addr).
+// Shutdown, over TLS with Config.TLSCert and TLSKey. It returns once the
+// listener is bound (see Addr).
 func (s *Server) Start() error {
+	tlsConf, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ops: listen on %s: %w", s.cfg.Addr, err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
 	}
 	s.ln = ln
 	s.srv = &http.Server{
@@ -334,8 +378,24 @@ func (s *Server) Start() error {
 			}
 		}
 	}()
-	s.log.Info("ops server listening", zap.String("addr", ln.Addr().String()))
+	s.log.Info("ops server listening", zap.String("addr", ln.Addr().String()),
+		zap.Bool("tls", tlsConf != nil), zap.Bool("post_enabled", s.cfg.Token != ""))
 	return nil
+}
+
+// tlsConfig loads the certificate (nil without TLS).
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	switch {
+	case s.cfg.TLSCert == "" && s.cfg.TLSKey == "":
+		return nil, nil
+	case s.cfg.TLSCert == "" || s.cfg.TLSKey == "":
+		return nil, errors.New("ops: TLS needs both a certificate and a key (--http-tls-cert, --http-tls-key)")
+	}
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("ops: TLS certificate %s, key %s: %w", s.cfg.TLSCert, s.cfg.TLSKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Addr returns the bound address after Start.

@@ -58,15 +58,37 @@ type Coordinator struct {
 	OnComplete func(Stats)
 	// OnFailure, if set, is called after each failed checkpoint.
 	OnFailure func(error)
+	// MaxConsecutiveFailures, if positive, makes Run fail once this many
+	// periodic checkpoints in a row have failed (Flink's tolerable failed
+	// checkpoints plus one); 0 never fails. A checkpoint that is skipped
+	// because the pipeline is not running, or abandoned because ctx ended,
+	// does not count, nor does one the Committer refused: that means
+	// leadership is ending, which HA handles.
+	MaxConsecutiveFailures int
 	// Log receives progress; nil logs nothing.
 	Log *zap.Logger
 
 	mu sync.Mutex // one checkpoint at a time
+
+	failMu  sync.Mutex
+	failed  int   // periodic checkpoints failed in a row
+	lastErr error // the last one's error
+}
+
+// ConsecutiveFailures returns how many periodic checkpoints in a row have
+// failed up to now, and the last one's error (0 and nil once one
+// succeeds). It is safe to call concurrently with Run.
+func (c *Coordinator) ConsecutiveFailures() (int, error) {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	return c.failed, c.lastErr
 }
 
 // Run takes a checkpoint every Interval until ctx is cancelled or the
 // pipeline has ended. A failed checkpoint is logged and counted, and the
-// next one is tried at the next tick; the pipeline keeps running.
+// next one is tried at the next tick; the pipeline keeps running unless
+// MaxConsecutiveFailures have failed in a row: Run then returns an error
+// naming the last failure.
 func (c *Coordinator) Run(ctx context.Context) error {
 	if c.Interval <= 0 {
 		<-ctx.Done()
@@ -76,6 +98,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		for {
 			_, err := c.take(ctx, c.Store, false)
 			if err == nil || ctx.Err() != nil || !errors.Is(err, engine.ErrNotRunning) {
+				if ferr := c.outcome(ctx, err); ferr != nil {
+					return ferr
+				}
 				break
 			}
 			select { // Run has not started the pipeline yet
@@ -94,21 +119,54 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		_, err := c.take(ctx, c.Store, false)
-		switch {
-		case err == nil:
-		case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrCheckpointAborted):
-			if ctx.Err() != nil {
-				return nil
-			}
-			// The pipeline ended or is not started yet.
-			c.log().Debug("checkpoint skipped", zap.Error(err))
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		default:
-			c.log().Warn("checkpoint failed", zap.Error(err))
+		}
+		if ferr := c.outcome(ctx, err); ferr != nil {
+			return ferr
 		}
 	}
 }
+
+// outcome logs and counts the result of a periodic checkpoint, and
+// returns an error once MaxConsecutiveFailures have failed in a row.
+func (c *Coordinator) outcome(ctx context.Context, err error) error {
+	var refused *commitError
+	switch {
+	case err == nil:
+		c.setFailed(0, nil)
+		return nil
+	case ctx.Err() != nil:
+		return nil
+	case errors.Is(err, engine.ErrNotRunning), errors.Is(err, engine.ErrCheckpointAborted):
+		// The pipeline ended or is not started yet.
+		c.log().Debug("checkpoint skipped", zap.Error(err))
+		return nil
+	case errors.As(err, &refused):
+		c.log().Warn("checkpoint not committed", zap.Error(err))
+		return nil
+	}
+	n, _ := c.ConsecutiveFailures()
+	n++
+	c.setFailed(n, err)
+	c.log().Warn("checkpoint failed", zap.Int("consecutive_failures", n), zap.Error(err))
+	if c.MaxConsecutiveFailures > 0 && n >= c.MaxConsecutiveFailures {
+		return fmt.Errorf("%d checkpoint(s) failed in a row, more than the %d tolerated; the last: %w", n, c.MaxConsecutiveFailures-1, err)
+	}
+	return nil
+}
+
+func (c *Coordinator) setFailed(n int, err error) {
+	c.failMu.Lock()
+	c.failed, c.lastErr = n, err
+	c.failMu.Unlock()
+}
+
+// commitError is a checkpoint the Committer refused.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
 
 // Savepoint takes a checkpoint into the savepoint store and returns it.
 func (c *Coordinator) Savepoint(ctx context.Context) (Info, error) {
@@ -164,7 +222,9 @@ func (c *Coordinator) take(ctx context.Context, store *Store, final bool) (Info,
 	}
 	info, err := store.Write(ctx, snap, c.Meta)
 	if err == nil && c.Commit != nil {
-		err = c.Commit(ctx, info)
+		if cerr := c.Commit(ctx, info); cerr != nil {
+			err = &commitError{cerr}
+		}
 	}
 	if err != nil {
 		if c.OnFailure != nil {

@@ -94,6 +94,11 @@ type Store struct {
 	// Hook, if set, is called at "files-written" (data files durable,
 	// manifest not yet written) and "complete".
 	Hook Hook
+	// Job, if set, is part of the directory names (sp-<job>-<id>-t<term>),
+	// and only directories with it are listed, loaded and pruned: several
+	// jobs can then share the directory, as they share a savepoint
+	// directory. Set it before the first Write.
+	Job string
 }
 
 // NewStore opens (creating it if needed) a checkpoint directory keeping the
@@ -124,11 +129,33 @@ func (s *Store) Dir() string { return s.dir }
 // dirName is a checkpoint directory's name: id and writer term, so that two
 // writers (an old and a new leader) never write into the same directory.
 func (s *Store) dirName(id, term uint64) string {
-	prefix := "chk"
+	return fmt.Sprintf("%s%020d-t%d", s.namePrefix(), id, term)
+}
+
+// namePrefix is what the store's directory names start with: "chk-",
+// "sp-", or with a Job "sp-<job>-".
+func (s *Store) namePrefix() string {
+	prefix := "chk-"
 	if s.kind == "savepoint" {
-		prefix = "sp"
+		prefix = "sp-"
 	}
-	return fmt.Sprintf("%s-%020d-t%d", prefix, id, term)
+	if s.Job != "" {
+		prefix += s.Job + "-"
+	}
+	return prefix
+}
+
+// parse returns id and term of one of the store's directory names. A
+// store without a Job takes every checkpoint and savepoint name.
+func (s *Store) parse(name string) (id, term uint64, ok bool) {
+	if s.Job == "" {
+		return parseDirName(name)
+	}
+	rest, found := strings.CutPrefix(name, s.namePrefix())
+	if !found {
+		return 0, 0, false
+	}
+	return parseDirName("sp-" + rest)
 }
 
 // parseDirName returns id and term of a checkpoint directory name.
@@ -157,8 +184,9 @@ func parseDirName(name string) (id, term uint64, ok bool) {
 // directories are synced. Older checkpoints beyond the retention are then
 // deleted. ctx is checked before each file: once it is cancelled (a
 // deadline, a lost leadership) the write stops before the manifest, so the
-// abandoned checkpoint never becomes complete, and its directory is
-// removed; a single write or fsync in progress is not interrupted.
+// abandoned checkpoint never becomes complete; a single write or fsync in
+// progress is not interrupted. A write that fails for any reason (a
+// cancelled context, a full disk) removes its directory.
 func (s *Store) Write(ctx context.Context, snap *engine.Snapshot, meta Meta) (Info, error) {
 	maxPar, err := manifestMaxParallelism(snap, meta)
 	if err != nil {
@@ -175,6 +203,11 @@ func (s *Store) Write(ctx context.Context, snap *engine.Snapshot, meta Meta) (In
 	}
 	info, err := s.writeFiles(ctx, path, snap, meta, maxPar)
 	if err != nil {
+		// Incomplete, and nothing refers to it: leave no files behind
+		// (a full disk must not stay full of failed attempts).
+		if rerr := os.RemoveAll(path); rerr != nil {
+			s.log.Warn("removing a failed checkpoint", zap.String("path", path), zap.Error(rerr))
+		}
 		return Info{}, err
 	}
 	s.prune(meta.Term)
@@ -208,7 +241,6 @@ func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapsh
 	m := Manifest{FormatVersion: FormatVersion, ID: snap.ID, Term: meta.Term, Kind: s.kind, Created: time.Now().UTC(),
 		Fingerprint: meta.Fingerprint, MaxParallelism: maxPar, Watermarks: snap.Watermarks}
 	abandon := func(before string) (Info, error) {
-		_ = os.RemoveAll(path) // incomplete, and nothing refers to it
 		return Info{}, fmt.Errorf("checkpoint %d: abandoned before %s: %w", snap.ID, before, context.Cause(ctx))
 	}
 	files := []struct {
@@ -324,7 +356,7 @@ func (s *Store) list() ([]entry, error) {
 	}
 	var es []entry
 	for _, de := range des {
-		if id, term, ok := parseDirName(de.Name()); ok && de.IsDir() {
+		if id, term, ok := s.parse(de.Name()); ok && de.IsDir() {
 			es = append(es, entry{name: de.Name(), id: id, term: term})
 		}
 	}
@@ -389,14 +421,22 @@ func short(fp string) string {
 
 // Load reads and fully verifies the checkpoint in directory path: a
 // readable manifest of a known format, and every data file present with
-// the size and CRC-32C the manifest records.
+// the size and CRC-32C the manifest records. Only regular files are read
+// (a symbolic link, device, FIFO or directory in their place is refused
+// unopened), the manifest is at most MaxManifestSize bytes, and a data file
+// whose size differs from the manifest's is refused unread: a hostile or
+// damaged directory cannot make Load hang or exhaust memory beyond the
+// sizes its manifest records.
 func Load(path string) (*engine.Snapshot, Info, error) {
 	bad := func(format string, args ...any) (*engine.Snapshot, Info, error) {
 		return nil, Info{}, fmt.Errorf("%w: %s: %s", ErrInvalid, path, fmt.Sprintf(format, args...))
 	}
-	mb, err := os.ReadFile(filepath.Join(path, fileManifest))
-	if err != nil {
+	mb, err := readManifestFile(filepath.Join(path, fileManifest))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return bad("no manifest (incomplete): %v", err)
+	case err != nil:
+		return bad("manifest: %v", err)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(mb))
@@ -416,15 +456,12 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 		if fe.Name != filepath.Base(fe.Name) {
 			return bad("file name %q", fe.Name)
 		}
-		b, err := os.ReadFile(filepath.Join(path, fe.Name))
+		if _, dup := data[fe.Name]; dup {
+			return bad("manifest lists %s twice", fe.Name)
+		}
+		b, err := readDataFile(filepath.Join(path, fe.Name), fe)
 		if err != nil {
 			return bad("%v", err)
-		}
-		if int64(len(b)) != fe.Size {
-			return bad("%s: %d bytes, manifest says %d", fe.Name, len(b), fe.Size)
-		}
-		if c := crc32.Checksum(b, castagnoli); c != fe.CRC32C {
-			return bad("%s: CRC-32C %08x, manifest says %08x", fe.Name, c, fe.CRC32C)
 		}
 		data[fe.Name] = b
 		total += fe.Size

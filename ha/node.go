@@ -199,6 +199,14 @@ func (n *Node) CommitCheckpoint(ctx context.Context, id uint64, path string, ter
 	return n.apply(ctx, command{Op: "checkpoint", ID: id, Path: path, Term: term})
 }
 
+// FallBack moves the committed pointer back to an older checkpoint (id, taken
+// in term taken, at path) because this leader, of term, cannot load the
+// committed one. The pointer records the id it fell back from
+// (Pointer.FellBackFrom); ordinary stale pointers stay refused.
+func (n *Node) FallBack(ctx context.Context, id uint64, path string, taken, term uint64) error {
+	return n.apply(ctx, command{Op: "fallback", ID: id, Path: path, Term: term, Taken: taken})
+}
+
 // MarkFinished records that the bounded job has processed all its input.
 func (n *Node) MarkFinished(ctx context.Context, term uint64) error {
 	return n.apply(ctx, command{Op: "finished", Term: term})

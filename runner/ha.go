@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 
 	"github.com/topspeed/topspeed/checkpoint"
@@ -24,6 +26,10 @@ func (h *haFlags) config(log *zap.Logger) (ha.Config, error) {
 	c.ID, c.Bind, c.Advertise, c.Dir = h.id, h.bind, h.advertise, h.dir
 	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = h.heartbeat, h.election, h.lease
 	c.Logger = log
+	c.AllowInsecure = h.allowInsecure
+	if h.tlsCA != "" || h.tlsCert != "" || h.tlsKey != "" {
+		c.TLS = &ha.TLSFiles{CA: h.tlsCA, Cert: h.tlsCert, Key: h.tlsKey}
+	}
 	if c.ID == "" {
 		host, err := os.Hostname()
 		if err != nil {
@@ -117,6 +123,9 @@ type leaderTerm struct {
 	b      *build
 	cancel context.CancelFunc
 	done   chan error // the run's result: nil = input exhausted or stopped
+	// committed is set once the term committed a checkpoint (it made
+	// progress: the next failure starts the backoff over).
+	committed atomic.Bool
 }
 
 // runHA runs the job as one replica: it joins the raft cluster and runs
@@ -164,6 +173,14 @@ type replica struct {
 	log        *zap.Logger
 	cur        *leaderTerm // nil on a follower
 	finishedAt time.Time   // when this leader saw the job finished
+
+	// After a failed term (the job could not start or failed), the replica
+	// does not try again before notBefore: a leader waits for it, then
+	// tries again (see failed). The delay doubles from 1 s to 30 s and
+	// starts over after a term that committed a checkpoint.
+	bo        *backoff.ExponentialBackOff
+	notBefore time.Time
+	retry     *time.Timer // fires at notBefore while this replica leads idle
 }
 
 // runReplica is runHA's body: it reports each term's job to prog.
@@ -174,6 +191,7 @@ func (r *runner) runReplica(ctx context.Context, cfg ha.Config, hs *haStatus, pr
 		return ExitFailure
 	}
 	hs.node.Store(node)
+	node.LogApplied() // debug "raft entry applied" lines: the order this replica's FSM applied
 	log := r.log.With(zap.String("replica", cfg.ID))
 	log.Info("replica started", zap.String("bind", cfg.Bind), zap.Int("peers", len(cfg.Peers)))
 	defer func() {
@@ -186,16 +204,24 @@ func (r *runner) runReplica(ctx context.Context, cfg ha.Config, hs *haStatus, pr
 	finished := time.NewTicker(100 * time.Millisecond)
 	defer finished.Stop()
 
-	x := &replica{runner: r, ctx: ctx, node: node, cfg: cfg, hs: hs, prog: prog, log: log}
+	x := &replica{runner: r, ctx: ctx, node: node, cfg: cfg, hs: hs, prog: prog, log: log, bo: newTermBackoff()}
 	defer x.stopTerm("the run was cancelled")
+	defer x.disarm()
 	for {
 		var curDone chan error
 		if x.cur != nil {
 			curDone = x.cur.done
 		}
+		var retry <-chan time.Time
+		if x.retry != nil {
+			retry = x.retry.C
+		}
 		select {
 		case leader := <-node.LeaderCh():
 			x.leadership(leader)
+		case <-retry:
+			x.retry = nil
+			x.leadership(x.node.IsLeader())
 		case err := <-curDone:
 			x.termEnded(err)
 		case <-finished.C:
@@ -216,10 +242,13 @@ func (r *runner) runReplica(ctx context.Context, cfg ha.Config, hs *haStatus, pr
 func (x *replica) leadership(leader bool) {
 	switch {
 	case leader && x.cur == nil:
+		if wait := time.Until(x.notBefore); wait > 0 {
+			x.arm(wait) // try again then, if still leading
+			return
+		}
 		t, err := x.startTerm()
 		if err != nil {
-			x.log.Error("cannot run the job as leader; handing leadership over", zap.Error(err))
-			_ = x.node.TransferLeadership()
+			x.failed("cannot run the job as leader", false, err)
 			return
 		}
 		x.cur = t // nil if the job already finished
@@ -227,7 +256,46 @@ func (x *replica) leadership(leader bool) {
 			x.hs.setTerm(t)
 		}
 	case !leader:
+		x.disarm()
 		x.stopTerm("lost leadership")
+	}
+}
+
+// newTermBackoff is the delay between a replica's attempts to run the job:
+// 1 s doubling to 30 s.
+func newTermBackoff() *backoff.ExponentialBackOff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.Multiplier, bo.MaxInterval = time.Second, 2, 30*time.Second
+	bo.RandomizationFactor = 0.2
+	return bo
+}
+
+// failed handles a term that could not start or whose job failed: one
+// error line, then leadership is handed over, and this replica tries again
+// at the earliest after the backoff delay (a leader waits for it idle). So
+// a job that cannot run on any replica moves the raft term only about once
+// per attempt, instead of a storm of elections.
+func (x *replica) failed(what string, progressed bool, err error) {
+	if progressed {
+		x.bo.Reset()
+	}
+	d := x.bo.NextBackOff()
+	x.notBefore = time.Now().Add(d)
+	x.log.Error(what+"; handing leadership over", zap.Error(err), zap.Duration("retry_after", d))
+	if terr := x.node.TransferLeadership(); terr != nil && x.node.IsLeader() {
+		x.arm(d) // nobody took over: try again here
+	}
+}
+
+func (x *replica) arm(d time.Duration) {
+	x.disarm()
+	x.retry = time.NewTimer(d)
+}
+
+func (x *replica) disarm() {
+	if x.retry != nil {
+		x.retry.Stop()
+		x.retry = nil
 	}
 }
 
@@ -246,12 +314,11 @@ func (x *replica) stopTerm(why string) {
 // termEnded handles the end of the term's job: a failure hands leadership
 // over; the end of the input is committed as finished.
 func (x *replica) termEnded(err error) {
-	term := x.cur.term
+	term, progressed := x.cur.term, x.cur.committed.Load()
 	x.cur = nil
 	x.hs.setTerm(nil)
 	if err != nil {
-		x.log.Error("job failed; handing leadership over", zap.Error(x.explainRestore(err)))
-		_ = x.node.TransferLeadership()
+		x.failed("job failed", progressed, x.explainRestore(err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(x.ctx, 5*time.Second)
@@ -362,19 +429,20 @@ func (x *replica) startTerm() (*leaderTerm, error) {
 	if b.coord, err = x.newCoordinator(b.pipeline, log, term); err != nil {
 		return nil, err
 	}
-	if err := x.restoreCommitted(b, ptr, log); err != nil {
+	if err := x.restoreCommitted(b, ptr, term, log); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(x.ctx)
+	t := &leaderTerm{term: term, b: b, cancel: cancel, done: make(chan error, 1)}
 	b.coord.Commit = func(ctx context.Context, info checkpoint.Info) error {
 		log.Debug("committing checkpoint", zap.Uint64("checkpoint", info.Manifest.ID))
 		err := x.node.CommitCheckpoint(ctx, info.Manifest.ID, info.Path, term)
 		if err == nil {
+			t.committed.Store(true)
 			log.Info("checkpoint committed", zap.Uint64("checkpoint", info.Manifest.ID))
 		}
 		return err
 	}
-	ctx, cancel := context.WithCancel(x.ctx)
-	t := &leaderTerm{term: term, b: b, cancel: cancel, done: make(chan error, 1)}
 	x.prog.attach(b)
 	go func() {
 		err := execute(ctx, b)
@@ -387,25 +455,91 @@ func (x *replica) startTerm() (*leaderTerm, error) {
 }
 
 // restoreCommitted restores b from the checkpoint whose pointer raft
-// committed, if any: never from a checkpoint a deposed leader wrote.
-func (x *replica) restoreCommitted(b *build, ptr ha.Pointer, log *zap.Logger) error {
+// committed, if any: never from a checkpoint a deposed leader wrote. If
+// that checkpoint cannot be used (corrupt, missing, outside
+// --checkpoint-dir, not the one the pointer names), it falls back to the
+// newest older valid one and commits that choice (see fallBack).
+func (x *replica) restoreCommitted(b *build, ptr ha.Pointer, term uint64, log *zap.Logger) error {
 	b.coord.Initial = ptr.ID == 0
 	if ptr.ID == 0 {
 		log.Info("leader: no committed checkpoint, starting from the beginning")
 		return nil
 	}
 	loadStart := time.Now()
-	snap, info, err := checkpoint.Load(ptr.Path)
+	snap, err := loadCommitted(b, ptr)
 	if err != nil {
-		return fmt.Errorf("committed checkpoint %d: %w", ptr.ID, err)
-	}
-	if info.Manifest.ID != ptr.ID || info.Manifest.Term != ptr.Term {
-		return fmt.Errorf("committed pointer %+v does not match the manifest at its path (id %d, term %d)", ptr, info.Manifest.ID, info.Manifest.Term)
-	}
-	if err := checkpoint.Compatible(info.Manifest, b.coord.Meta.Fingerprint); err != nil {
-		return err
+		if snap, err = x.fallBack(b, ptr, term, err, log); err != nil {
+			return err
+		}
+	} else {
+		log.Info("leader: restoring from the committed checkpoint", zap.Uint64("checkpoint", ptr.ID), zap.Uint64("checkpoint_term", ptr.Term), zap.String("path", ptr.Path))
 	}
 	x.restore(b, snap, loadStart)
-	log.Info("leader: restoring from the committed checkpoint", zap.Uint64("checkpoint", ptr.ID), zap.Uint64("checkpoint_term", ptr.Term), zap.String("path", ptr.Path))
 	return nil
+}
+
+// loadCommitted loads and checks the checkpoint the pointer names.
+func loadCommitted(b *build, ptr ha.Pointer) (*engine.Snapshot, error) {
+	if err := insideDir(b.coord.Store.Dir(), ptr.Path); err != nil {
+		return nil, err
+	}
+	snap, info, err := checkpoint.Load(ptr.Path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Manifest.ID != ptr.ID || info.Manifest.Term != ptr.Term {
+		return nil, fmt.Errorf("the manifest at %s is checkpoint %d of term %d, not the committed %d of term %d", ptr.Path, info.Manifest.ID, info.Manifest.Term, ptr.ID, ptr.Term)
+	}
+	if err := checkpoint.Compatible(info.Manifest, b.coord.Meta.Fingerprint); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// fallBack replaces the unusable committed checkpoint by the newest valid
+// one older than it (lower id, not a later term) with the job's
+// fingerprint, and commits the move through raft, so every replica
+// restores from it from now on. Without one the job cannot restore: an
+// error.
+func (x *replica) fallBack(b *build, ptr ha.Pointer, term uint64, why error, log *zap.Logger) (*engine.Snapshot, error) {
+	snap, info, err := b.coord.Store.Latest(b.coord.Meta.Fingerprint, func(m checkpoint.Manifest) bool {
+		return m.ID < ptr.ID && m.Term <= ptr.Term
+	})
+	if err != nil {
+		return nil, fmt.Errorf("committed checkpoint %d (%s) is unusable: %v; no older valid checkpoint to fall back to: %w", ptr.ID, ptr.Path, why, err)
+	}
+	log.Error("leader: the committed checkpoint is unusable; falling back to the newest older valid one",
+		zap.Uint64("committed", ptr.ID), zap.String("committed_path", ptr.Path), zap.NamedError("reason", why),
+		zap.Uint64("checkpoint", info.Manifest.ID), zap.Uint64("checkpoint_term", info.Manifest.Term), zap.String("path", info.Path))
+	ctx, cancel := context.WithTimeout(x.ctx, 10*time.Second)
+	defer cancel()
+	if err := x.node.FallBack(ctx, info.Manifest.ID, info.Path, info.Manifest.Term, term); err != nil {
+		return nil, fmt.Errorf("committing the fallback from checkpoint %d to %d: %w", ptr.ID, info.Manifest.ID, err)
+	}
+	return snap, nil
+}
+
+// insideDir checks that path, cleaned, lies inside dir (as given or with
+// its symlinks resolved): a committed pointer must name a checkpoint of
+// --checkpoint-dir, nothing else on the file system.
+func insideDir(dir, path string) error {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("committed checkpoint path %q: %w", path, err)
+	}
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("checkpoint directory %q: %w", dir, err)
+	}
+	dirs := []string{d}
+	if r, err := filepath.EvalSymlinks(d); err == nil && r != d {
+		dirs = append(dirs, r)
+	}
+	for _, d := range dirs {
+		rel, err := filepath.Rel(d, p)
+		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("committed checkpoint path %q is outside --checkpoint-dir %s", path, dir)
 }

@@ -65,6 +65,13 @@ const (
 	// pollInterval bounds a read from stdin or a pipe when the file
 	// supports deadlines, so that Read returns regularly.
 	pollInterval = 200 * time.Millisecond
+	// readBudget bounds one Read that keeps skipping bad records: it then
+	// returns what it has (maybe nothing), so that checkpoint barriers and
+	// cancellation get through an endless run of bad input.
+	readBudget = 100 * time.Millisecond
+	// skipCheck is how many skipped records pass between checks of the
+	// context and of readBudget.
+	skipCheck = 256
 )
 
 // Option configures a Lines source.
@@ -124,8 +131,9 @@ type Lines[T any] struct {
 	seeker    io.Seeker
 	base      int64 // seeker position of the input's first byte
 	baseSet   bool
-	deadlines bool // r is an *os.File with working read deadlines
-	mayBlock  bool // reading r may block: do not read once records are ready
+	deadlines bool   // r is an *os.File with working read deadlines
+	mayBlock  bool   // reading r may block: do not read once records are ready
+	restore   func() // undoes what Open did to stdin (non-blocking mode)
 
 	buf        []byte
 	start, end int
@@ -183,13 +191,13 @@ func (l *Lines[T]) Open(ctx context.Context) error {
 	if l.parse == nil {
 		return fmt.Errorf("source: %s: nil parse function", l.name)
 	}
-	if l.file != nil {
-		l.file.Close()
-		l.file = nil
-	}
+	l.closeFile()
 	switch {
 	case l.path == "-":
 		l.r = os.Stdin
+		if f, restore, ok := pollableStdin(os.Stdin); ok {
+			l.r, l.file, l.restore = f, f, restore
+		}
 	case l.path != "":
 		f, err := os.Open(l.path)
 		if err != nil {
@@ -236,8 +244,9 @@ func (l *Lines[T]) Open(ctx context.Context) error {
 }
 
 // Read parses the next lines into buf. It returns io.EOF at the end of the
-// input, a *RecordError for a bad record under the Fail policy, and other
-// errors for I/O failures.
+// input, a *RecordError for a bad record under the Fail policy, ctx's error
+// once ctx is done, and other errors for I/O failures. While it skips bad
+// records it returns at least every 100 ms, maybe with none read.
 func (l *Lines[T]) Read(ctx context.Context, buf []T) (int, error) {
 	if l.done {
 		return 0, io.EOF
@@ -248,7 +257,21 @@ func (l *Lines[T]) Read(ctx context.Context, buf []T) (int, error) {
 	if l.r == nil {
 		return 0, fmt.Errorf("source: %s: Read before Open", l.name)
 	}
-	n := 0
+	n, skips, t0 := 0, 0, time.Now()
+	// skip applies the policy to a bad record: false to return now, with
+	// err (the record's error, ctx's, or nil when the budget is spent).
+	skip := func(re *RecordError) (bool, error) {
+		if !l.badRecord(re) {
+			return false, re
+		}
+		if skips++; skips%skipCheck != 0 {
+			return true, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		return time.Since(t0) < readBudget, nil
+	}
 	for n < len(buf) {
 		line, err := l.next(n > 0 && l.mayBlock)
 		if err == errNotReady {
@@ -259,21 +282,21 @@ func (l *Lines[T]) Read(ctx context.Context, buf []T) (int, error) {
 			return n, io.EOF
 		}
 		if err != nil {
-			if re, ok := err.(*RecordError); ok {
-				if l.badRecord(re) {
-					continue
-				}
-				return n, re
+			re, ok := err.(*RecordError)
+			if !ok {
+				return n, err
 			}
-			return n, err
+			if more, err := skip(re); !more {
+				return n, err
+			}
+			continue
 		}
 		v, perr := l.parse(line)
 		if perr != nil {
-			re := &RecordError{File: l.name, Line: l.line, Err: perr}
-			if l.badRecord(re) {
-				continue
+			if more, err := skip(&RecordError{File: l.name, Line: l.line, Err: perr}); !more {
+				return n, err
 			}
-			return n, re
+			continue
 		}
 		buf[n] = v
 		n++
@@ -331,6 +354,11 @@ func (l *Lines[T]) next(noBlock bool) ([]byte, error) {
 			if i < 0 {
 				l.offset += int64(len(data))
 				l.start, l.end = 0, 0
+				if len(data) > 0 {
+					// Return between buffers of an endless line (/dev/zero)
+					// so that Read can return.
+					return nil, errNotReady
+				}
 			} else {
 				l.consume(i + 1)
 				l.discarding = false
@@ -432,15 +460,25 @@ func (l *Lines[T]) Close() error {
 	if f, ok := l.r.(*os.File); ok && l.deadlines {
 		_ = f.SetReadDeadline(time.Time{}) // leave stdin as we found it
 	}
-	if l.file == nil {
-		return nil
-	}
-	err := l.file.Close()
-	l.file = nil
-	if err != nil {
+	if err := l.closeFile(); err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
 	return nil
+}
+
+// closeFile closes what Open opened (a file, or stdin's non-blocking
+// duplicate) and restores stdin's mode.
+func (l *Lines[T]) closeFile() error {
+	var err error
+	if l.file != nil {
+		err = l.file.Close()
+		l.file = nil
+	}
+	if l.restore != nil {
+		l.restore()
+		l.restore = nil
+	}
+	return err
 }
 
 // State layout: version, offset (u64), line (u64), discarding (u8).

@@ -20,6 +20,11 @@
 #   r<i>/raft/        replica i's own --ha-dir (raft log and snapshots)
 #   r<i>/topspeed.log replica i's logs
 #   r<i>/pid          its process id; r<i>/cmd: the command that starts it
+#   tls/              raft's mutual TLS: ca.pem and server.pem (key, certificate
+#                     for 127.0.0.1 with server and client auth, CA), written
+#                     once by scripts/cassandra/tlsgen (go run); every replica
+#                     gets --ha-tls-ca tls/ca.pem --ha-tls-cert/--ha-tls-key
+#                     tls/server.pem
 #
 # Replica i (0..2) listens for raft on 127.0.0.1:$((7111+i)) and serves
 # /metrics, /readyz and /api/v1/status on 127.0.0.1:$((9251+i)). The input
@@ -74,6 +79,19 @@ pid_of() {
 	fi
 }
 
+# tls_files: raft's certificates, generated once (renewed when they expire
+# within 30 days).
+tls_files() {
+	if [[ -f $DIR/tls/ca.pem ]] && go run ./scripts/cassandra/tlsgen -check "$DIR/tls" >/dev/null 2>&1; then
+		return 0
+	fi
+	mkdir -p "$DIR/tls"
+	if ! go run ./scripts/cassandra/tlsgen -dir "$DIR/tls"; then
+		echo "ha-local: cannot generate raft's TLS certificates into $DIR/tls (needs go)" >&2
+		return 1
+	fi
+}
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # get URL: the body, or nothing if the replica does not answer.
@@ -96,7 +114,9 @@ start_one() {
 	local args=(--ha-id "r$i" --ha-bind "127.0.0.1:$rp" --ha-peers "$(peers)"
 		--ha-dir "$rdir/raft" --checkpoint-dir "$DIR/checkpoints" --checkpoint-interval 2s
 		--output "$DIR/results" --cars 5 --rate 50 --parallelism 2
-		--http-addr "127.0.0.1:$hp" --stop-timeout 20s ${TOPSPEED_HA_LOCAL_ARGS:-})
+		--http-addr "127.0.0.1:$hp" --stop-timeout 20s
+		--ha-tls-ca "$DIR/tls/ca.pem" --ha-tls-cert "$DIR/tls/server.pem" --ha-tls-key "$DIR/tls/server.pem"
+		${TOPSPEED_HA_LOCAL_ARGS:-})
 	# The command that starts this replica by hand, printed for the drill.
 	printf '%q ' setsid nohup env -i "PATH=$PATH" "HOME=$HOME" "$BIN" "${args[@]}" >"$rdir/cmd"
 	printf '>>%q 2>&1 </dev/null &\n' "$rdir/topspeed.log" >>"$rdir/cmd"
@@ -111,6 +131,7 @@ up() {
 		exit 1
 	fi
 	local i pid started=()
+	tls_files
 	for ((i = 0; i < N; i++)); do
 		pid="$(pid_of "$i")"
 		if [[ -n $pid ]]; then

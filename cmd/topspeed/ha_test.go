@@ -149,12 +149,19 @@ func TestHAFailover(t *testing.T) {
 	for i, a := range addrs {
 		peers = append(peers, fmt.Sprintf("r%d=%s", i, a))
 	}
+	// Raft runs over mutual TLS, as in production; TOPSPEED_HA_TLS=0 runs
+	// it in the clear (loopback), to compare failover times.
+	useTLS := os.Getenv("TOPSPEED_HA_TLS") != "0"
+	certs := testenv.TLSFiles(t, "r0", "r1", "r2")
 	var reps []*replica
 	for i, a := range addrs {
 		r := &replica{id: fmt.Sprintf("r%d", i), logPath: filepath.Join(dir, fmt.Sprintf("r%d.log", i))}
 		r.args = append(append([]string{}, common...), "--ha-id", r.id, "--ha-bind", a, "--ha-peers", strings.Join(peers, ","),
 			"--ha-dir", filepath.Join(dir, r.id+"-raft"), "--checkpoint-dir", filepath.Join(dir, "ck"),
 			"--cassandra-table", fmt.Sprintf("ha%d", suffix))
+		if useTLS {
+			r.args = append(r.args, haTLSArgs(certs, r.id)...)
+		}
 		r.start(t, env)
 		reps = append(reps, r)
 	}
@@ -218,8 +225,8 @@ func TestHAFailover(t *testing.T) {
 	checkFencing(t, readEvents(t, reps))
 
 	sort.Slice(failovers, func(i, j int) bool { return failovers[i] < failovers[j] })
-	t.Logf("failover after kill -9 (%d kills): p50 %v, p99 %v, max %v; SIGTERM handover %v",
-		len(failovers), failovers[len(failovers)/2], failovers[len(failovers)*99/100], failovers[len(failovers)-1], handover)
+	t.Logf("failover after kill -9 (%d kills, raft TLS %v): p50 %v, p99 %v, max %v; SIGTERM handover %v",
+		len(failovers), useTLS, failovers[len(failovers)/2], failovers[len(failovers)*99/100], failovers[len(failovers)-1], handover)
 	if os.Getenv("TOPSPEED_HA_REPORT") != "" {
 		var parts []string
 		for _, f := range failovers {
@@ -229,47 +236,121 @@ func TestHAFailover(t *testing.T) {
 	}
 }
 
-// checkFencing checks the logs: commits only move forward, one replica
-// commits per term, only checkpoints submitted for commit by the leader of
-// their term are restored (a kill may fall between the raft commit and its
-// log line), and restores never go back.
+// appliedEntry is one raft entry as a replica's FSM applied it (the
+// "raft entry applied" debug line, see ha.Node.LogApplied).
+type appliedEntry struct {
+	op       string
+	id, term int64 // the command's checkpoint id and term
+	accepted bool
+}
+
+// ckpt is a checkpoint pointer: id and term.
+type ckpt [2]int64
+
+// appliedLog collects the entries the replicas' FSMs applied, by raft
+// index. Every replica, in each of its lives (a restarted replica applies
+// the log again), must have applied the same entry with the same verdict
+// at an index: that is the log order, the one order that counts.
+func appliedLog(t *testing.T, evs []event) map[int64]appliedEntry {
+	t.Helper()
+	log := map[int64]appliedEntry{}
+	seen := map[int64]string{}
+	for _, e := range evs {
+		if e.str("msg") != "raft entry applied" {
+			continue
+		}
+		a := appliedEntry{op: e.str("op"), id: e.num("checkpoint"), term: e.num("checkpoint_term")}
+		a.accepted, _ = e["accepted"].(bool)
+		i := e.num("index")
+		if prev, ok := log[i]; ok && prev != a {
+			t.Fatalf("raft index %d: %s applied %+v, %s applied %+v", i, seen[i], prev, e.str("replica"), a)
+		}
+		log[i], seen[i] = a, e.str("replica")
+	}
+	return log
+}
+
+// checkFencing judges from the sequence the FSMs applied, in raft index
+// order, not from the timestamps of log lines written by different
+// processes (a zombie paused between its commit and the log line reports
+// it late): accepted checkpoint pointers only increase (id grows, term
+// never goes back), one replica commits per term, every commit a leader
+// reports was accepted by the FSM, only accepted checkpoints are restored,
+// and restores, in the order of the restoring leaders' terms, never go back.
 func checkFencing(t *testing.T, evs []event) {
 	t.Helper()
-	committed := map[[2]int64]bool{}
-	var lastRestore int64
+	applied := appliedLog(t, evs)
+	var indexes []int64
+	for i := range applied {
+		indexes = append(indexes, i)
+	}
+	sort.Slice(indexes, func(a, b int) bool { return indexes[a] < indexes[b] })
+	at := map[ckpt]int64{} // accepted checkpoint -> its raft index
+	var last ckpt
+	refused := 0
+	for _, i := range indexes {
+		a := applied[i]
+		if !a.accepted {
+			refused++
+			continue
+		}
+		if a.op != "checkpoint" {
+			continue
+		}
+		if a.id <= last[0] || a.term < last[1] {
+			t.Fatalf("raft index %d: checkpoint (%d, term %d) accepted after (%d, term %d): pointers must only increase", i, a.id, a.term, last[0], last[1])
+		}
+		last = ckpt{a.id, a.term}
+		at[last] = i
+	}
+
 	committer := map[int64]string{}
-	var lastID, lastTerm int64
-	restores := 0
-	for _, e := range evs {
-		switch e.str("msg") {
-		case "committing checkpoint":
-			committed[[2]int64{e.num("checkpoint"), e.num("term")}] = true
-		case "checkpoint committed":
-			id, term := e.num("checkpoint"), e.num("term")
-			if id <= lastID || term < lastTerm {
-				t.Fatalf("commit (%d, term %d) by %s after (%d, term %d): pointers must only increase", id, term, e.str("replica"), lastID, lastTerm)
-			}
-			if c, ok := committer[term]; ok && c != e.str("replica") {
-				t.Fatalf("two replicas (%s, %s) committed in term %d", c, e.str("replica"), term)
-			}
-			committer[term] = e.str("replica")
-			committed[[2]int64{id, term}] = true
-			lastID, lastTerm = id, term
-		case "leader: restoring from the committed checkpoint":
-			k := [2]int64{e.num("checkpoint"), e.num("checkpoint_term")}
-			if !committed[k] {
-				t.Fatalf("restored checkpoint %v that was never submitted for commit by its term's leader", k)
-			}
-			if k[0] < lastRestore {
-				t.Fatalf("restored checkpoint %d after having restored %d", k[0], lastRestore)
-			}
-			lastRestore = k[0]
-			restores++
+	var lastLogged ckpt
+	late := []string{}
+	for _, e := range evs { // by timestamp
+		if e.str("msg") != "checkpoint committed" {
+			continue
+		}
+		k := ckpt{e.num("checkpoint"), e.num("term")}
+		if _, ok := at[k]; !ok {
+			t.Fatalf("%s reports checkpoint %v committed, but no FSM accepted it", e.str("replica"), k)
+		}
+		if c, ok := committer[k[1]]; ok && c != e.str("replica") {
+			t.Fatalf("two replicas (%s, %s) committed in term %d", c, e.str("replica"), k[1])
+		}
+		committer[k[1]] = e.str("replica")
+		if k[0] <= lastLogged[0] {
+			late = append(late, fmt.Sprintf("%v by %s (raft index %d) logged after %v (raft index %d)", k, e.str("replica"), at[k], lastLogged, at[lastLogged]))
+		} else {
+			lastLogged = k
 		}
 	}
-	if len(committed) == 0 || restores < 5 {
-		t.Fatalf("%d commits, %d restores: the test did not exercise failover", len(committed), restores)
+	if len(late) > 0 {
+		t.Logf("commit log lines out of raft order (the log line came late, the FSM order is right): %s", strings.Join(late, "; "))
 	}
+
+	type restore struct{ term, id int64 }
+	var restores []restore
+	for _, e := range evs {
+		if e.str("msg") != "leader: restoring from the committed checkpoint" {
+			continue
+		}
+		k := ckpt{e.num("checkpoint"), e.num("checkpoint_term")}
+		if _, ok := at[k]; !ok {
+			t.Fatalf("%s restored checkpoint %v in term %d, which no FSM accepted", e.str("replica"), k, e.num("term"))
+		}
+		restores = append(restores, restore{e.num("term"), k[0]})
+	}
+	sort.Slice(restores, func(a, b int) bool { return restores[a].term < restores[b].term })
+	for i := 1; i < len(restores); i++ {
+		if restores[i].id < restores[i-1].id {
+			t.Fatalf("term %d restored checkpoint %d after term %d restored %d", restores[i].term, restores[i].id, restores[i-1].term, restores[i-1].id)
+		}
+	}
+	if len(at) == 0 || len(restores) < 5 {
+		t.Fatalf("%d accepted checkpoints, %d restores: the test did not exercise failover", len(at), len(restores))
+	}
+	t.Logf("%d raft entries applied, %d checkpoints accepted, %d refused, %d restores", len(applied), len(at), refused, len(restores))
 }
 
 func freeAddrs(t *testing.T, n int) []string {

@@ -233,6 +233,7 @@ func TestHALocalStopAll(t *testing.T) {
 	for i, p := range raft {
 		peers = append(peers, fmt.Sprintf("r%d=127.0.0.1:%d", i, p))
 	}
+	certs := testenv.TLSFiles(t, "r0", "r1", "r2") // raft over mutual TLS
 	var reps []*hlReplica
 	for i := range raft {
 		r := &hlReplica{id: fmt.Sprintf("r%d", i), logPath: filepath.Join(dir, fmt.Sprintf("r%d.log", i)),
@@ -242,6 +243,7 @@ func TestHALocalStopAll(t *testing.T) {
 			"--ha-dir", filepath.Join(dir, r.id, "raft"), "--checkpoint-dir", filepath.Join(dir, "checkpoints"),
 			"--checkpoint-interval", "300ms", "--output", filepath.Join(dir, "results"),
 			"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPorts[i]), "--log-format", "json", "--stop-timeout", "20s")
+		r.args = append(r.args, haTLSArgs(certs, r.id)...)
 		r.start(t)
 		reps = append(reps, r)
 	}

@@ -85,17 +85,19 @@ func generate(dir string, days int) error {
 	if err != nil {
 		return err
 	}
-	leaf := func(cn string, eku x509.ExtKeyUsage) *x509.Certificate {
+	leaf := func(cn string, eku ...x509.ExtKeyUsage) *x509.Certificate {
 		return &x509.Certificate{
 			Subject:               pkix.Name{Organization: []string{org}, CommonName: cn},
 			NotBefore:             now,
 			NotAfter:              now.Add(time.Duration(days) * 24 * time.Hour),
 			BasicConstraintsValid: true,
 			KeyUsage:              x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:           []x509.ExtKeyUsage{eku},
+			ExtKeyUsage:           eku,
 		}
 	}
-	srv := leaf("localhost", x509.ExtKeyUsageServerAuth)
+	// The server certificate is a client one too: scripts/ha-local.sh gives
+	// it to every raft replica, which is both ends of mutual TLS.
+	srv := leaf("localhost", x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
 	srv.DNSNames = []string{"localhost"}
 	srv.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
 	srvKey, srvDER, err := issue(srv, ca, caKey)

@@ -30,8 +30,11 @@ const (
 	SecretName        = "demo-superuser" // K8ssandra's <cluster>-superuser
 	SecretUserKey     = "username"
 	SecretPasswordKey = "password"
-	NonRootUID        = 65532 // distroless "nonroot"
-	DashboardLabel    = "grafana_dashboard"
+	// RaftTLSSecret holds raft's mutual TLS material (HA only), with the
+	// keys cert-manager writes: ca.crt, tls.crt, tls.key.
+	RaftTLSSecret  = "topspeed-raft-tls"
+	NonRootUID     = 65532 // distroless "nonroot"
+	DashboardLabel = "grafana_dashboard"
 	// LastAppliedLimit is the most an object may weigh for `kubectl apply`
 	// without --server-side: the last-applied-configuration annotation
 	// (the whole object) must fit in 256 KiB of annotations.
@@ -616,6 +619,10 @@ func checkSecrets(p *problems, pod *Pod) {
 			}
 			continue
 		}
+		if v.Secret.SecretName == RaftTLSSecret {
+			checkSecretMode(p, pod, &v, "the raft key")
+			continue // its keys: checkRaftTLS
+		}
 		secretVolumes++
 		if v.Secret.SecretName != SecretName {
 			p.add("volume %s: secret %s, want %s", v.Name, v.Secret.SecretName, SecretName)
@@ -626,19 +633,61 @@ func checkSecrets(p *problems, pod *Pod) {
 		if v.Secret.Optional != nil && *v.Secret.Optional {
 			p.add("volume %s: the secret must not be optional", v.Name)
 		}
-		mode := int32(0o644)
-		if v.Secret.DefaultMode != nil {
-			mode = *v.Secret.DefaultMode
-		}
-		if mode&0o007 != 0 {
-			p.add("volume %s: mode %#o lets every user read the password", v.Name, mode)
-		}
-		if mode&0o040 == 0 || pod.Spec.SecurityContext == nil || pod.Spec.SecurityContext.FSGroup == nil {
-			p.add("volume %s: mode %#o: the password file must be group-readable, with fsGroup set, for user %d", v.Name, mode, NonRootUID)
-		}
+		checkSecretMode(p, pod, &v, "the password")
 	}
 	if secretVolumes != 1 {
-		p.add("%d secret volumes, want 1 (the password of %s)", secretVolumes, SecretName)
+		p.add("%d secret volumes of %s, want 1 (the password)", secretVolumes, SecretName)
+	}
+}
+
+// checkSecretMode: a secret volume's files are readable by the group
+// (fsGroup, for user NonRootUID) and nobody else.
+func checkSecretMode(p *problems, pod *Pod, v *corev1.Volume, what string) {
+	mode := int32(0o644)
+	if v.Secret.DefaultMode != nil {
+		mode = *v.Secret.DefaultMode
+	}
+	if mode&0o007 != 0 {
+		p.add("volume %s: mode %#o lets every user read %s", v.Name, mode, what)
+	}
+	if mode&0o040 == 0 || pod.Spec.SecurityContext == nil || pod.Spec.SecurityContext.FSGroup == nil {
+		p.add("volume %s: mode %#o: %s file must be group-readable, with fsGroup set, for user %d", v.Name, mode, what, NonRootUID)
+	}
+}
+
+// checkRaftTLS: with raft, its port is mutually authenticated: --ha-tls-ca,
+// --ha-tls-cert and --ha-tls-key are the keys ca.crt, tls.crt and tls.key
+// of secret RaftTLSSecret, and --ha-allow-insecure is not set.
+func checkRaftTLS(p *problems, pod *Pod) {
+	s := pod.Settings
+	if v := s.Value("ha-allow-insecure"); v != "" && v != "false" {
+		p.add("--ha-allow-insecure is set: raft must run over mutual TLS")
+	}
+	for flag, key := range map[string]string{"ha-tls-ca": "ca.crt", "ha-tls-cert": "tls.crt", "ha-tls-key": "tls.key"} {
+		file := s.Value(flag)
+		if file == "" {
+			p.add("--%s is not set: raft would run without TLS (anyone reaching the port could vote)", flag)
+			continue
+		}
+		m, rel, ok := pod.Mount(path.Clean(file))
+		if !ok {
+			p.add("--%s %s is on no volume", flag, file)
+			continue
+		}
+		v := pod.Volume(m.Name)
+		if v == nil || v.Secret == nil || v.Secret.SecretName != RaftTLSSecret {
+			p.add("--%s is on mount %s, which is not secret %s", flag, m.Name, RaftTLSSecret)
+			continue
+		}
+		got := rel
+		for _, it := range v.Secret.Items {
+			if it.Path == rel {
+				got = it.Key
+			}
+		}
+		if got != key {
+			p.add("--%s %s is key %q of %s, want %q", flag, file, got, RaftTLSSecret, key)
+		}
 	}
 }
 
@@ -763,6 +812,7 @@ func checkHA(p *problems, pod *Pod, exp Expect) {
 	if s.Value("ha-dir") == "" {
 		p.add("--ha-dir is not set")
 	}
+	checkRaftTLS(p, pod)
 }
 
 func duration(p *problems, s *Settings, flag string) time.Duration {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -322,6 +323,22 @@ func TestChecksCatchMistakes(t *testing.T) {
 			np.Spec.Ingress[0].From[0].PodSelector = nil
 			np.Spec.Ingress[0].From[0].NamespaceSelector = nil
 		}, "opens raft"},
+		{"raft without TLS", func(o []validate.Object) {
+			var args []string
+			for _, a := range ctr(o).Args {
+				if !strings.HasPrefix(a, "--ha-tls-") {
+					args = append(args, a)
+				}
+			}
+			ctr(o).Args = append(args, "--ha-allow-insecure")
+		}, "--ha-tls-ca is not set"},
+		{"raft TLS key from another key", func(o []validate.Object) {
+			for i, a := range ctr(o).Args {
+				if strings.HasPrefix(a, "--ha-tls-key=") {
+					ctr(o).Args[i] = "--ha-tls-key=/etc/topspeed/raft-tls/tls.crt"
+				}
+			}
+		}, `is key "tls.crt" of topspeed-raft-tls, want "tls.key"`},
 		{"stale dashboard", func(o []validate.Object) {
 			for _, cm := range validate.Find[corev1.ConfigMap](o) {
 				if cm.Labels["grafana_dashboard"] == "1" {
@@ -553,5 +570,46 @@ func TestDockerignore(t *testing.T) {
 		if ex, by := di.Excluded(p); ex {
 			t.Errorf("%s is needed by go build but .dockerignore excludes it (%s)", p, by)
 		}
+	}
+}
+
+// TestRaftCertificateExample: the cert-manager example writes the secret
+// the prod overlay mounts for raft's mutual TLS, in the prod namespace,
+// valid for the names the peers dial (<pod>.topspeed-raft...), as server
+// and client, issued by a CA issuer of its own.
+func TestRaftCertificateExample(t *testing.T) {
+	objs, err := validate.Build(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(t), "deploy", "examples", "cert-manager"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := overlays["prod"].Namespace
+	cert := validate.FindNamed[validate.Certificate](objs, "topspeed-raft")
+	if cert == nil {
+		t.Fatal("no Certificate topspeed-raft")
+	}
+	if cert.Namespace != ns || cert.Spec.SecretName != validate.RaftTLSSecret {
+		t.Errorf("Certificate %s/%s writes secret %s, want %s/%s", cert.Namespace, cert.Name, cert.Spec.SecretName, ns, validate.RaftTLSSecret)
+	}
+	for _, u := range []string{"server auth", "client auth"} {
+		if !slices.Contains(cert.Spec.Usages, u) {
+			t.Errorf("usages %v: want %q", cert.Spec.Usages, u)
+		}
+	}
+	for _, name := range []string{"*." + validate.RaftService, "*." + validate.RaftService + "." + ns + ".svc.cluster.local"} {
+		if !slices.Contains(cert.Spec.DNSNames, name) {
+			t.Errorf("dnsNames %v: want %q (peers dial <pod>.%s:<port>)", cert.Spec.DNSNames, name, validate.RaftService)
+		}
+	}
+	iss := validate.FindNamed[validate.Issuer](objs, cert.Spec.IssuerRef.Name)
+	if iss == nil || iss.Spec.CA == nil {
+		t.Fatalf("issuer %s: want a CA Issuer in the example", cert.Spec.IssuerRef.Name)
+	}
+	ca := validate.Find[validate.Certificate](objs)
+	found := false
+	for _, c := range ca {
+		found = found || (c.Spec.IsCA && c.Spec.SecretName == iss.Spec.CA.SecretName)
+	}
+	if !found {
+		t.Errorf("no CA Certificate writes %s", iss.Spec.CA.SecretName)
 	}
 }

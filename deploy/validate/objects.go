@@ -66,6 +66,10 @@ func newTyped(apiVersion, kind string) any {
 		return &ServiceMonitor{}
 	case "k8ssandra.io/v1alpha1 K8ssandraCluster":
 		return &K8ssandraCluster{}
+	case "cert-manager.io/v1 Certificate":
+		return &Certificate{}
+	case "cert-manager.io/v1 Issuer":
+		return &Issuer{}
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package validate_test
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/topspeed/topspeed/deploy/validate"
+	"github.com/topspeed/topspeed/internal/testenv"
 )
 
 // The image's environment (distroless sets PATH).
@@ -76,9 +79,12 @@ func podSandbox(t *testing.T, pod *validate.Pod, podName string, extra ...string
 				write(filepath.Join(dir, k), []byte(data), 0o644, 0)
 			}
 		case v.Secret != nil:
+			vals := map[string]string{validate.SecretUserKey: fakeUser, validate.SecretPasswordKey: fakePassword}
+			if v.Secret.SecretName == validate.RaftTLSSecret {
+				vals = raftTLSSecret(t, podName+"."+pod.STS.Spec.ServiceName)
+			}
 			for _, it := range v.Secret.Items {
-				val := map[string]string{validate.SecretUserKey: fakeUser, validate.SecretPasswordKey: fakePassword}[it.Key]
-				write(filepath.Join(dir, it.Path), []byte(val), os.FileMode(*v.Secret.DefaultMode), fsGroup)
+				write(filepath.Join(dir, it.Path), []byte(vals[it.Key]), os.FileMode(*v.Secret.DefaultMode), fsGroup)
 			}
 		default:
 			t.Fatalf("volume %s: no simulation for its type", v.Name)
@@ -104,6 +110,20 @@ func podSandbox(t *testing.T, pod *validate.Pod, podName string, extra ...string
 		Root: root, Program: "/topspeed", Args: append(append([]string(nil), pod.Container.Args...), extra...),
 		Env: env, UID: uid, GID: gid, Hostname: podName,
 	}, root
+}
+
+// raftTLSSecret is what cert-manager writes into the raft TLS secret: the
+// CA's certificate, and a certificate (server and client auth, for
+// dnsName) and its key, in PEM.
+func raftTLSSecret(t *testing.T, dnsName string) map[string]string {
+	caKey, ca := testenv.NewCA(t, "topspeed-raft-ca")
+	key, der := testenv.IssueCert(t, ca, caKey, dnsName, dnsName)
+	p8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(typ string, b []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})) }
+	return map[string]string{"ca.crt": enc("CERTIFICATE", ca.Raw), "tls.crt": enc("CERTIFICATE", der), "tls.key": enc("PRIVATE KEY", p8)}
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.

@@ -70,8 +70,8 @@ func NewCA(t testing.TB, cn string) (*ecdsa.PrivateKey, *x509.Certificate) {
 }
 
 // IssueCert makes a key and a certificate for cn signed by the CA, valid
-// for server and client auth on localhost, 127.0.0.1 and ::1.
-func IssueCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string) (*ecdsa.PrivateKey, []byte) {
+// for server and client auth on localhost, 127.0.0.1, ::1 and dnsNames.
+func IssueCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, dnsNames ...string) (*ecdsa.PrivateKey, []byte) {
 	t.Helper()
 	now := time.Now().Add(-time.Hour)
 	return sign(t, &x509.Certificate{
@@ -80,7 +80,7 @@ func IssueCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn s
 		NotAfter:    now.Add(48 * time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:    []string{"localhost"},
+		DNSNames:    append([]string{"localhost"}, dnsNames...),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
 	}, ca, caKey)
 }

@@ -99,3 +99,31 @@ func (l *DirLock) Unlock() error {
 	l.f = nil
 	return err
 }
+
+// Lock takes the store directory's exclusive lock (LockDir) for this
+// process, until Unlock: one writer per directory. It is for a store with
+// a single writer; with HA the raft leadership fences the writers
+// instead.
+func (s *Store) Lock() error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if s.lock != nil {
+		return nil
+	}
+	l, err := LockDir(s.dir)
+	if err != nil {
+		return err
+	}
+	s.lock = l
+	return nil
+}
+
+// Unlock releases the lock Lock took, if any. It may be called more than
+// once.
+func (s *Store) Unlock() error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	l := s.lock
+	s.lock = nil
+	return l.Unlock()
+}

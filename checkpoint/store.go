@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -99,6 +100,9 @@ type Store struct {
 	// jobs can then share the directory, as they share a savepoint
 	// directory. Set it before the first Write.
 	Job string
+
+	lockMu sync.Mutex
+	lock   *DirLock // see Lock
 }
 
 // NewStore opens (creating it if needed) a checkpoint directory keeping the

@@ -39,12 +39,14 @@ func (r *runner) newBuild(log *zap.Logger) (*build, error) {
 }
 
 // newCoordinator builds the checkpoint coordinator of p: the checkpoint
-// store (with the crash-test hook), the savepoint store, and the manifest
+// store in DIR/<job-id> (with the crash-test hook), the savepoint store
+// (savepoints named by job id, the newest --savepoint-retain kept), the
+// tolerated failures, and the manifest
 // metadata for the writer's term (0 without HA). Restore, Initial and
 // Commit are left to the caller.
 func (r *runner) newCoordinator(p *engine.Pipeline, log *zap.Logger, term uint64) (*checkpoint.Coordinator, error) {
 	c := &r.s.ckpt
-	store, err := checkpoint.NewStore(c.dir, c.retain, "checkpoint", log)
+	store, err := checkpoint.NewStore(c.jobDir(), c.retain, "checkpoint", log)
 	if err != nil {
 		return nil, err
 	}
@@ -53,22 +55,32 @@ func (r *runner) newCoordinator(p *engine.Pipeline, log *zap.Logger, term uint64
 	}
 	var savepoints *checkpoint.Store
 	if c.savepointDir != "" {
-		if savepoints, err = checkpoint.NewStore(c.savepointDir, 0, "savepoint", log); err != nil {
+		if savepoints, err = checkpoint.NewStore(c.savepointDir, c.savepointKeep, "savepoint", log); err != nil {
 			return nil, err
 		}
+		savepoints.Job = c.jobID
 	}
 	coord := &checkpoint.Coordinator{
 		Pipeline: p, Store: store, Savepoints: savepoints, Interval: c.interval, Log: log,
-		Meta: checkpoint.Meta{Term: term, Fingerprint: r.fingerprint(), MaxParallelism: p.Config().MaxParallelism},
+		MaxConsecutiveFailures: c.tolerable + 1,
+		Meta:                   checkpoint.Meta{Term: term, Fingerprint: r.fingerprint(), MaxParallelism: p.Config().MaxParallelism},
 	}
 	r.ops.hookCoordinator(coord, c.interval)
 	return coord, nil
 }
 
-// restoreLatest restores b from --from-savepoint or else the newest valid
-// checkpoint, if any.
+// restoreLatest takes the lock of the job's checkpoint directory (one
+// process per directory without HA; execute releases it), then restores b
+// from --from-savepoint or else the newest valid checkpoint, if any.
 func (r *runner) restoreLatest(b *build) error {
 	c := &r.s.ckpt
+	if err := b.coord.Store.Lock(); err != nil {
+		var le *checkpoint.LockedError
+		if errors.As(err, &le) {
+			return fmt.Errorf("%w; each job needs its own --job-id or --checkpoint-dir", err)
+		}
+		return err
+	}
 	var snap *engine.Snapshot
 	var info checkpoint.Info
 	var err error
@@ -81,7 +93,10 @@ func (r *runner) restoreLatest(b *build) error {
 	} else {
 		snap, info, err = b.coord.Store.Latest(b.coord.Meta.Fingerprint, nil)
 		if errors.Is(err, checkpoint.ErrNoCheckpoint) {
-			r.log.Info("no checkpoint to restore: starting from the beginning", zap.String("dir", c.dir))
+			snap, info, err = r.latestOldLayout(b.coord.Meta.Fingerprint)
+		}
+		if errors.Is(err, checkpoint.ErrNoCheckpoint) {
+			r.log.Info("no checkpoint to restore: starting from the beginning", zap.String("dir", c.jobDir()))
 			err, snap = nil, nil
 		}
 	}
@@ -95,6 +110,25 @@ func (r *runner) restoreLatest(b *build) error {
 	}
 	b.coord.Initial = snap == nil
 	return nil
+}
+
+// latestOldLayout loads the newest valid checkpoint written directly into
+// --checkpoint-dir, where checkpoints lived before --job-id, so that an
+// upgrade resumes where the old version stopped. New checkpoints go to
+// DIR/<job-id>; the old directories are left alone (never pruned).
+func (r *runner) latestOldLayout(fingerprint string) (*engine.Snapshot, checkpoint.Info, error) {
+	c := &r.s.ckpt
+	old, err := checkpoint.NewStore(c.dir, 0, "checkpoint", r.log) // only read
+	if err != nil {
+		return nil, checkpoint.Info{}, err
+	}
+	snap, info, err := old.Latest(fingerprint, nil)
+	if err == nil {
+		r.log.Warn("restoring from a checkpoint in the old layout (directly in --checkpoint-dir); "+
+			"new checkpoints go to --checkpoint-dir/<job-id>, and the old chk-* directories are no longer used or pruned: delete them once a new checkpoint is written",
+			zap.String("old", info.Path), zap.String("new_dir", c.jobDir()))
+	}
+	return snap, info, err
 }
 
 // restore makes b start from snap and records the restore time. Whether
@@ -140,6 +174,10 @@ func execute(ctx context.Context, b *build) error {
 	if b.coord == nil {
 		return b.pipeline.Run(ctx)
 	}
+	// The directory lock (restoreLatest; not with HA) is held until ctx
+	// ends: runOnce cancels it once a graceful stop's final checkpoint is
+	// durable, or when it returns.
+	context.AfterFunc(ctx, func() { _ = b.coord.Store.Unlock() })
 	g, gctx := errgroup.WithContext(ctx)
 	cctx, ccancel := context.WithCancel(gctx)
 	g.Go(func() error {

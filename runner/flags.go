@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -25,7 +28,7 @@ func (s *settings) register(fs *pflag.FlagSet, job Job) {
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&s.logFormat, "log-format", "console", "log format: console or json")
 	fs.DurationVar(&s.progress, "progress-interval", 10*time.Second, "log a one-line progress summary at info level this often (events in, results out, rows written elsewhere, event-time lag, end-to-end latency, last checkpoint); 0 = none. A final summary is logged at exit either way")
-	s.ckpt.register(fs)
+	s.ckpt.register(fs, job)
 	s.ha.register(fs, job)
 	s.ops.register(fs)
 }
@@ -49,19 +52,28 @@ type checkpointFlags struct {
 	fromSavepoint string
 	stopTimeout   time.Duration
 	allowDrop     bool // --allow-non-restored-state
+	jobID         string
+	tolerable     int // --checkpoint-tolerable-failures
+	savepointKeep int // --savepoint-retain
 }
 
-func (c *checkpointFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&c.dir, "checkpoint-dir", "", "take periodic checkpoints into this directory (the shared RWX volume) and restore from the newest valid one at start; empty disables checkpoints. With it, --output names a directory of part files published exactly once")
+func (c *checkpointFlags) register(fs *pflag.FlagSet, job Job) {
+	fs.StringVar(&c.dir, "checkpoint-dir", "", "take periodic checkpoints into DIR/<job-id> (DIR on the shared RWX volume) and restore from the newest valid one at start; empty disables checkpoints. With it, --output names a directory of part files published exactly once")
+	fs.StringVar(&c.jobID, "job-id", defaultJobID(job.Name), "this job's name in --checkpoint-dir and --savepoint-dir: checkpoints go to DIR/<job-id>, which one process at a time may use (without HA); savepoints are named sp-<job-id>-... ([a-z0-9][a-z0-9._-]{0,62})")
+	fs.IntVar(&c.tolerable, "checkpoint-tolerable-failures", 0, "periodic checkpoints that may fail in a row before the job fails (exit 1; with HA the leader hands over); /readyz is 503 while the last one failed")
 	fs.DurationVar(&c.interval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
 	fs.IntVar(&c.retain, "checkpoint-retain", 3, "number of completed checkpoints kept")
-	fs.StringVar(&c.savepointDir, "savepoint-dir", "", "directory for savepoints (taken on SIGTERM and on request)")
+	fs.StringVar(&c.savepointDir, "savepoint-dir", "", "directory for savepoints (taken on SIGTERM and on request), named sp-<job-id>-<id>-t<term>")
+	fs.IntVar(&c.savepointKeep, "savepoint-retain", 5, "number of this job's savepoints kept in --savepoint-dir (older ones are deleted); 0 keeps all")
 	fs.StringVar(&c.fromSavepoint, "from-savepoint", "", "restore from this savepoint or checkpoint directory instead of the newest checkpoint")
 	fs.DurationVar(&c.stopTimeout, "stop-timeout", 30*time.Second, "bound on a graceful stop (final checkpoint and flush) after SIGTERM/SIGINT")
 	fs.BoolVar(&c.allowDrop, "allow-non-restored-state", false, "restore a checkpoint or savepoint that holds state no stage of the job claims (a stage removed or renamed since): that state is dropped and each part logged; without it such a restore fails")
 }
 
 func (c *checkpointFlags) enabled() bool { return c.dir != "" }
+
+// jobDir is the job's own checkpoint directory, DIR/<job-id>.
+func (c *checkpointFlags) jobDir() string { return filepath.Join(c.dir, c.jobID) }
 
 func (c *checkpointFlags) validate() error {
 	switch {
@@ -75,8 +87,46 @@ func (c *checkpointFlags) validate() error {
 		return fmt.Errorf("--checkpoint-retain %d: must be at least 1", c.retain)
 	case c.stopTimeout <= 0:
 		return fmt.Errorf("--stop-timeout %v: must be positive", c.stopTimeout)
+	case c.tolerable < 0 || c.tolerable > 1000:
+		return fmt.Errorf("--checkpoint-tolerable-failures %d: must be in [0, 1000]", c.tolerable)
+	case c.savepointKeep < 0 || c.savepointKeep > 1000:
+		return fmt.Errorf("--savepoint-retain %d: must be in [0, 1000] (0 keeps all)", c.savepointKeep)
+	case c.dir == "":
+		return nil
+	}
+	return validJobID(c.jobID)
+}
+
+// jobIDPattern is what --job-id may be: a directory name on any file
+// system, and never one of a checkpoint (chk-...) or savepoint (sp-...).
+var jobIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+func validJobID(id string) error {
+	if !jobIDPattern.MatchString(id) {
+		return fmt.Errorf("--job-id %q: must match [a-z0-9][a-z0-9._-]{0,62} (lower-case letters, digits, '.', '_', '-'; at most 63)", id)
+	}
+	if strings.HasPrefix(id, "chk-") || strings.HasPrefix(id, "sp-") {
+		return fmt.Errorf("--job-id %q: must not start with chk- or sp- (the names of checkpoint and savepoint directories)", id)
 	}
 	return nil
+}
+
+// defaultJobID is the job's name as a --job-id: lower-cased, other
+// characters as '-'.
+func defaultJobID(name string) string {
+	b := []byte(strings.ToLower(name))
+	for i, ch := range b {
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || i > 0 && (ch == '.' || ch == '_' || ch == '-')) {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	if len(b) > 0 && b[0] == '-' {
+		b[0] = 'x'
+	}
+	return string(b)
 }
 
 // defaultRaftPort is the raft port of --ha-bind. Not 7000: that is

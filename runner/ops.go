@@ -119,7 +119,21 @@ func (o *opsRuntime) start(b *build) error {
 		}
 		return nil
 	})
+	if b.coord != nil {
+		o.srv.AddReadinessCheck("checkpoints", checkpointsReady(b.coord))
+	}
 	return o.srv.Start()
+}
+
+// checkpointsReady fails while the last periodic checkpoint failed
+// (--checkpoint-tolerable-failures lets the job go on meanwhile).
+func checkpointsReady(c *checkpoint.Coordinator) func() error {
+	return func() error {
+		if n, err := c.ConsecutiveFailures(); n > 0 {
+			return fmt.Errorf("the last %d checkpoint(s) failed: %v", n, err)
+		}
+		return nil
+	}
 }
 
 // startHA starts the server for a replica: its role, term and leader come

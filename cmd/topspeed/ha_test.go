@@ -251,8 +251,7 @@ type ckpt [2]int64
 // index. Every replica, in each of its lives (a restarted replica applies
 // the log again), must have applied the same entry with the same verdict
 // at an index: that is the log order, the one order that counts.
-func appliedLog(t *testing.T, evs []event) map[int64]appliedEntry {
-	t.Helper()
+func appliedLog(evs []event) (map[int64]appliedEntry, error) {
 	log := map[int64]appliedEntry{}
 	seen := map[int64]string{}
 	for _, e := range evs {
@@ -263,29 +262,68 @@ func appliedLog(t *testing.T, evs []event) map[int64]appliedEntry {
 		a.accepted, _ = e["accepted"].(bool)
 		i := e.num("index")
 		if prev, ok := log[i]; ok && prev != a {
-			t.Fatalf("raft index %d: %s applied %+v, %s applied %+v", i, seen[i], prev, e.str("replica"), a)
+			return nil, fmt.Errorf("raft index %d: %s applied %+v, %s applied %+v", i, seen[i], prev, e.str("replica"), a)
 		}
 		log[i], seen[i] = a, e.str("replica")
 	}
-	return log
+	return log, nil
 }
 
-// checkFencing judges from the sequence the FSMs applied, in raft index
+// checkFencing fails t if judgeFencing finds a violation.
+func checkFencing(t *testing.T, evs []event) {
+	t.Helper()
+	summary, err := judgeFencing(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(summary)
+}
+
+// judgeFencing judges from the sequence the FSMs applied, in raft index
 // order, not from the timestamps of log lines written by different
 // processes (a zombie paused between its commit and the log line reports
 // it late): accepted checkpoint pointers only increase (id grows, term
 // never goes back), one replica commits per term, every commit a leader
 // reports was accepted by the FSM, only accepted checkpoints are restored,
-// and restores, in the order of the restoring leaders' terms, never go back.
-func checkFencing(t *testing.T, evs []event) {
-	t.Helper()
-	applied := appliedLog(t, evs)
+// and restores, in the order of the restoring leaders' terms, never go
+// back. evs are in timestamp order.
+func judgeFencing(evs []event) (string, error) {
+	applied, err := appliedLog(evs)
+	if err != nil {
+		return "", err
+	}
+	at, refused, err := acceptedCheckpoints(applied)
+	if err != nil {
+		return "", err
+	}
+	late, err := checkCommitLines(evs, at)
+	if err != nil {
+		return "", err
+	}
+	restores, err := checkRestores(evs, at)
+	if err != nil {
+		return "", err
+	}
+	if len(at) == 0 || restores < 5 {
+		return "", fmt.Errorf("%d accepted checkpoints, %d restores: the test did not exercise failover", len(at), restores)
+	}
+	summary := fmt.Sprintf("%d raft entries applied, %d checkpoints accepted, %d refused, %d restores", len(applied), len(at), refused, restores)
+	if len(late) > 0 {
+		summary += "; commit log lines out of raft order (the line came late, the FSM order is right): " + strings.Join(late, "; ")
+	}
+	return summary, nil
+}
+
+// acceptedCheckpoints walks the applied entries by raft index: accepted
+// checkpoints must only increase. It returns their raft indexes and the
+// number of refused entries.
+func acceptedCheckpoints(applied map[int64]appliedEntry) (map[ckpt]int64, int, error) {
 	var indexes []int64
 	for i := range applied {
 		indexes = append(indexes, i)
 	}
 	sort.Slice(indexes, func(a, b int) bool { return indexes[a] < indexes[b] })
-	at := map[ckpt]int64{} // accepted checkpoint -> its raft index
+	at := map[ckpt]int64{}
 	var last ckpt
 	refused := 0
 	for _, i := range indexes {
@@ -298,25 +336,31 @@ func checkFencing(t *testing.T, evs []event) {
 			continue
 		}
 		if a.id <= last[0] || a.term < last[1] {
-			t.Fatalf("raft index %d: checkpoint (%d, term %d) accepted after (%d, term %d): pointers must only increase", i, a.id, a.term, last[0], last[1])
+			return nil, 0, fmt.Errorf("raft index %d: checkpoint (%d, term %d) accepted after (%d, term %d): pointers must only increase", i, a.id, a.term, last[0], last[1])
 		}
 		last = ckpt{a.id, a.term}
 		at[last] = i
 	}
+	return at, refused, nil
+}
 
+// checkCommitLines checks the leaders' "checkpoint committed" lines: each
+// names an accepted checkpoint, and one replica commits per term. It
+// returns the lines that came after a newer pointer's (by timestamp).
+func checkCommitLines(evs []event, at map[ckpt]int64) ([]string, error) {
 	committer := map[int64]string{}
 	var lastLogged ckpt
-	late := []string{}
-	for _, e := range evs { // by timestamp
+	var late []string
+	for _, e := range evs {
 		if e.str("msg") != "checkpoint committed" {
 			continue
 		}
 		k := ckpt{e.num("checkpoint"), e.num("term")}
 		if _, ok := at[k]; !ok {
-			t.Fatalf("%s reports checkpoint %v committed, but no FSM accepted it", e.str("replica"), k)
+			return nil, fmt.Errorf("%s reports checkpoint %v committed, but no FSM accepted it", e.str("replica"), k)
 		}
 		if c, ok := committer[k[1]]; ok && c != e.str("replica") {
-			t.Fatalf("two replicas (%s, %s) committed in term %d", c, e.str("replica"), k[1])
+			return nil, fmt.Errorf("two replicas (%s, %s) committed in term %d", c, e.str("replica"), k[1])
 		}
 		committer[k[1]] = e.str("replica")
 		if k[0] <= lastLogged[0] {
@@ -325,10 +369,13 @@ func checkFencing(t *testing.T, evs []event) {
 			lastLogged = k
 		}
 	}
-	if len(late) > 0 {
-		t.Logf("commit log lines out of raft order (the log line came late, the FSM order is right): %s", strings.Join(late, "; "))
-	}
+	return late, nil
+}
 
+// checkRestores checks the leaders' restores: only accepted checkpoints,
+// never going back in the order of the restoring leaders' terms. It
+// returns their number.
+func checkRestores(evs []event, at map[ckpt]int64) (int, error) {
 	type restore struct{ term, id int64 }
 	var restores []restore
 	for _, e := range evs {
@@ -337,20 +384,17 @@ func checkFencing(t *testing.T, evs []event) {
 		}
 		k := ckpt{e.num("checkpoint"), e.num("checkpoint_term")}
 		if _, ok := at[k]; !ok {
-			t.Fatalf("%s restored checkpoint %v in term %d, which no FSM accepted", e.str("replica"), k, e.num("term"))
+			return 0, fmt.Errorf("%s restored checkpoint %v in term %d, which no FSM accepted", e.str("replica"), k, e.num("term"))
 		}
 		restores = append(restores, restore{e.num("term"), k[0]})
 	}
 	sort.Slice(restores, func(a, b int) bool { return restores[a].term < restores[b].term })
 	for i := 1; i < len(restores); i++ {
 		if restores[i].id < restores[i-1].id {
-			t.Fatalf("term %d restored checkpoint %d after term %d restored %d", restores[i].term, restores[i].id, restores[i-1].term, restores[i-1].id)
+			return 0, fmt.Errorf("term %d restored checkpoint %d after term %d restored %d", restores[i].term, restores[i].id, restores[i-1].term, restores[i-1].id)
 		}
 	}
-	if len(at) == 0 || len(restores) < 5 {
-		t.Fatalf("%d accepted checkpoints, %d restores: the test did not exercise failover", len(at), len(restores))
-	}
-	t.Logf("%d raft entries applied, %d checkpoints accepted, %d refused, %d restores", len(applied), len(at), refused, len(restores))
+	return len(restores), nil
 }
 
 func freeAddrs(t *testing.T, n int) []string {
@@ -365,4 +409,111 @@ func freeAddrs(t *testing.T, n int) []string {
 		l.Close()
 	}
 	return out
+}
+
+// fencingLog builds the log lines judgeFencing reads, in timestamp order.
+type fencingLog struct {
+	evs   []event
+	index int64
+	ts    time.Time
+}
+
+func (l *fencingLog) line(replica, msg string, kv ...any) {
+	e := event{"replica": replica, "msg": msg, "ts": l.ts.Format("2006-01-02T15:04:05.000Z07:00")}
+	for i := 0; i+1 < len(kv); i += 2 {
+		switch v := kv[i+1].(type) {
+		case int64:
+			e[kv[i].(string)] = float64(v) // as JSON decodes numbers
+		default:
+			e[kv[i].(string)] = v
+		}
+	}
+	l.evs = append(l.evs, e)
+	l.ts = l.ts.Add(time.Millisecond)
+}
+
+// apply logs, on every replica, the next raft entry: a checkpoint command.
+func (l *fencingLog) apply(id, term int64, accepted bool) {
+	l.index++
+	for _, r := range []string{"r0", "r1", "r2"} {
+		l.line(r, "raft entry applied", "index", l.index, "op", "checkpoint", "checkpoint", id, "checkpoint_term", term, "accepted", accepted)
+	}
+}
+
+// term logs a leader's term: it restores (id, ckTerm) and commits n
+// checkpoints after it; it returns the last id.
+func (l *fencingLog) term(leader string, term, id, ckTerm int64, n int) int64 {
+	l.line(leader, "leader: restoring from the committed checkpoint", "term", term, "checkpoint", id, "checkpoint_term", ckTerm)
+	for i := 0; i < n; i++ {
+		id++
+		l.apply(id, term, true)
+		l.line(leader, "checkpoint committed", "term", term, "checkpoint", id)
+	}
+	return id
+}
+
+// zombieHistory is the failure bench/run saw: r1, leader of term 12, is
+// paused after its commit of (37, term 12) but before the log line; r2
+// leads term 13 from that checkpoint up to 44; r1 resumes and logs its
+// commit after (44, term 13). mutate may add lines at the end.
+func zombieHistory(mutate func(l *fencingLog)) []event {
+	l := &fencingLog{ts: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	l.apply(1, 7, true)
+	l.line("r1", "checkpoint committed", "term", int64(7), "checkpoint", int64(1))
+	id := int64(1)
+	for term := int64(8); term <= 11; term++ {
+		id = l.term(fmt.Sprintf("r%d", term%3), term, id, term-1, 8)
+	}
+	id = l.term("r1", 12, id, 11, 2) + 1 // 36: r1's commit, logged late
+	l.apply(id, 12, true)
+	l.line("r2", "leader: restoring from the committed checkpoint", "term", int64(13), "checkpoint", id, "checkpoint_term", int64(12))
+	for id++; id <= 44; id++ {
+		l.apply(id, 13, true)
+		l.line("r2", "checkpoint committed", "term", int64(13), "checkpoint", id)
+	}
+	l.line("r1", "checkpoint committed", "term", int64(12), "checkpoint", int64(36))
+	if mutate != nil {
+		mutate(l)
+	}
+	return l.evs
+}
+
+// TestJudgeFencing: the zombie's late log line passes (judged by raft
+// index; the timestamp order, which the old judge used, has a commit of
+// term 12 after one of term 13), and each violation fails the judge.
+func TestJudgeFencing(t *testing.T) {
+	summary, err := judgeFencing(zombieHistory(nil))
+	if err != nil {
+		t.Fatalf("the zombie's late log line: %v", err)
+	}
+	if !strings.Contains(summary, "[36 12] by r1") || !strings.Contains(summary, "after [44 13]") {
+		t.Errorf("summary does not name the late line: %s", summary)
+	}
+	for name, c := range map[string]struct {
+		mutate func(l *fencingLog)
+		want   string
+	}{
+		"stale pointer accepted late": {func(l *fencingLog) { l.apply(45, 12, true) }, "must only increase"},
+		"id not growing":              {func(l *fencingLog) { l.apply(44, 14, true) }, "must only increase"},
+		"replicas disagree": {func(l *fencingLog) {
+			l.line("r0", "raft entry applied", "index", int64(3), "op", "checkpoint", "checkpoint", int64(3), "checkpoint_term", int64(8), "accepted", false)
+		}, "raft index 3"},
+		"two committers": {func(l *fencingLog) {
+			l.line("r0", "checkpoint committed", "term", int64(13), "checkpoint", int64(44))
+		}, "two replicas"},
+		"commit line of a refused pointer": {func(l *fencingLog) {
+			l.apply(45, 14, false)
+			l.line("r0", "checkpoint committed", "term", int64(14), "checkpoint", int64(45))
+		}, "no FSM accepted"},
+		"restore of a pointer not accepted": {func(l *fencingLog) {
+			l.line("r0", "leader: restoring from the committed checkpoint", "term", int64(14), "checkpoint", int64(45), "checkpoint_term", int64(13))
+		}, "no FSM accepted"},
+		"restore going back": {func(l *fencingLog) {
+			l.line("r0", "leader: restoring from the committed checkpoint", "term", int64(14), "checkpoint", int64(30), "checkpoint_term", int64(11))
+		}, "restored checkpoint 30"},
+	} {
+		if _, err := judgeFencing(zombieHistory(c.mutate)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -19,9 +20,11 @@ import (
 // and client auth usages and, as a server, a DNS or IP name matching the
 // host part of the replica's raft address as the peers dial it.
 //
-// The files are read once, when the node starts: a renewed certificate is
-// used after a restart (cert-manager renews well before expiry; a rolling
-// restart picks it up).
+// CA is read once, when the node starts. Cert and Key are read at start
+// and again at a handshake after either file's modification time or size
+// changed, so a renewed certificate (cert-manager rewrites the secret's
+// files) is used without a restart; a pair that does not load keeps the
+// previous one in use.
 type TLSFiles struct {
 	CA, Cert, Key string
 }
@@ -38,22 +41,58 @@ func (f TLSFiles) tlsConfigs() (server, client *tls.Config, err error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, nil, fmt.Errorf("ha: raft TLS CA (--ha-tls-ca) %s: no PEM certificate in it", f.CA)
 	}
-	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
-	if err != nil {
+	kp := &keyPair{certFile: f.Cert, keyFile: f.Key}
+	if _, err := kp.get(); err != nil {
 		return nil, nil, fmt.Errorf("ha: raft TLS certificate (--ha-tls-cert %s, --ha-tls-key %s): %w", f.Cert, f.Key, err)
 	}
 	server = &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.get() },
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		ClientCAs:      pool,
 	}
 	client = &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      pool,
+		MinVersion:           tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.get() },
+		RootCAs:              pool,
 	}
 	return server, client, nil
+}
+
+// keyPair is a certificate and key loaded from files, reloaded when they
+// change.
+type keyPair struct {
+	certFile, keyFile string
+
+	mu    sync.Mutex
+	stamp string // the files' sizes and modification times when loaded
+	cert  *tls.Certificate
+}
+
+// get returns the pair, reloading it if the files changed. After a failed
+// reload it keeps the previous pair (a renewal may be half written) and
+// tries again at the next call.
+func (k *keyPair) get() (*tls.Certificate, error) {
+	stamp := ""
+	for _, f := range []string{k.certFile, k.keyFile} {
+		if fi, err := os.Stat(f); err == nil {
+			stamp += fmt.Sprintf("%d@%d;", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cert != nil && stamp == k.stamp {
+		return k.cert, nil
+	}
+	c, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
+	if err != nil {
+		if k.cert != nil {
+			return k.cert, nil
+		}
+		return nil, err
+	}
+	k.cert, k.stamp = &c, stamp
+	return k.cert, nil
 }
 
 // NewTLSStreamLayer listens on bind with server as the TLS configuration

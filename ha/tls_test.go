@@ -194,3 +194,46 @@ func TestValidateRefusesInsecureBind(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A renewed certificate is picked up at the next handshake; a pair that
+// does not load (half written) keeps the previous one.
+func TestKeyPairReloads(t *testing.T) {
+	a := testenv.TLSFiles(t, "n")
+	b := testenv.TLSFiles(t, "n")
+	cert, key := a.Cert("n")
+	kp := &keyPair{certFile: cert, keyFile: key}
+	first, err := kp.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace := func(src, dst string, at time.Time) {
+		t.Helper()
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dst, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again, _ := kp.get(); again != first {
+		t.Fatal("reloaded unchanged files")
+	}
+	later := time.Now().Add(time.Minute)
+	bc, bk := b.Cert("n")
+	replace(bc, cert, later)
+	replace(bk, key, later)
+	renewed, err := kp.get()
+	if err != nil || string(renewed.Certificate[0]) == string(first.Certificate[0]) {
+		t.Fatalf("the renewed certificate is not used: %v", err)
+	}
+	if err := os.WriteFile(key, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := kp.get(); err != nil || kept != renewed {
+		t.Fatalf("a broken pair replaced the working one: %v", err)
+	}
+}

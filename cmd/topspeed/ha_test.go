@@ -446,6 +446,7 @@ func (l *fencingLog) term(leader string, term, id, ckTerm int64, n int) int64 {
 	l.line(leader, "leader: restoring from the committed checkpoint", "term", term, "checkpoint", id, "checkpoint_term", ckTerm)
 	for i := 0; i < n; i++ {
 		id++
+		l.line(leader, "committing checkpoint", "term", term, "checkpoint", id)
 		l.apply(id, term, true)
 		l.line(leader, "checkpoint committed", "term", term, "checkpoint", id)
 	}
@@ -465,9 +466,11 @@ func zombieHistory(mutate func(l *fencingLog)) []event {
 		id = l.term(fmt.Sprintf("r%d", term%3), term, id, term-1, 8)
 	}
 	id = l.term("r1", 12, id, 11, 2) + 1 // 36: r1's commit, logged late
+	l.line("r1", "committing checkpoint", "term", int64(12), "checkpoint", id)
 	l.apply(id, 12, true)
 	l.line("r2", "leader: restoring from the committed checkpoint", "term", int64(13), "checkpoint", id, "checkpoint_term", int64(12))
 	for id++; id <= 44; id++ {
+		l.line("r2", "committing checkpoint", "term", int64(13), "checkpoint", id)
 		l.apply(id, 13, true)
 		l.line("r2", "checkpoint committed", "term", int64(13), "checkpoint", id)
 	}

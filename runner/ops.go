@@ -195,6 +195,12 @@ func (o *opsRuntime) startHA(hs *haStatus, parallelism int) error {
 		}
 		return nil
 	})
+	o.srv.AddReadinessCheck("checkpoints", func() error {
+		if c := hs.coord.Load(); c != nil { // the leader's term
+			return checkpointsReady(c)()
+		}
+		return nil
+	})
 	return o.srv.Start()
 }
 

@@ -33,9 +33,15 @@ func (s *settings) register(fs *pflag.FlagSet, job Job) {
 	s.ops.register(fs)
 }
 
+// maxReplicas bounds --ha-replicas: raft replicates every commit to each.
+const maxReplicas = 99
+
 func (s *settings) validate() error {
 	if s.progress < 0 || s.progress > 24*time.Hour {
 		return fmt.Errorf("--progress-interval %v: must be in [0, 24h]", s.progress)
+	}
+	if s.ha.replicas < 0 || s.ha.replicas > maxReplicas {
+		return fmt.Errorf("--ha-replicas %d: must be in [1, %d], or 0 without a StatefulSet", s.ha.replicas, maxReplicas)
 	}
 	if err := s.ops.validate(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -23,8 +24,9 @@ import (
 type DeltaTimeMaxSpec[T any] struct {
 	// Timestamp returns an element's event time in milliseconds. If nil,
 	// ApplyDeltaTimeMax takes the keyed stream's (engine.Stream.Timestamps);
-	// one of the two is required. Timestamps must be greater than
-	// math.MinInt64 + Evict.
+	// one of the two is required. Any int64 is a valid timestamp: near
+	// math.MinInt64 the eviction cutoff stops at math.MinInt64 rather than
+	// wrap around.
 	Timestamp func(T) int64
 	// Evict is the time evictor's size: at a firing, elements with
 	// timestamp <= (largest timestamp of the key) - Evict are removed.
@@ -252,6 +254,17 @@ func (o *DeltaTimeMax[K, T]) state(key K) *dtmKey[T] {
 	return s
 }
 
+// evictCutoff is maxTs - size, the timestamp at or below which elements are
+// evicted, saturated at math.MinInt64: a wrapped cutoff (maxTs within size
+// of math.MinInt64) would evict everything and drop the new element, so
+// that the next firing re-emitted an old maximum.
+func evictCutoff(maxTs, size int64) int64 {
+	if maxTs < math.MinInt64+size {
+		return math.MinInt64
+	}
+	return maxTs - size
+}
+
 func (o *DeltaTimeMax[K, T]) process(e *T) {
 	s := o.state(o.keys.Key(*e))
 	ts := o.cfg.Timestamp(*e)
@@ -262,7 +275,7 @@ func (o *DeltaTimeMax[K, T]) process(e *T) {
 		return
 	}
 	s.maxTs = max(s.maxTs, ts)
-	cutoff := s.maxTs - o.size
+	cutoff := evictCutoff(s.maxTs, o.size)
 	if ts > cutoff {
 		if !s.heapMode && ts < s.maxTs {
 			o.toHeap(s)
@@ -378,7 +391,7 @@ func (o *DeltaTimeMax[K, T]) OnCheckpoint(_ uint64, state *engine.KeyedState) er
 		for _, s := range keys {
 			b = binary.AppendVarint(b, s.maxTs)
 			b = o.cfg.Codec.Append(b, s.lastFired)
-			cutoff := s.maxTs - o.size
+			cutoff := evictCutoff(s.maxTs, o.size)
 			if !s.heapMode {
 				b = append(b, 0)
 				b = binary.AppendUvarint(b, uint64(s.deque.len()))

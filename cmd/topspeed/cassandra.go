@@ -79,6 +79,43 @@ func (c *cassandraFlags) register(fs *pflag.FlagSet) {
 
 func (c *cassandraFlags) enabled() bool { return len(c.hosts) > 0 }
 
+// validate checks the size and time settings, naming the flag; config
+// checks the rest (and reads the password file).
+func (c *cassandraFlags) validate() error {
+	ints := []struct {
+		flag     string
+		v, limit int
+	}{
+		{"--cassandra-max-inflight", c.maxInFlight, cassandra.LimitMaxInFlight},
+		{"--cassandra-batch-rows", c.batchRows, cassandra.LimitBatchRows},
+		{"--cassandra-max-buffered-rows", c.maxBuffered, cassandra.LimitMaxBufferedRows},
+		{"--cassandra-port", c.port, 65535},
+	}
+	for _, s := range ints {
+		if s.v < 1 || s.v > s.limit {
+			return fmt.Errorf("%s %d: must be in [1, %d]", s.flag, s.v, s.limit)
+		}
+	}
+	durations := []struct {
+		flag     string
+		v, limit time.Duration
+	}{
+		{"--cassandra-linger", c.linger, time.Hour},
+		{"--cassandra-timeout", c.timeout, time.Hour},
+	}
+	for _, s := range durations {
+		if s.v <= 0 || s.v > s.limit {
+			return fmt.Errorf("%s %v: must be in (0, %v]", s.flag, s.v, s.limit)
+		}
+	}
+	for flag, v := range map[string]time.Duration{"--cassandra-retry-budget": c.retryBudget, "--cassandra-connect-budget": c.connect} {
+		if v < 0 || v > 24*time.Hour {
+			return fmt.Errorf("%s %v: must be in [0, 24h]", flag, v)
+		}
+	}
+	return nil
+}
+
 // config turns the flags into a sink configuration, reading the password
 // from CASSANDRA_PASSWORD or the password file.
 func (c *cassandraFlags) config(lookup func(string) (string, bool)) (cassandra.Config, error) {

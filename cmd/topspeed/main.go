@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -115,12 +116,16 @@ func (o *options) register(fs *pflag.FlagSet) {
 	o.cassandra.register(fs)
 }
 
+// maxBatchSize bounds --batch-size: each stage holds a few batches, and a
+// larger one gains nothing.
+const maxBatchSize = 1 << 20
+
 func (o *options) validate() error {
 	switch {
 	case o.parallelism < 1 || o.parallelism > engine.DefaultMaxParallelism:
 		return fmt.Errorf("--parallelism %d: must be in [1, %d]", o.parallelism, engine.DefaultMaxParallelism)
-	case o.batchSize < 1:
-		return fmt.Errorf("--batch-size %d: must be at least 1", o.batchSize)
+	case o.batchSize < 1 || o.batchSize > maxBatchSize:
+		return fmt.Errorf("--batch-size %d: must be in [1, %d]", o.batchSize, maxBatchSize)
 	case o.onBad != "fail" && o.onBad != "skip":
 		return fmt.Errorf("--on-bad-record %q: must be fail or skip", o.onBad)
 	case o.eventClock != "wall" && o.eventClock != "synthetic":
@@ -128,7 +133,74 @@ func (o *options) validate() error {
 	case o.outputFlush < 0 || o.outputFlush > time.Hour:
 		return fmt.Errorf("--output-flush-interval %v: must be in [0, 1h]", o.outputFlush)
 	}
+	if err := source.CheckOutput(o.input, o.output); err != nil {
+		return err
+	}
+	if o.cassandra.enabled() {
+		if err := o.cassandra.validate(); err != nil {
+			return err
+		}
+	}
+	if err := o.jobConfig().Validate(); err != nil {
+		return o.flagError(err)
+	}
+	if o.input == "" {
+		if err := o.generatorConfig(time.Now()).Validate(); err != nil {
+			return o.flagError(err)
+		}
+	}
 	return nil
+}
+
+// flagError names the flag behind a *topspeed.SettingError, with the value
+// as given: "--cars -3: must be between 1 and 1000000".
+func (o *options) flagError(err error) error {
+	var se *topspeed.SettingError
+	if !errors.As(err, &se) {
+		return err
+	}
+	flag, value := "", ""
+	switch se.Setting {
+	case "cars":
+		flag, value = "--cars", strconv.Itoa(o.cars)
+	case "rate":
+		flag, value = "--rate", strconv.FormatFloat(o.rate, 'g', -1, 64)
+	case "events":
+		flag, value = "--events", strconv.FormatInt(o.events, 10)
+	case "interval":
+		flag, value = "--event-interval", fmt.Sprintf("%v (with --rate %g)", se.Value, o.rate)
+	case "start time":
+		flag, value = "--start-time", strconv.FormatInt(o.startMillis, 10)
+	case "evict":
+		flag, value = "--evict", o.evict.String()
+	case "trigger meters":
+		flag, value = "--trigger-meters", strconv.FormatFloat(o.trigger, 'g', -1, 64)
+	default:
+		return err
+	}
+	return fmt.Errorf("%s %s: %s", flag, value, se.Reason)
+}
+
+// jobConfig is the TopSpeed operator's configuration.
+func (o *options) jobConfig() topspeed.Config {
+	cfg := topspeed.DefaultConfig()
+	cfg.Evict = o.evict
+	cfg.TriggerMeters = o.trigger
+	return cfg
+}
+
+// generatorConfig is the car generator's configuration; now is the start
+// of event time unless --start-time is given.
+func (o *options) generatorConfig(now time.Time) topspeed.GeneratorConfig {
+	g := topspeed.DefaultGeneratorConfig()
+	g.Cars, g.Rate, g.Seed, g.Events = o.cars, o.rate, o.seed, o.events
+	g.Synthetic = o.eventClock == "synthetic"
+	g.Interval = o.interval
+	g.StartTime = now
+	if o.startMillis != 0 {
+		g.StartTime = time.UnixMilli(o.startMillis)
+	}
+	return g
 }
 
 // fingerprint identifies what a checkpoint's state depends on: the window
@@ -154,11 +226,9 @@ func (o *options) fingerprint() string {
 // TopSpeed operator, results to --output (stdout by default) unless only
 // Cassandra was asked for; --output together with Cassandra writes both.
 func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
-	cfg := topspeed.DefaultConfig()
-	cfg.Evict = o.evict
-	cfg.TriggerMeters = o.trigger
+	cfg := o.jobConfig()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, o.flagError(err)
 	}
 	src, err := o.source(env)
 	if err != nil {
@@ -206,13 +276,6 @@ func (o *options) source(env runner.BuildEnv) (engine.Source[topspeed.Car], erro
 		}
 		return source.NewLines(o.input, topspeed.ParseCar, source.WithBadRecords(policy), source.WithLogger(env.Log)), nil
 	}
-	g := topspeed.DefaultGeneratorConfig()
-	g.Cars, g.Rate, g.Seed, g.Events = o.cars, o.rate, o.seed, o.events
-	g.Synthetic = o.eventClock == "synthetic"
-	g.Interval = o.interval
-	g.StartTime = time.Now()
-	if o.startMillis != 0 {
-		g.StartTime = time.UnixMilli(o.startMillis)
-	}
-	return topspeed.NewGenerator(g)
+	g, err := topspeed.NewGenerator(o.generatorConfig(time.Now()))
+	return g, o.flagError(err)
 }

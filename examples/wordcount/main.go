@@ -90,12 +90,16 @@ func (o *options) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.batchSize, "batch-size", engine.DefaultConfig().BatchSize, "records per batch moved between stages")
 }
 
+// maxBatchSize bounds --batch-size: each stage holds a few batches, and a
+// larger one gains nothing.
+const maxBatchSize = 1 << 20
+
 func (o *options) validate() error {
 	switch {
 	case o.parallelism < 1 || o.parallelism > engine.DefaultMaxParallelism:
 		return fmt.Errorf("--parallelism %d: must be in [1, %d]", o.parallelism, engine.DefaultMaxParallelism)
-	case o.batchSize < 1:
-		return fmt.Errorf("--batch-size %d: must be at least 1", o.batchSize)
+	case o.batchSize < 1 || o.batchSize > maxBatchSize:
+		return fmt.Errorf("--batch-size %d: must be in [1, %d]", o.batchSize, maxBatchSize)
 	}
 	if err := o.config().Validate(); err != nil {
 		return err
@@ -116,6 +120,9 @@ func (o *options) validate() error {
 			return fmt.Errorf("--input: %w", err)
 		} else if fi.IsDir() {
 			return fmt.Errorf("--input %s: is a directory", in)
+		}
+		if err := source.CheckOutput(in, o.output); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -95,26 +95,28 @@ func DefaultGeneratorConfig() GeneratorConfig {
 	return GeneratorConfig{Cars: 2, Rate: 10}
 }
 
-// Validate reports a setting that cannot work.
+// Validate reports a setting that cannot work, as a *SettingError.
 func (c GeneratorConfig) Validate() error {
+	bad := func(setting string, value any, reason string) error {
+		return &SettingError{Of: "generator", Setting: setting, Value: value, Reason: reason}
+	}
 	if c.Cars < 1 || c.Cars > MaxGeneratorCars {
-		return fmt.Errorf("topspeed: generator cars %d: must be between 1 and %d", c.Cars, MaxGeneratorCars)
+		return bad("cars", c.Cars, fmt.Sprintf("must be between 1 and %d", MaxGeneratorCars))
 	}
 	if math.IsNaN(c.Rate) || c.Rate < 0 || c.Rate > MaxGeneratorRate {
-		return fmt.Errorf("topspeed: generator rate %v: must be between 0 and %g events/s", c.Rate, float64(MaxGeneratorRate))
+		return bad("rate", c.Rate, fmt.Sprintf("must be between 0 and %g events/s", float64(MaxGeneratorRate)))
 	}
 	if c.Events < 0 {
-		return fmt.Errorf("topspeed: generator events %d: must be >= 0 (0 = unbounded)", c.Events)
+		return bad("events", c.Events, "must be >= 0 (0 = unbounded)")
 	}
 	if c.Interval < 0 {
-		return fmt.Errorf("topspeed: generator interval %v: must be >= 0", c.Interval)
+		return bad("interval", c.Interval, "must be >= 0")
 	}
 	if iv := c.interval(); iv > MaxInterval {
-		return fmt.Errorf("topspeed: generator interval %v (rate %v): must be at most %v", iv, c.Rate, MaxInterval)
+		return bad("interval", fmt.Sprintf("%v (rate %v)", iv, c.Rate), fmt.Sprintf("must be at most %v", MaxInterval))
 	}
 	if !c.StartTime.IsZero() && (c.StartTime.Before(minStart) || c.StartTime.After(maxStart)) {
-		return fmt.Errorf("topspeed: generator start time %v: must be between %v and %v",
-			c.StartTime, minStart, maxStart)
+		return bad("start time", c.StartTime, fmt.Sprintf("must be between %v and %v", minStart, maxStart))
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package topspeed
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -27,12 +26,30 @@ func DefaultConfig() Config { return Config{Evict: 10 * time.Second, TriggerMete
 // Validate reports a parameter that cannot work.
 func (c Config) Validate() error {
 	if c.Evict < time.Millisecond {
-		return fmt.Errorf("topspeed: evict %v: must be at least 1ms", c.Evict)
+		return &SettingError{Setting: "evict", Value: c.Evict, Reason: "must be at least 1ms"}
 	}
 	if math.IsNaN(c.TriggerMeters) || math.IsInf(c.TriggerMeters, 0) || c.TriggerMeters < 0 {
-		return errors.New("topspeed: trigger meters must be a finite number >= 0")
+		return &SettingError{Setting: "trigger meters", Value: c.TriggerMeters, Reason: "must be a finite number >= 0"}
 	}
 	return nil
+}
+
+// SettingError is the error of Config.Validate and
+// GeneratorConfig.Validate: which setting is wrong, and why. A command
+// maps Setting to its flag (see cmd/topspeed).
+type SettingError struct {
+	Of      string // "generator" for GeneratorConfig, "" for Config
+	Setting string // "cars", "rate", "events", "interval", "start time", "evict", "trigger meters"
+	Value   any
+	Reason  string
+}
+
+func (e *SettingError) Error() string {
+	of := ""
+	if e.Of != "" {
+		of = e.Of + " "
+	}
+	return fmt.Sprintf("topspeed: %s%s %v: %s", of, e.Setting, e.Value, e.Reason)
 }
 
 // CarTime returns a report's event time; use it for watermarks.

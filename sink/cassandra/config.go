@@ -109,6 +109,17 @@ func DefaultConfig() Config {
 	}
 }
 
+// Upper bounds of the size settings: beyond them a setting gains nothing
+// and risks the memory of the process (MaxBufferedRows rows, 2 ×
+// MaxInFlight batches of BatchRows rows preallocated) or fails every write
+// (Cassandra refuses batches above batch_size_fail_threshold, 50 KiB by
+// default: about a thousand rows of the TopSpeed table).
+const (
+	LimitMaxInFlight     = 4096
+	LimitBatchRows       = 10_000
+	LimitMaxBufferedRows = 10_000_000
+)
+
 var (
 	identRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
 	namespaceRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -129,10 +140,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cassandra: metrics namespace %q: want letters, digits and _, not starting with a digit", c.MetricsNamespace)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("cassandra: max in-flight %d < 1", c.MaxInFlight)
+	case c.MaxInFlight > LimitMaxInFlight:
+		return fmt.Errorf("cassandra: max in-flight %d > %d", c.MaxInFlight, LimitMaxInFlight)
 	case c.BatchRows < 1:
 		return fmt.Errorf("cassandra: batch rows %d < 1", c.BatchRows)
+	case c.BatchRows > LimitBatchRows:
+		return fmt.Errorf("cassandra: batch rows %d > %d", c.BatchRows, LimitBatchRows)
 	case c.MaxBufferedRows < 1:
 		return fmt.Errorf("cassandra: max buffered rows %d < 1", c.MaxBufferedRows)
+	case c.MaxBufferedRows > LimitMaxBufferedRows:
+		return fmt.Errorf("cassandra: max buffered rows %d > %d", c.MaxBufferedRows, LimitMaxBufferedRows)
 	case c.Linger <= 0:
 		return fmt.Errorf("cassandra: linger %v must be positive", c.Linger)
 	case c.Timeout <= 0 || c.ConnectTimeout <= 0:

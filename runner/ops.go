@@ -137,14 +137,16 @@ func checkpointsReady(c *checkpoint.Coordinator) func() error {
 }
 
 // startHA starts the server for a replica: its role, term and leader come
-// from raft (polled every second into the recorder, and read afresh for
-// each status request), as does the last checkpoint: the pointer raft
+// from raft, read afresh for each status request and metrics scrape (the
+// recorder's OnRead hook; a poll every second also counts leader changes
+// between scrapes), as does the last checkpoint: the pointer raft
 // committed, which followers know too. It is ready while it is the leader
 // or a follower that knows its leader, until SIGTERM.
 func (o *opsRuntime) startHA(hs *haStatus, parallelism int) error {
 	if o.reg == nil {
 		return nil
 	}
+	o.rec.OnRead(func() { o.recordRaft(hs) })
 	o.haDone = make(chan struct{})
 	o.haStop = make(chan struct{})
 	go func() {

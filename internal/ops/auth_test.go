@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -233,5 +234,40 @@ func TestReadSmallFile(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("refusing took %v", d)
+	}
+}
+
+// TestRoleReadAtRequestTime: with an OnRead hook (HA: the raft node's
+// state), a leadership change shows in /api/v1/status and /metrics on the
+// very next request, not at the next poll.
+func TestRoleReadAtRequestTime(t *testing.T) {
+	reg := NewRegistry(BuildInfo{})
+	rec := NewRecorder(reg)
+	var mu sync.Mutex
+	role, term := RoleFollower, uint64(1)
+	rec.OnRead(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		rec.SetRaft(role, term, "replica-0")
+	})
+	ts := httptest.NewServer(NewServer(Config{Recorder: rec, Gatherer: reg}).Handler())
+	defer ts.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+	get := func(path string) string {
+		_, body := read(t)(http.Get(ts.URL + path))
+		return body
+	}
+	if st := get("/api/v1/status"); !strings.Contains(st, `"role": "follower"`) {
+		t.Fatalf("status %s", st)
+	}
+	mu.Lock()
+	role, term = RoleLeader, 2
+	mu.Unlock()
+	st, metrics := get("/api/v1/status"), get("/metrics")
+	if !strings.Contains(st, `"role": "leader"`) || !strings.Contains(st, `"term": 2`) {
+		t.Fatalf("status right after the change: %s", st)
+	}
+	if !strings.Contains(metrics, `raft_role{role="leader"} 1`) || !strings.Contains(metrics, "raft_term 2") {
+		t.Fatalf("metrics right after the change:\n%s", metrics)
 	}
 }

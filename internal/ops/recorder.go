@@ -2,6 +2,7 @@ package ops
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,8 @@ type Recorder struct {
 	role       *prometheus.GaugeVec
 	term       prometheus.Gauge
 	leaderChg  prometheus.Counter
+
+	refresh atomic.Pointer[func()] // OnRead's hook
 
 	mu         sync.Mutex
 	last       *CheckpointInfo // completed here
@@ -121,7 +124,7 @@ func NewRecorder(reg prometheus.Registerer, opts ...Option) *Recorder {
 	}
 	r.role.WithLabelValues(string(RoleStandalone)).Set(1)
 	if reg != nil {
-		reg.MustRegister(r.ckDuration, r.ckSize, r.ckLast, r.ckDone, r.ckFailed, r.ckInterval, r.restore, r.role, r.term, r.leaderChg)
+		reg.MustRegister(r.ckDuration, r.ckSize, r.ckLast, r.ckDone, r.ckFailed, r.ckInterval, r.restore, raftCollector{r}, r.leaderChg)
 	}
 	return r
 }
@@ -202,14 +205,42 @@ func (r *Recorder) SetCommitted(id uint64, path string, term uint64, at time.Tim
 	r.committed = &CheckpointInfo{ID: id, Path: path, Term: term, Time: at}
 }
 
+// OnRead sets a hook that State and a scrape of the raft metrics call
+// first, without locks held: with HA it copies the node's current role,
+// term, leader and committed pointer in (SetRaft, SetCommitted), so that
+// /api/v1/status and /metrics show a leadership change at once rather
+// than at the next poll. It must be cheap and must not call State.
+func (r *Recorder) OnRead(fn func()) { r.refresh.Store(&fn) }
+
+func (r *Recorder) refreshNow() {
+	if fn := r.refresh.Load(); fn != nil && *fn != nil {
+		(*fn)()
+	}
+}
+
+// raftCollector serves the raft role and term gauges, refreshed first.
+type raftCollector struct{ r *Recorder }
+
+func (c raftCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.r.role.Describe(ch)
+	c.r.term.Describe(ch)
+}
+
+func (c raftCollector) Collect(ch chan<- prometheus.Metric) {
+	c.r.refreshNow()
+	c.r.role.Collect(ch)
+	c.r.term.Collect(ch)
+}
+
 // State returns the HA role, term, leader and the last checkpoint (nil if
 // none): the newer of the one completed here and the one committed through
 // raft, the committed one completed with this replica's duration and size
-// when it took that checkpoint itself.
+// when it took that checkpoint itself. It calls the OnRead hook first.
 func (r *Recorder) State() (role Role, term uint64, leader string, last *CheckpointInfo) {
 	if r == nil {
 		return RoleStandalone, 0, "", nil
 	}
+	r.refreshNow()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {

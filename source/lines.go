@@ -113,10 +113,15 @@ func WithLogger(l *zap.Logger) Option { return func(o *linesOptions) { o.logger 
 // except to their beginning.
 //
 // Reading stdin: Read returns the lines already available rather than wait
-// to fill its buffer. When stdin is a pipe or terminal that supports read
-// deadlines, Read also returns (possibly with no record) every 200 ms;
-// otherwise it may block until the next line or end of input, and ctx
-// cancellation is only noticed then.
+// to fill its buffer. When stdin is a pipe, socket or terminal, Read also
+// returns (possibly with no record) every 200 ms: on Unix a stdin in
+// blocking mode is read through a non-blocking duplicate with read
+// deadlines (Close restores blocking mode). Elsewhere, or for inputs
+// without deadlines, it may block until the next line or end of input.
+//
+// Skipping bad records, Read checks ctx every 256 records and returns
+// after 100 ms, so that an endless run of bad input holds neither
+// cancellation nor checkpoint barriers.
 //
 // A Lines is not safe for concurrent use, except for Skipped and Errors.
 type Lines[T any] struct {

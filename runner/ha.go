@@ -175,12 +175,14 @@ type replica struct {
 	finishedAt time.Time   // when this leader saw the job finished
 
 	// After a failed term (the job could not start or failed), the replica
-	// does not try again before notBefore: a leader waits for it, then
-	// tries again (see failed). The delay doubles from 1 s to 30 s and
-	// starts over after a term that committed a checkpoint.
+	// stays leader idle until notBefore, then hands leadership over; it
+	// does not try again before notBefore either (see failed). The delay
+	// doubles from 1 s to 30 s and starts over after a term that committed
+	// a checkpoint.
 	bo        *backoff.ExponentialBackOff
 	notBefore time.Time
 	retry     *time.Timer // fires at notBefore while this replica leads idle
+	handover  bool        // at retry: hand over (else: try to start)
 }
 
 // runReplica is runHA's body: it reports each term's job to prog.
@@ -221,7 +223,7 @@ func (r *runner) runReplica(ctx context.Context, cfg ha.Config, hs *haStatus, pr
 			x.leadership(leader)
 		case <-retry:
 			x.retry = nil
-			x.leadership(x.node.IsLeader())
+			x.retryDue()
 		case err := <-curDone:
 			x.termEnded(err)
 		case <-finished.C:
@@ -271,20 +273,37 @@ func newTermBackoff() *backoff.ExponentialBackOff {
 }
 
 // failed handles a term that could not start or whose job failed: one
-// error line, then leadership is handed over, and this replica tries again
-// at the earliest after the backoff delay (a leader waits for it idle). So
-// a job that cannot run on any replica moves the raft term only about once
-// per attempt, instead of a storm of elections.
+// error line; the replica stays leader, idle, for the backoff delay, then
+// hands leadership over (retryDue), and it does not try again itself
+// before that delay either. The leader's heartbeats keep the followers
+// from calling elections meanwhile, so a job that cannot run on any
+// replica moves the raft term about once per backoff period instead of in
+// a storm.
 func (x *replica) failed(what string, progressed bool, err error) {
 	if progressed {
 		x.bo.Reset()
 	}
 	d := x.bo.NextBackOff()
 	x.notBefore = time.Now().Add(d)
-	x.log.Error(what+"; handing leadership over", zap.Error(err), zap.Duration("retry_after", d))
-	if terr := x.node.TransferLeadership(); terr != nil && x.node.IsLeader() {
-		x.arm(d) // nobody took over: try again here
+	x.log.Error(what+"; handing leadership over after a backoff", zap.Error(err), zap.Duration("backoff", d))
+	x.arm(d)
+	x.handover = true
+}
+
+// retryDue runs when the backoff delay ended while this replica leads
+// idle: it hands leadership over after a failure, or starts the job (also
+// when no other replica could take leadership).
+func (x *replica) retryDue() {
+	if !x.node.IsLeader() || x.cur != nil {
+		return
 	}
+	if x.handover {
+		x.handover = false
+		if err := x.node.TransferLeadership(); err == nil || !x.node.IsLeader() {
+			return
+		}
+	}
+	x.leadership(true)
 }
 
 func (x *replica) arm(d time.Duration) {
@@ -293,6 +312,7 @@ func (x *replica) arm(d time.Duration) {
 }
 
 func (x *replica) disarm() {
+	x.handover = false
 	if x.retry != nil {
 		x.retry.Stop()
 		x.retry = nil

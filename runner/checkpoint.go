@@ -70,10 +70,9 @@ func (r *runner) newCoordinator(p *engine.Pipeline, log *zap.Logger, term uint64
 }
 
 // restoreLatest takes the lock of the job's checkpoint directory (one
-// process per directory without HA; execute releases it), then restores b
-// from --from-savepoint or else the newest valid checkpoint, if any.
-func (r *runner) restoreLatest(b *build) error {
-	c := &r.s.ckpt
+// process per directory without HA; execute releases it when the run
+// ends, restoreLatest itself if the restore fails), then restores b.
+func (r *runner) restoreLatest(b *build) (err error) {
 	if err := b.coord.Store.Lock(); err != nil {
 		var le *checkpoint.LockedError
 		if errors.As(err, &le) {
@@ -81,6 +80,18 @@ func (r *runner) restoreLatest(b *build) error {
 		}
 		return err
 	}
+	defer func() {
+		if err != nil { // the run ends here: another Run in this process may lock
+			_ = b.coord.Store.Unlock()
+		}
+	}()
+	return r.restoreFrom(b)
+}
+
+// restoreFrom restores b from --from-savepoint or else the newest valid
+// checkpoint, if any.
+func (r *runner) restoreFrom(b *build) error {
+	c := &r.s.ckpt
 	var snap *engine.Snapshot
 	var info checkpoint.Info
 	var err error

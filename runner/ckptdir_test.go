@@ -266,3 +266,19 @@ func TestSavepointRetain(t *testing.T) {
 		t.Fatalf("savepoints left %v, want the newest 5 of %v", sps, ids)
 	}
 }
+
+// A run whose restore fails releases the directory: the next Run in the
+// same process may use it.
+func TestFailedRestoreReleasesTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--checkpoint-dir", filepath.Join(dir, "ck"), "--output", filepath.Join(dir, "out")}
+	if r := runStopped(t, numbers(10_000_000, "v1", nil), 50*time.Millisecond, append(args, "--delay", "1ms")...); r.code != runner.ExitOK {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	if r := run(context.Background(), numbers(10, "v2", nil), nil, nil, args...); r.code != runner.ExitFailure || !strings.Contains(r.stderr, "incompatible") {
+		t.Fatalf("exit %d, want the checkpoint refused:\n%s", r.code, r.stderr)
+	}
+	if r := run(context.Background(), numbers(10, "v2", nil), nil, nil, args...); r.code != runner.ExitFailure || strings.Contains(r.stderr, "in use") {
+		t.Fatalf("exit %d, want the checkpoint refused again, not the directory in use:\n%s", r.code, r.stderr)
+	}
+}

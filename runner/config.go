@@ -126,7 +126,7 @@ func (s *config) loadEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) 
 // loadFile reads the YAML config file into s, rejecting keys that are no
 // flag.
 func (s *config) loadFile(fs *pflag.FlagSet) error {
-	b, err := ops.ReadSmallFile("--config", s.file, ops.MaxSmallFile)
+	b, err := ops.ReadSmallFile("config file", s.file, ops.MaxSmallFile)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func TestBoundsAreUsageErrors(t *testing.T) {
 		{append(cass, "--cassandra-max-buffered-rows", "2000000000"), "--cassandra-max-buffered-rows 2000000000:"},
 		{append(cass, "--cassandra-linger", "0s"), "--cassandra-linger 0s:"},
 		{append(cass, "--cassandra-password-file", "/dev/zero", "--cassandra-username", "u"), "--cassandra-password-file /dev/zero: not a regular file"},
-		{[]string{"--config", "/dev/zero"}, "--config /dev/zero: not a regular file"},
+		{[]string{"--config", "/dev/zero"}, "config file /dev/zero: not a regular file"},
 		{[]string{"--config", big}, "more than the limit of 1048576"},
 		{[]string{"--http-token-file", "/dev/zero"}, "--http-token-file /dev/zero: not a regular file"},
 		{[]string{"--http-tls-cert", big}, "--http-tls-key"},

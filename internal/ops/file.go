@@ -16,11 +16,16 @@ const MaxSmallFile = 1 << 20
 // It refuses at once what is not a regular file (a directory, /dev/zero, a
 // pipe) and a file larger than max, so that a wrong path can neither block
 // nor exhaust memory. flag names the setting in errors, e.g.
-// "--http-token-file". Errors never include the content.
+// "--http-token-file" ("--http-token-file /x: not a regular file").
+// Errors never include the content.
 func ReadSmallFile(flag, path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s %s: %w", flag, path, pe.Err)
+		}
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()

@@ -177,7 +177,10 @@ func TestHABacksOffWithoutValidCheckpoint(t *testing.T) {
 func startFallbackCluster(t *testing.T) []*hlReplica {
 	dir := t.TempDir()
 	if keep := os.Getenv("TOPSPEED_TEST_KEEP"); keep != "" {
-		dir = keep
+		dir = filepath.Join(keep, t.Name())
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	input := []string{"--cars", "8", "--seed", "7", "--start-time", "1424951918630", "--event-interval", "10ms", "--events", "20000", "--parallelism", "2"}
 	raft, httpPorts := freePorts(t, 3), freePorts(t, 3)

@@ -478,7 +478,9 @@ func (x *replica) startTerm() (*leaderTerm, error) {
 // committed, if any: never from a checkpoint a deposed leader wrote. If
 // that checkpoint cannot be used (corrupt, missing, outside
 // --checkpoint-dir, not the one the pointer names), it falls back to the
-// newest older valid one and commits that choice (see fallBack).
+// newest older valid one and commits that choice (see fallBack). A valid
+// checkpoint of another configuration (ErrIncompatible) is an error, not a
+// reason to fall back.
 func (x *replica) restoreCommitted(b *build, ptr ha.Pointer, term uint64, log *zap.Logger) error {
 	b.coord.Initial = ptr.ID == 0
 	if ptr.ID == 0 {
@@ -487,6 +489,9 @@ func (x *replica) restoreCommitted(b *build, ptr ha.Pointer, term uint64, log *z
 	}
 	loadStart := time.Now()
 	snap, err := loadCommitted(b, ptr)
+	if errors.Is(err, checkpoint.ErrIncompatible) {
+		return err // the job's configuration changed: the operator decides
+	}
 	if err != nil {
 		if snap, err = x.fallBack(b, ptr, term, err, log); err != nil {
 			return err

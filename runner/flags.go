@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -206,6 +207,11 @@ func (f *opsFlags) validate() error {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--http-tls-cert and --http-tls-key go together: give both or neither")
+	}
+	if f.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
+			return fmt.Errorf("--http-tls-cert %s, --http-tls-key %s: %w", f.tlsCert, f.tlsKey, err)
+		}
 	}
 	f.token = ""
 	if f.tokenFile != "" {

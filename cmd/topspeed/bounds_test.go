@@ -45,6 +45,7 @@ func TestBoundsAreUsageErrors(t *testing.T) {
 		{[]string{"--config", big}, "more than the limit of 1048576"},
 		{[]string{"--http-token-file", "/dev/zero"}, "--http-token-file /dev/zero: not a regular file"},
 		{[]string{"--http-tls-cert", big}, "--http-tls-key"},
+		{[]string{"--http-tls-cert", big, "--http-tls-key", big}, "--http-tls-cert " + big + ", --http-tls-key " + big + ":"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(t, c.args...)

@@ -90,10 +90,10 @@ func (c *checkpointFlags) validate() error {
 		return errors.New("--allow-non-restored-state needs --checkpoint-dir")
 	case c.interval < 10*time.Millisecond:
 		return fmt.Errorf("--checkpoint-interval %v: must be at least 10ms", c.interval)
-	case c.retain < 1:
-		return fmt.Errorf("--checkpoint-retain %d: must be at least 1", c.retain)
-	case c.stopTimeout <= 0:
-		return fmt.Errorf("--stop-timeout %v: must be positive", c.stopTimeout)
+	case c.retain < 1 || c.retain > 1000:
+		return fmt.Errorf("--checkpoint-retain %d: must be in [1, 1000]", c.retain)
+	case c.stopTimeout <= 0 || c.stopTimeout > 24*time.Hour:
+		return fmt.Errorf("--stop-timeout %v: must be in (0, 24h]", c.stopTimeout)
 	case c.tolerable < 0 || c.tolerable > 1000:
 		return fmt.Errorf("--checkpoint-tolerable-failures %d: must be in [0, 1000]", c.tolerable)
 	case c.savepointKeep < 0 || c.savepointKeep > 1000:

@@ -46,7 +46,7 @@ func (e timeEvictor[T]) evict(elems []Element[T], c EvictorContext) []Element[T]
 	for i := range elems {
 		maxTs = max(maxTs, elems[i].Timestamp)
 	}
-	cutoff := maxTs - e.size
+	cutoff := evictCutoff(maxTs, e.size) // saturates: no wrap near MinInt64
 	kept := elems[:0]
 	for _, x := range elems {
 		if x.Timestamp > cutoff {

@@ -279,3 +279,27 @@ func TestSinkCloseWhileLingering(t *testing.T) {
 		}
 	}
 }
+
+// CloseContext with a context that is already done (the engine's, after a
+// failure or a lost leadership) closes the session while workers may still
+// be sending: they must fail on the closed session, not crash on a nil one.
+func TestSinkCloseContextCancelledWhileSending(t *testing.T) {
+	srv := testenv.NeedCassandra(t)
+	c := config(t, srv)
+	c.Linger = time.Millisecond
+	rows := genRows(5000, 1000)
+	for i := 0; i < 10; i++ {
+		s, err := cassandra.New(c, mapping, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Write(context.Background(), rows)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = s.CloseContext(ctx) // an error is expected (requests still running); a panic is not
+		time.Sleep(20 * time.Millisecond) // let abandoned workers run into the closed session
+	}
+}

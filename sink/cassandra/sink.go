@@ -86,15 +86,16 @@ type Sink[T any, K comparable] struct {
 	log  *zap.Logger
 	stmt string
 
-	session *gocql.Session
-	ctx     context.Context
-	cancel  context.CancelFunc
-	work    chan request[T]
-	free    chan request[T] // request buffers returned by the workers
-	ack     engine.AckFunc  // SetAck; nil: rows carry no references
-	refs    sync.Pool       // *ackRef
-	workers sync.WaitGroup
-	pending sync.WaitGroup
+	session       *gocql.Session
+	sessionClosed bool // CloseContext ran: session is closed but kept for workers still running
+	ctx           context.Context
+	cancel        context.CancelFunc
+	work          chan request[T]
+	free          chan request[T] // request buffers returned by the workers
+	ack           engine.AckFunc  // SetAck; nil: rows carry no references
+	refs          sync.Pool       // *ackRef
+	workers       sync.WaitGroup
+	pending       sync.WaitGroup
 
 	mu       sync.Mutex // guards the collected rows and closed; held while dispatching
 	closed   bool       // work is closed: nothing may be dispatched any more
@@ -150,7 +151,7 @@ func (s *Sink[T, K]) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	s.session = sess
+	s.session, s.sessionClosed = sess, false
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.work = make(chan request[T], s.cfg.MaxInFlight)
 	s.free = make(chan request[T], 2*s.cfg.MaxInFlight+1)
@@ -395,7 +396,7 @@ func (s *Sink[T, K]) Close() error {
 // the workers then end in the background. Call it from the goroutine that
 // called Open and Write.
 func (s *Sink[T, K]) CloseContext(ctx context.Context) error {
-	if s.session == nil {
+	if s.session == nil || s.sessionClosed {
 		return nil
 	}
 	s.cancel()
@@ -411,8 +412,10 @@ func (s *Sink[T, K]) CloseContext(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("cassandra: close: requests still running: %w", context.Cause(ctx))
 	}
+	// Workers still running (ctx ended first) fail fast on the closed
+	// session; it stays set, since they may still read it.
 	s.session.Close()
-	s.session = nil
+	s.sessionClosed = true
 	st := s.Stats()
 	s.log.Info("cassandra sink closed", zap.Int64("rows", st.Rows), zap.Int64("requests", st.Requests),
 		zap.Int64("retries", st.Retries), zap.Duration("p50", st.P50), zap.Duration("p99", st.P99), zap.Error(err))

@@ -299,7 +299,7 @@ func TestSinkCloseContextCancelledWhileSending(t *testing.T) {
 		_ = s.Write(context.Background(), rows)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_ = s.CloseContext(ctx) // an error is expected (requests still running); a panic is not
+		_ = s.CloseContext(ctx)           // an error is expected (requests still running); a panic is not
 		time.Sleep(20 * time.Millisecond) // let abandoned workers run into the closed session
 	}
 }

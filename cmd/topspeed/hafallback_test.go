@@ -193,7 +193,7 @@ func startFallbackCluster(t *testing.T) []*hlReplica {
 	ckDir := filepath.Join(dir, "checkpoints")
 	var reps []*hlReplica
 	for i := range raft {
-		r := &hlReplica{id: ids[i], logPath: filepath.Join(dir, ids[i]+".log"),
+		r := &hlReplica{replica: replica{id: ids[i], logPath: filepath.Join(dir, ids[i]+".log")},
 			statusURL: fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", httpPorts[i])}
 		r.args = append(append(append([]string{}, input...), "--rate", "1000",
 			"--ha-id", r.id, "--ha-bind", fmt.Sprintf("127.0.0.1:%d", raft[i]), "--ha-peers", strings.Join(peers, ","),

@@ -21,32 +21,15 @@ import (
 	"github.com/topspeed/topspeed/internal/testenv"
 )
 
-// hlReplica is one replica process of the tests below; its JSON logs go to
-// logPath, appended across restarts.
+// hlReplica is a replica of the tests below (see replica in ha_test.go)
+// with its status URL; its JSON logs go to logPath, appended across
+// restarts.
 type hlReplica struct {
-	id, logPath, statusURL string
-	args                   []string
-	cmd                    *exec.Cmd
-	done                   chan error
+	replica
+	statusURL string
 }
 
-func (r *hlReplica) start(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary(t), r.args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	cmd.Stderr = f
-	// Own process group, SIGKILL if the test binary dies, killed at cleanup.
-	if err := testenv.StartChild(t, cmd); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	r.cmd, r.done = cmd, make(chan error, 1)
-	go func() { r.done <- cmd.Wait(); f.Close() }()
-}
+func (r *hlReplica) start(t *testing.T) { t.Helper(); r.replica.start(t, nil) }
 
 // wait returns the exit error, or fails the test after timeout.
 func (r *hlReplica) wait(t *testing.T, timeout time.Duration) error {
@@ -236,7 +219,7 @@ func TestHALocalStopAll(t *testing.T) {
 	certs := testenv.TLSFiles(t, "r0", "r1", "r2") // raft over mutual TLS
 	var reps []*hlReplica
 	for i := range raft {
-		r := &hlReplica{id: fmt.Sprintf("r%d", i), logPath: filepath.Join(dir, fmt.Sprintf("r%d.log", i)),
+		r := &hlReplica{replica: replica{id: fmt.Sprintf("r%d", i), logPath: filepath.Join(dir, fmt.Sprintf("r%d.log", i))},
 			statusURL: fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", httpPorts[i])}
 		r.args = append(append([]string{}, input...), "--rate", "1000",
 			"--ha-id", r.id, "--ha-bind", fmt.Sprintf("127.0.0.1:%d", raft[i]), "--ha-peers", strings.Join(peers, ","),

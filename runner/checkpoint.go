@@ -187,8 +187,11 @@ func execute(ctx context.Context, b *build) error {
 	}
 	// The directory lock (restoreLatest; not with HA) is held until ctx
 	// ends: runOnce cancels it once a graceful stop's final checkpoint is
-	// durable, or when it returns.
+	// durable, or when it returns. AfterFunc runs on a goroutine of its own,
+	// so execute also releases it before returning: another Run in this
+	// process may take it as soon as this one has returned.
 	context.AfterFunc(ctx, func() { _ = b.coord.Store.Unlock() })
+	defer func() { _ = b.coord.Store.Unlock() }()
 	g, gctx := errgroup.WithContext(ctx)
 	cctx, ccancel := context.WithCancel(gctx)
 	g.Go(func() error {

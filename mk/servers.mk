@@ -2,9 +2,10 @@
 #   make servers-status  one line per server still running (pid, heap, port)
 #                        and how to stop it; `make test` ends with it
 #   make clean-servers   stop them all: the local Cassandra (make
-#                        cassandra-down) and the replicas of make ha-local
-#                        (make ha-local-down). Removes nothing: jars, data
-#                        and downloads stay cached in $(TOPSPEED_CACHE) and ~/.m2.
+#                        cassandra-down), the local Kafka (make kafka-down)
+#                        and the replicas of make ha-local (make
+#                        ha-local-down). Removes nothing: jars, data and
+#                        downloads stay cached in $(TOPSPEED_CACHE) and ~/.m2.
 .PHONY: servers-status clean-servers
 
 HA_LOCAL_DIR = $(or $(TOPSPEED_HA_LOCAL),/tmp/topspeed-ha-local)
@@ -13,6 +14,9 @@ servers-status:
 	@left=0; \
 	if line=$$(bash $(CURDIR)/scripts/cassandra/cassandra.sh info 2>/dev/null); then \
 		echo "==> still running: $$line; stop it with: make cassandra-down (or make clean-servers)"; left=1; \
+	fi; \
+	if line=$$(bash $(CURDIR)/scripts/kafka/kafka.sh info 2>/dev/null); then \
+		echo "==> still running: $$line; stop it with: make kafka-down (or make clean-servers)"; left=1; \
 	fi; \
 	pids=""; \
 	for f in $(HA_LOCAL_DIR)/r*/pid; do \
@@ -23,7 +27,5 @@ servers-status:
 		echo "==> still running: make ha-local replicas (pids$$pids); stop them with: make ha-local-down (or make clean-servers)"; left=1; \
 	fi; \
 	[ $$left = 1 ] || echo "==> no local server left running"
-	@# Kafka broker (issue 11, later): report it here too.
 
-# Kafka broker (later): add its stop target (e.g. kafka-down) here too.
-clean-servers: cassandra-down ha-local-down
+clean-servers: cassandra-down kafka-down ha-local-down

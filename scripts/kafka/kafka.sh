@@ -75,14 +75,14 @@ nocolor() { sed "s/$(printf '\033')\\[[0-9;]*[A-Za-z]//g"; }
 die() { log "error: $*"; exit 1; }
 
 for v in PORT CONTROLLER_PORT START_TIMEOUT STOP_TIMEOUT; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
+    [[ ${!v} =~ ^[0-9]{1,6}$ ]] || die "KAFKA_$v must be a number, got '${!v}'"
 done
 for v in PORT CONTROLLER_PORT; do
-    ((${!v} >= 1 && ${!v} <= 65535)) || die "$v must be a TCP port (1-65535), got '${!v}'"
+    ((10#${!v} >= 1 && 10#${!v} <= 65535)) || die "KAFKA_$v must be a TCP port (1-65535), got '${!v}'"
 done
 [ "$PORT" != "$CONTROLLER_PORT" ] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
-((START_TIMEOUT >= 1 && START_TIMEOUT <= 3600)) || die "KAFKA_START_TIMEOUT must be 1-3600 s, got $START_TIMEOUT"
-((STOP_TIMEOUT >= 1 && STOP_TIMEOUT <= 3600)) || die "KAFKA_STOP_TIMEOUT must be 1-3600 s, got $STOP_TIMEOUT"
+((10#$START_TIMEOUT >= 1 && 10#$START_TIMEOUT <= 3600)) || die "KAFKA_START_TIMEOUT must be 1-3600 s, got $START_TIMEOUT"
+((10#$STOP_TIMEOUT >= 1 && 10#$STOP_TIMEOUT <= 3600)) || die "KAFKA_STOP_TIMEOUT must be 1-3600 s, got $STOP_TIMEOUT"
 [[ $HEAP =~ ^[0-9]+[kKmMgG]$ ]] || die "KAFKA_HEAP must look like 512m or 1g, got '$HEAP'"
 [[ $HEAP_MIN =~ ^[0-9]+[kKmMgG]$ ]] || die "KAFKA_HEAP_MIN must look like 128m, got '$HEAP_MIN'"
 case "$LOG_LEVEL" in

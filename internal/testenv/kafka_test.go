@@ -113,6 +113,39 @@ func TestKafkaTransactions(t *testing.T) {
 	}
 }
 
+// TestKafkaShortGroupSession checks the broker lets a consumer group member
+// use a 2 s session timeout (tests of group rebalances need one; Kafka's
+// default minimum is 6 s) and that the group reads every record.
+func TestKafkaShortGroupSession(t *testing.T) {
+	brokers := KafkaBrokers(t)
+	topic := KafkaTopic(t, brokers, 2)
+	want := produce(t, brokers, topic, 10)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumerGroup("testenv-"+topic), kgo.SessionTimeout(2*time.Second),
+		kgo.HeartbeatInterval(500*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got []rec
+	for len(got) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("group consumer with a 2 s session timeout after %d of %d records: %v", len(got), len(want), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got = append(got, rec{string(r.Key), string(r.Value), r.Partition})
+		})
+	}
+	sortRecs(got)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("group consumed %q, want %q", got, want)
+	}
+}
+
 type rec struct {
 	key, value string
 	partition  int32

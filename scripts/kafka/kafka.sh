@@ -272,6 +272,12 @@ transaction.state.log.num.partitions=8
 # Tests create their own topics, and group joins need no delay.
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
+# Let tests pick short consumer-group session timeouts (a paused or killed
+# member leaves its group within seconds): the minimum a client may ask for
+# is 6 s by default (classic protocol) and 45 s (KIP-848 consumer protocol).
+group.min.session.timeout.ms=1000
+group.consumer.min.session.timeout.ms=1000
+group.consumer.min.heartbeat.interval.ms=500
 num.partitions=1
 # Small machine: fewer threads than the defaults (8 I/O, 3 network).
 num.io.threads=4

@@ -21,8 +21,10 @@ import (
 // Test records are ints v, keyed by v%keys in decimal, valued "v=<v>".
 const keys = 7
 
-func appendKey(dst []byte, v int) []byte   { return strconv.AppendInt(dst, int64(v%keys), 10) }
-func appendValue(dst []byte, v int) []byte { return strconv.AppendInt(append(dst, "v="...), int64(v), 10) }
+func appendKey(dst []byte, v int) []byte { return strconv.AppendInt(dst, int64(v%keys), 10) }
+func appendValue(dst []byte, v int) []byte {
+	return strconv.AppendInt(append(dst, "v="...), int64(v), 10)
+}
 
 func seq(from, to int) []int {
 	var out []int
@@ -269,7 +271,9 @@ func (g *gatedSource) Read(ctx context.Context, buf []int) (int, error) {
 	return n, nil
 }
 
-func (g *gatedSource) SnapshotState() ([]byte, error) { return strconv.AppendInt(nil, int64(g.pos), 10), nil }
+func (g *gatedSource) SnapshotState() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(g.pos), 10), nil
+}
 
 func (g *gatedSource) RestoreState(b []byte) error {
 	pos, err := strconv.Atoi(string(b))

@@ -36,6 +36,8 @@ test-phases:
 	$(call phase,3,staticcheck v0.8.2 (the first run downloads it into the Go module cache))
 	@$(SUBMAKE) staticcheck
 	$(call phase,4,starting the local Cassandra and Kafka in parallel (scripts/cassandra/cassandra.sh up; scripts/kafka/kafka.sh up))
+	@# Kafka's jars first, alone: two mvn runs filling an empty ~/.m2 at once may clash.
+	@bash $(CURDIR)/scripts/kafka/kafka.sh fetch
 	@bash $(CURDIR)/scripts/kafka/kafka.sh up >/dev/null & kafka=$$!; \
 	cassandra_rc=0; bash $(CURDIR)/scripts/cassandra/cassandra.sh up >/dev/null || cassandra_rc=$$?; \
 	kafka_rc=0; wait $$kafka || kafka_rc=$$?; \

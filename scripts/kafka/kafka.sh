@@ -7,6 +7,7 @@
 #   scripts/kafka/kafka.sh status   exit 0 if running and a metadata request works
 #   scripts/kafka/kafka.sh env      print the export lines of a running broker
 #   scripts/kafka/kafka.sh info     one line: pid, heap, RSS, port, work dir; exit 1 if not running
+#   scripts/kafka/kafka.sh fetch    only copy the jars (mvn) and build kafkaping, if needed
 #
 #   eval "$(scripts/kafka/kafka.sh up)"
 #
@@ -566,13 +567,22 @@ cmd_info() {
         "$VERSION" "$pid" "${xms:-?}" "${xmx:-?}" "$((${rss:-0} / 1024))" "$HOST" "$PORT" "$WORK"
 }
 
+# cmd_fetch: the downloads and builds of `up`, without starting anything;
+# make test runs it before starting Kafka and Cassandra in parallel, so two
+# mvn runs never fill the same empty ~/.m2 at once.
+cmd_fetch() {
+    lock
+    fetch_jars
+    build_kafkaping
+}
+
 cmd_env() {
     is_up || die "not up: run '$0 up' first"
     emit_env
 }
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -583,6 +593,7 @@ main() {
     down) cmd_down ;;
     status) is_up ;;
     env) cmd_env ;;
+    fetch) cmd_fetch ;;
     info) cmd_info ;;
     -h | --help | help) usage ;;
     *) usage ;;

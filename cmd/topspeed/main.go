@@ -34,11 +34,17 @@ const (
 	exitUsage   = runner.ExitUsage
 )
 
-func main() { runner.Main(newJob(&options{})) }
+func main() {
+	maybeRunGen() // `topspeed gen`: runs and exits
+	runner.Main(newJob(&options{}))
+}
 
 // run is the whole command with its environment passed in, for tests; env
 // looks up environment variables.
 func run(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	if len(args) > 0 && args[0] == "gen" {
+		return runGen(context.Background(), args[1:], stdout, stderr, env)
+	}
 	return runner.Run(context.Background(), newJob(&options{}), args, runner.Env{Stdout: stdout, Stderr: stderr, LookupEnv: env})
 }
 

@@ -202,9 +202,9 @@ func (m *Member) revoke(ctx context.Context, parts []int32, lost bool) {
 //
 // It is refused with ErrFenced when gen is not the member's current
 // generation, and with ErrNotOwned for a partition the member does not
-// own. The broker fences too: the request carries gen, so a member that
-// has been replaced (after a pause longer than its session timeout, say)
-// gets ErrFenced even before it noticed. Commit blocks while the group
+// own. The broker fences too: a member that has been replaced (after a
+// pause longer than its session timeout, say) gets ErrFenced from it even
+// before it noticed. Commit blocks while the group
 // joins or syncs, and until the broker answered or ctx is done. It is
 // safe for concurrent use.
 func (m *Member) Commit(ctx context.Context, gen int32, next map[int32]int64) error {
@@ -229,8 +229,9 @@ func (m *Member) Commit(ctx context.Context, gen int32, next map[int32]int64) er
 	return m.commitAt(ctx, cl, gen, next)
 }
 
-// commitAt commits next with generation gen, whatever the client's
-// current generation: the broker refuses a stale one.
+// commitAt commits next if the client is still at generation gen; the
+// broker refuses it if the group has moved on without the client knowing
+// yet (after a long pause).
 func (m *Member) commitAt(ctx context.Context, cl *kgo.Client, gen int32, next map[int32]int64) error {
 	if len(next) == 0 {
 		return nil
@@ -242,8 +243,14 @@ func (m *Member) commitAt(ctx context.Context, cl *kgo.Client, gen int32, next m
 		}
 		ps[p] = kgo.EpochOffset{Epoch: -1, Offset: off}
 	}
+	// The client fills in its current generation: refuse to send if a
+	// rebalance moved it past gen since Commit checked. (Overriding it
+	// with gen would let the broker refuse instead, but franz-go takes
+	// that refusal for a lost session and rejoins: a needless rebalance.)
 	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
-		req.Generation = gen
+		if req.Generation != gen {
+			return fmt.Errorf("%w: commit of generation %d refused: the member moved to generation %d", ErrFenced, gen, req.Generation)
+		}
 		return nil
 	})
 	var err error
@@ -263,6 +270,9 @@ func (m *Member) commitAt(ctx context.Context, cl *kgo.Client, gen int32, next m
 		})
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, ErrFenced) {
+		return err
 	}
 	if errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedInstanceID) {
 		return fmt.Errorf("%w: commit of generation %d refused by the broker: %w", ErrFenced, gen, err)

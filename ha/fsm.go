@@ -2,6 +2,7 @@ package ha
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -32,6 +33,13 @@ type Pointer struct {
 	// leader could not load and replaced by an older valid one (see
 	// Node.FallBack); 0 if that never happened.
 	FellBackFrom uint64 `json:"fell_back_from,omitempty"`
+	// Origin is the savepoint the job's committed history started from
+	// (--from-savepoint, an absolute path), or "" if it started from the
+	// beginning. It is set only while no checkpoint is committed (see
+	// Node.AdoptSavepoint) and kept by every later checkpoint, so a leader
+	// can tell "continue from the pointer" (the flag still names Origin)
+	// from "restore an older state" (it names another savepoint).
+	Origin string `json:"origin,omitempty"`
 	// Index is the raft log index of the entry that set ID, Path and Term.
 	Index uint64 `json:"index,omitempty"`
 	// Refused counts the raft entries the FSM refused: a stale leader's
@@ -43,7 +51,7 @@ type Pointer struct {
 
 // command is a raft log entry.
 type command struct {
-	Op   string `json:"op"` // "checkpoint", "fallback", "finished" or "stopping"
+	Op   string `json:"op"` // "checkpoint", "fallback", "savepoint", "finished" or "stopping"
 	ID   uint64 `json:"id,omitempty"`
 	Path string `json:"path,omitempty"`
 	Term uint64 `json:"term"`
@@ -104,6 +112,17 @@ func decide(cur Pointer, cmd command, logTerm uint64, appended time.Time) (Point
 		next := cur
 		next.ID, next.Path, next.Term, next.Time, next.FellBackFrom = cmd.ID, cmd.Path, cmd.Taken, appended, from
 		return next, nil
+	case "savepoint":
+		// Only before the job's history begins: a savepoint never replaces
+		// committed checkpoints.
+		if cur.ID != 0 || cur.Finished {
+			return cur, fmt.Errorf("ha: savepoint %s refused: checkpoint %d is already committed", cmd.Path, cur.ID)
+		}
+		if cmd.Path == "" {
+			return cur, errors.New("ha: savepoint without a path")
+		}
+		cur.Origin = cmd.Path
+		return cur, nil
 	case "finished":
 		cur.Finished = true
 		return cur, nil

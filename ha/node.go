@@ -207,6 +207,14 @@ func (n *Node) FallBack(ctx context.Context, id uint64, path string, taken, term
 	return n.apply(ctx, command{Op: "fallback", ID: id, Path: path, Term: term, Taken: taken})
 }
 
+// AdoptSavepoint records, as this leader of term, that the job starts from
+// the savepoint at path (absolute) instead of the beginning: it sets
+// Pointer.Origin. The FSM accepts it only while no checkpoint is committed;
+// after that a savepoint would silently discard committed progress.
+func (n *Node) AdoptSavepoint(ctx context.Context, path string, term uint64) error {
+	return n.apply(ctx, command{Op: "savepoint", Path: path, Term: term})
+}
+
 // MarkFinished records that the bounded job has processed all its input.
 func (n *Node) MarkFinished(ctx context.Context, term uint64) error {
 	return n.apply(ctx, command{Op: "finished", Term: term})

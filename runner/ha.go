@@ -172,6 +172,7 @@ type replica struct {
 	prog       *progress
 	log        *zap.Logger
 	cur        *leaderTerm // nil on a follower
+	fatal      error       // set when the replica must exit (ExitUsage)
 	finishedAt time.Time   // when this leader saw the job finished
 
 	// After a failed term (the job could not start or failed), the replica
@@ -210,6 +211,10 @@ func (r *runner) runReplica(ctx context.Context, cfg ha.Config, hs *haStatus, pr
 	defer x.stopTerm("the run was cancelled")
 	defer x.disarm()
 	for {
+		if x.fatal != nil {
+			x.errorf("%v", x.fatal)
+			return ExitUsage
+		}
 		var curDone chan error
 		if x.cur != nil {
 			curDone = x.cur.done
@@ -249,6 +254,10 @@ func (x *replica) leadership(leader bool) {
 			return
 		}
 		t, err := x.startTerm()
+		if errors.Is(err, errSavepointRefused) {
+			x.fatal = err
+			return
+		}
 		if err != nil {
 			x.failed("cannot run the job as leader", false, err)
 			return
@@ -438,6 +447,10 @@ func (x *replica) startTerm() (*leaderTerm, error) {
 	term := x.node.Term()
 	ptr := x.node.Pointer()
 	log := x.log.With(zap.Uint64("term", term))
+	ptr, err := x.savepointPolicy(ptr, term, log)
+	if err != nil {
+		return nil, err
+	}
 	if ptr.Finished {
 		log.Info("leader: the job already finished")
 		return nil, nil
@@ -482,7 +495,10 @@ func (x *replica) startTerm() (*leaderTerm, error) {
 // checkpoint of another configuration (ErrIncompatible) is an error, not a
 // reason to fall back.
 func (x *replica) restoreCommitted(b *build, ptr ha.Pointer, term uint64, log *zap.Logger) error {
-	b.coord.Initial = ptr.ID == 0
+	b.coord.Initial = ptr.ID == 0 && ptr.Origin == ""
+	if ptr.ID == 0 && ptr.Origin != "" {
+		return x.restoreOrigin(b, ptr.Origin, log)
+	}
 	if ptr.ID == 0 {
 		log.Info("leader: no committed checkpoint, starting from the beginning")
 		return nil

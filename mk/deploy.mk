@@ -6,14 +6,18 @@
 #                      overlay's pod run in a sandbox). The chroot/namespace
 #                      tests need root and skip without it. `make test` runs
 #                      them too (go test ./...).
-#   make deploy-sync   refresh deploy/base/grafana-dashboard.json from
+#   make deploy-sync   refresh deploy/grafana/grafana-dashboard.json from
 #                      deploy/monitoring (kustomize reads no file outside a
 #                      kustomization; deploy-check fails while it is stale)
+#   make savepoint URL=http://127.0.0.1:19249 TOKEN_FILE=FILE [CACERT=ca.pem]
+#                      take a savepoint through the leader's ops API
+#                      (scripts/savepoint.sh) and print its path; the token
+#                      is read from the file, never put on a command line
 #   make image         docker build; NEEDS A DOCKER ENGINE (or a compatible
 #                      builder with BuildKit), which CI and this machine lack.
 #                      IMAGE=registry/path/topspeed:tag, pushed with
 #                      `make image-push`.
-.PHONY: deploy-check deploy-sync image image-push
+.PHONY: deploy-check deploy-sync savepoint image image-push
 
 # Same defaults as mk/ops.mk (whichever file defines them first wins).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -25,7 +29,11 @@ deploy-check:
 	$(GO) test -race -count=1 ./deploy/validate
 
 deploy-sync:
-	cp deploy/monitoring/grafana-dashboard.json deploy/base/grafana-dashboard.json
+	cp deploy/monitoring/grafana-dashboard.json deploy/grafana/grafana-dashboard.json
+
+savepoint:
+	@test -n "$(URL)" -a -n "$(TOKEN_FILE)" || { echo "usage: make savepoint URL=http://127.0.0.1:19249 TOKEN_FILE=token [CACERT=ca.pem]" >&2; exit 2; }
+	@scripts/savepoint.sh $(if $(CACERT),--cacert "$(CACERT)") "$(URL)" "$(TOKEN_FILE)"
 
 image:
 	$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .

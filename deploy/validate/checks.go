@@ -20,21 +20,37 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // What topspeed's deployment is made of: names the checks look for.
 const (
-	AppName           = "topspeed" // StatefulSet, container, ServiceAccount, metrics Service
-	RaftService       = "topspeed-raft"
-	SharedClaim       = "topspeed-shared"
-	SecretName        = "demo-superuser" // K8ssandra's <cluster>-superuser
+	AppName     = "topspeed" // StatefulSet, container, ServiceAccount, metrics Service
+	RaftService = "topspeed-raft"
+	SharedClaim = "topspeed-shared"
+	// CassandraSecret holds the Cassandra role topspeed logs in as (a
+	// least-privilege role, docs/deploy.md), keys username and password.
+	CassandraSecret   = "topspeed-cassandra"
 	SecretUserKey     = "username"
 	SecretPasswordKey = "password"
+	// OpsTokenSecret holds the bearer token of POST /api/v1/savepoints
+	// (--http-token-file), key OpsTokenKey.
+	OpsTokenSecret = "topspeed-ops-token"
+	OpsTokenKey    = "token"
+	// CassandraTLSSecret holds the CA (ca.crt, PEM) of the Cassandra
+	// nodes' certificates, with deploy/components/cassandra-tls.
+	CassandraTLSSecret = "topspeed-cassandra-tls"
 	// RaftTLSSecret holds raft's mutual TLS material (HA only), with the
 	// keys cert-manager writes: ca.crt, tls.crt, tls.key.
-	RaftTLSSecret  = "topspeed-raft-tls"
-	NonRootUID     = 65532 // distroless "nonroot"
-	DashboardLabel = "grafana_dashboard"
+	RaftTLSSecret = "topspeed-raft-tls"
+	NonRootUID    = 65532 // distroless "nonroot"
+	// DashboardLabel is the label the Tanzu Grafana package's dashboard
+	// sidecar (k8s-sidecar, LABEL=grafana-dashboard) loads ConfigMaps by,
+	// in its own namespace, GrafanaNamespace.
+	DashboardLabel   = "grafana-dashboard"
+	GrafanaNamespace = "tanzu-system-dashboards"
+	// ZoneKey is the well-known node label of the zone.
+	ZoneKey = "topology.kubernetes.io/zone"
 	// LastAppliedLimit is the most an object may weigh for `kubectl apply`
 	// without --server-side: the last-applied-configuration annotation
 	// (the whole object) must fit in 256 KiB of annotations.
@@ -47,7 +63,8 @@ type Expect struct {
 	Replicas  int32
 	// HA: raft on (--ha-replicas = Replicas); off: no --ha-* setting at all.
 	HA bool
-	// RWXStorageClass of the shared claim.
+	// RWXStorageClass of the shared claim: the overlay's parameter
+	// (params.yaml, rwxStorageClass), read by the caller, not pinned.
 	RWXStorageClass string
 	// MonitoringNamespace may reach the metrics port.
 	MonitoringNamespace string
@@ -55,6 +72,9 @@ type Expect struct {
 	Cassandra CassandraExpect
 	// Cars is the generator's number of cars (the seed's run).
 	Cars int
+	// RaftTiming is the HA overlay's heartbeat, election and lease
+	// timeouts (zero: not pinned, only RaftTimingMin applies).
+	RaftTiming [3]time.Duration
 }
 
 // CassandraExpect is the sink configuration the deployment must have.
@@ -67,8 +87,6 @@ type CassandraExpect struct {
 type Env struct {
 	Flags  Flags           // from `topspeed --help`
 	Routes map[string]bool // from internal/ops
-	// Dashboard is deploy/monitoring/grafana-dashboard.json.
-	Dashboard []byte
 	// ScrapeJob is the job name the alert rules select (up{job="..."}).
 	ScrapeJob string
 }
@@ -303,7 +321,7 @@ func Check(objs []Object, env Env, exp Expect) []error {
 	checkNetworkPolicy(&p, pod, exp)
 	checkStorage(&p, pod, exp)
 	checkCassandra(&p, pod, exp)
-	checkDashboard(&p, objs, env)
+	checkNoDashboard(&p, objs)
 	checkServiceMonitors(&p, pod, env, exp)
 	return p
 }
@@ -368,6 +386,12 @@ func checkWorkload(p *problems, pod *Pod, exp Expect) {
 			}
 		}
 	}
+	checkSpread(p, pod)
+	// The failover drill kills topspeed with SIGKILL from a debug
+	// container; as PID 1 of its own PID namespace it would not die.
+	if sp := pod.Spec.ShareProcessNamespace; sp == nil || !*sp {
+		p.add("StatefulSet %s: shareProcessNamespace must be true: otherwise topspeed is PID 1 and the drill's kill -9 is dropped by the kernel", sts.Name)
+	}
 	img := pod.Container.Image
 	name, tag := img, ""
 	if i := strings.LastIndex(img, ":"); i > strings.LastIndex(img, "/") {
@@ -378,6 +402,30 @@ func checkWorkload(p *problems, pod *Pod, exp Expect) {
 	}
 	if !strings.Contains(name, "/") {
 		p.add("container %s: image %q has no registry/repository: set it in the overlay's images", AppName, img)
+	}
+}
+
+// checkSpread: the replicas spread over zones (ScheduleAnyway, so a
+// cluster with one zone still schedules them, or DoNotSchedule).
+func checkSpread(p *problems, pod *Pod) {
+	found := false
+	for _, c := range pod.Spec.TopologySpreadConstraints {
+		if c.TopologyKey != ZoneKey {
+			continue
+		}
+		found = true
+		if ok, err := selects(c.LabelSelector, pod.PodLabels()); err != nil || !ok {
+			p.add("topologySpreadConstraint over %s does not select the topspeed pods (%v)", ZoneKey, err)
+		}
+		if c.MaxSkew != 1 {
+			p.add("topologySpreadConstraint over %s: maxSkew %d, want 1", ZoneKey, c.MaxSkew)
+		}
+		if c.WhenUnsatisfiable != corev1.ScheduleAnyway && c.WhenUnsatisfiable != corev1.DoNotSchedule {
+			p.add("topologySpreadConstraint over %s: whenUnsatisfiable %q", ZoneKey, c.WhenUnsatisfiable)
+		}
+	}
+	if !found {
+		p.add("no topologySpreadConstraint over %s: all replicas could land in one zone", ZoneKey)
 	}
 }
 
@@ -568,8 +616,9 @@ func checkVolumes(p *problems, pod *Pod) {
 	}
 }
 
-// checkSecrets: the only secret is demo-superuser: its username in the
-// environment, its password as a file; no password in the environment.
+// checkSecrets: the Cassandra secret's username in the environment, its
+// password as a file, no password in the environment; the other secret
+// volumes are the ops token (--http-token-file) and raft's TLS material.
 func checkSecrets(p *problems, pod *Pod) {
 	c := pod.Container
 	if len(c.EnvFrom) > 0 {
@@ -591,8 +640,8 @@ func checkSecrets(p *problems, pod *Pod) {
 			p.add("container %s: env %s: unexpected valueFrom", c.Name, e.Name)
 			continue
 		}
-		if ref.Name != SecretName || ref.Key != SecretUserKey {
-			p.add("container %s: env %s from secret %s key %s: the only secret value in the environment is %s/%s", c.Name, e.Name, ref.Name, ref.Key, SecretName, SecretUserKey)
+		if ref.Name != CassandraSecret || ref.Key != SecretUserKey {
+			p.add("container %s: env %s from secret %s key %s: the only secret value in the environment is %s/%s", c.Name, e.Name, ref.Name, ref.Key, CassandraSecret, SecretUserKey)
 		}
 		if ref.Optional != nil && *ref.Optional {
 			p.add("container %s: env %s: the secret must not be optional", c.Name, e.Name)
@@ -604,7 +653,7 @@ func checkSecrets(p *problems, pod *Pod) {
 		}
 	}
 	if !userFromSecret {
-		p.add("container %s: the Cassandra user is not taken from secret %s key %s", c.Name, SecretName, SecretUserKey)
+		p.add("container %s: the Cassandra user is not taken from secret %s key %s", c.Name, CassandraSecret, SecretUserKey)
 	}
 	if pod.Settings.IsSet("cassandra-username") {
 		if _, from := pod.Settings.Get("cassandra-username"); from != "env" {
@@ -623,20 +672,57 @@ func checkSecrets(p *problems, pod *Pod) {
 			checkSecretMode(p, pod, &v, "the raft key")
 			continue // its keys: checkRaftTLS
 		}
-		secretVolumes++
-		if v.Secret.SecretName != SecretName {
-			p.add("volume %s: secret %s, want %s", v.Name, v.Secret.SecretName, SecretName)
+		key, what := SecretPasswordKey, "the password"
+		switch v.Secret.SecretName {
+		case CassandraSecret:
+			secretVolumes++
+		case OpsTokenSecret:
+			key, what = OpsTokenKey, "the ops token"
+		case CassandraTLSSecret:
+			key, what = "ca.crt", "the Cassandra CA"
+			checkSecretFile(p, pod, "cassandra-tls-ca", CassandraTLSSecret, key)
+		default:
+			p.add("volume %s: secret %s, want %s, %s, %s or %s", v.Name, v.Secret.SecretName, CassandraSecret, OpsTokenSecret, CassandraTLSSecret, RaftTLSSecret)
 		}
-		if len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != SecretPasswordKey {
-			p.add("volume %s: mount exactly the key %s of %s", v.Name, SecretPasswordKey, SecretName)
+		if len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != key {
+			p.add("volume %s: mount exactly the key %s of %s", v.Name, key, v.Secret.SecretName)
 		}
 		if v.Secret.Optional != nil && *v.Secret.Optional {
 			p.add("volume %s: the secret must not be optional", v.Name)
 		}
-		checkSecretMode(p, pod, &v, "the password")
+		checkSecretMode(p, pod, &v, what)
 	}
 	if secretVolumes != 1 {
-		p.add("%d secret volumes of %s, want 1 (the password)", secretVolumes, SecretName)
+		p.add("%d secret volumes of %s, want 1 (the password)", secretVolumes, CassandraSecret)
+	}
+	checkSecretFile(p, pod, "http-token-file", OpsTokenSecret, OpsTokenKey)
+}
+
+// checkSecretFile: the file flag names is key of secret, on its volume.
+func checkSecretFile(p *problems, pod *Pod, flag, secret, key string) {
+	file := pod.Settings.Value(flag)
+	if file == "" {
+		p.add("--%s is not set: it must name key %s of secret %s", flag, key, secret)
+		return
+	}
+	m, rel, ok := pod.Mount(path.Clean(file))
+	if !ok {
+		p.add("--%s %s is on no volume", flag, file)
+		return
+	}
+	v := pod.Volume(m.Name)
+	if v == nil || v.Secret == nil || v.Secret.SecretName != secret {
+		p.add("--%s is on mount %s, which is not secret %s", flag, m.Name, secret)
+		return
+	}
+	got := rel
+	for _, it := range v.Secret.Items {
+		if it.Path == rel {
+			got = it.Key
+		}
+	}
+	if got != key {
+		p.add("--%s %s is key %q of %s, want %q", flag, file, got, secret, key)
 	}
 }
 
@@ -715,8 +801,8 @@ func checkPaths(p *problems, pod *Pod) {
 	}
 	if m, rel := onVolume("cassandra-password-file", false); m != nil {
 		v := pod.Volume(m.Name)
-		if v == nil || v.Secret == nil || v.Secret.SecretName != SecretName {
-			p.add("--cassandra-password-file is on mount %s, which is not secret %s", m.Name, SecretName)
+		if v == nil || v.Secret == nil || v.Secret.SecretName != CassandraSecret {
+			p.add("--cassandra-password-file is on mount %s, which is not secret %s", m.Name, CassandraSecret)
 		} else {
 			key := ""
 			for _, it := range v.Secret.Items {
@@ -725,11 +811,11 @@ func checkPaths(p *problems, pod *Pod) {
 				}
 			}
 			if key != SecretPasswordKey {
-				p.add("--cassandra-password-file %s is key %q of %s, want %q", s.Value("cassandra-password-file"), key, SecretName, SecretPasswordKey)
+				p.add("--cassandra-password-file %s is key %q of %s, want %q", s.Value("cassandra-password-file"), key, CassandraSecret, SecretPasswordKey)
 			}
 		}
 	} else if s.Value("cassandra-hosts") != "" {
-		p.add("--cassandra-password-file is not set: the password must come from secret %s", SecretName)
+		p.add("--cassandra-password-file is not set: the password must come from secret %s", CassandraSecret)
 	}
 	for _, flag := range []string{"checkpoint-dir", "savepoint-dir"} {
 		if m, _ := onVolume(flag, true); m != nil {
@@ -813,6 +899,35 @@ func checkHA(p *problems, pod *Pod, exp Expect) {
 		p.add("--ha-dir is not set")
 	}
 	checkRaftTLS(p, pod)
+	checkRaftTiming(p, s, exp)
+}
+
+// RaftTimingMin are hashicorp/raft's default heartbeat, election and
+// leader lease timeouts: an HA overlay for VMs must not go below them
+// (vMotion stuns and CPU throttling would move leadership).
+var RaftTimingMin = [3]time.Duration{time.Second, time.Second, 500 * time.Millisecond}
+
+// checkRaftTiming: the HA overlay's raft timeouts are exp.RaftTiming (heartbeat,
+// election, lease), at least hashicorp/raft's defaults, and consistent as
+// raft's ValidateConfig wants them (lease <= heartbeat <= election).
+func checkRaftTiming(p *problems, s *Settings, exp Expect) {
+	flags := [3]string{"ha-heartbeat-timeout", "ha-election-timeout", "ha-lease-timeout"}
+	var got [3]time.Duration
+	for i, f := range flags {
+		got[i] = duration(p, s, f)
+		if got[i] < RaftTimingMin[i] {
+			p.add("--%s %v is below hashicorp/raft's default %v: leadership would flap on VMs", f, got[i], RaftTimingMin[i])
+		}
+		if exp.RaftTiming[i] != 0 && got[i] != exp.RaftTiming[i] {
+			p.add("--%s is %v, want %v", f, got[i], exp.RaftTiming[i])
+		}
+	}
+	if got[2] > got[0] {
+		p.add("--ha-lease-timeout %v exceeds --ha-heartbeat-timeout %v (raft refuses it)", got[2], got[0])
+	}
+	if got[1] < got[0] {
+		p.add("--ha-election-timeout %v is below --ha-heartbeat-timeout %v (raft refuses it)", got[1], got[0])
+	}
 }
 
 func duration(p *problems, s *Settings, flag string) time.Duration {
@@ -1034,8 +1149,15 @@ func checkStorage(p *problems, pod *Pod, exp Expect) {
 		if len(pvc.Spec.AccessModes) != 1 || pvc.Spec.AccessModes[0] != corev1.ReadWriteMany {
 			p.add("PersistentVolumeClaim %s: access modes %v, want [ReadWriteMany] (the next leader may run on another node)", pvc.Name, pvc.Spec.AccessModes)
 		}
-		if sc := pvc.Spec.StorageClassName; sc == nil || *sc != exp.RWXStorageClass {
-			p.add("PersistentVolumeClaim %s: storageClassName %v, want %q", pvc.Name, sc, exp.RWXStorageClass)
+		switch sc := pvc.Spec.StorageClassName; {
+		case sc == nil || *sc == "":
+			p.add("PersistentVolumeClaim %s: no storageClassName: set rwxStorageClass in the overlay's params.yaml", pvc.Name)
+		case *sc != exp.RWXStorageClass:
+			p.add("PersistentVolumeClaim %s: storageClassName %q, but the overlay's parameter rwxStorageClass is %q", pvc.Name, *sc, exp.RWXStorageClass)
+		default:
+			for _, msg := range validation.IsDNS1123Subdomain(*sc) {
+				p.add("PersistentVolumeClaim %s: storageClassName %q: %s", pvc.Name, *sc, msg)
+			}
 		}
 		if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
 			p.add("PersistentVolumeClaim %s: no storage request", pvc.Name)
@@ -1071,20 +1193,39 @@ func checkCassandra(p *problems, pod *Pod, exp Expect) {
 	}
 }
 
-func checkDashboard(p *problems, objs []Object, env Env) {
-	var found []*corev1.ConfigMap
+// checkNoDashboard: the overlays render no dashboard ConfigMap: the
+// Grafana package's sidecar watches only its own namespace, so the
+// dashboard is deploy/grafana's (CheckGrafana).
+func checkNoDashboard(p *problems, objs []Object) {
 	for _, cm := range Find[corev1.ConfigMap](objs) {
-		if _, ok := cm.Labels[DashboardLabel]; ok {
-			found = append(found, cm)
+		for _, l := range []string{DashboardLabel, "grafana_dashboard"} {
+			if _, ok := cm.Labels[l]; ok {
+				p.add("ConfigMap %s: a dashboard in the topspeed namespace is never loaded: it belongs to deploy/grafana (namespace %s)", cm.Name, GrafanaNamespace)
+			}
 		}
 	}
-	if len(found) != 1 {
-		p.add("%d ConfigMaps labelled %s, want 1", len(found), DashboardLabel)
-		return
+}
+
+// CheckGrafana checks deploy/grafana's objects: one ConfigMap in the
+// Grafana package's namespace, labelled DashboardLabel, holding the
+// dashboard (equal to dashboard, when given) as one .json key, small
+// enough for client-side `kubectl apply`.
+func CheckGrafana(objs []Object, dashboard []byte) []error {
+	var p problems
+	if len(objs) != 1 {
+		p.add("%d objects, want the dashboard ConfigMap only", len(objs))
 	}
-	cm := found[0]
-	if cm.Labels[DashboardLabel] != "1" {
-		p.add("ConfigMap %s: label %s=%q, want \"1\"", cm.Name, DashboardLabel, cm.Labels[DashboardLabel])
+	cms := Find[corev1.ConfigMap](objs)
+	if len(cms) != 1 {
+		p.add("%d ConfigMaps, want 1", len(cms))
+		return p
+	}
+	cm := cms[0]
+	if cm.Namespace != GrafanaNamespace {
+		p.add("ConfigMap %s: namespace %q, want the Grafana package's %s (its sidecar watches only its own namespace)", cm.Name, cm.Namespace, GrafanaNamespace)
+	}
+	if _, ok := cm.Labels[DashboardLabel]; !ok {
+		p.add("ConfigMap %s: no label %s: the Tanzu Grafana package's sidecar would not load it (labels %v)", cm.Name, DashboardLabel, cm.Labels)
 	}
 	if len(cm.Data) != 1 {
 		p.add("ConfigMap %s: %d keys, want the dashboard only", cm.Name, len(cm.Data))
@@ -1096,7 +1237,7 @@ func checkDashboard(p *problems, objs []Object, env Env) {
 		if !json.Valid([]byte(v)) {
 			p.add("ConfigMap %s: key %s is not valid JSON", cm.Name, k)
 		}
-		if env.Dashboard != nil && !bytes.Equal([]byte(v), env.Dashboard) {
+		if dashboard != nil && !bytes.Equal([]byte(v), dashboard) {
 			p.add("ConfigMap %s: the dashboard differs from deploy/monitoring/grafana-dashboard.json: run `make deploy-sync`", cm.Name)
 		}
 	}
@@ -1108,6 +1249,7 @@ func checkDashboard(p *problems, objs []Object, env Env) {
 	if cm.Name != "topspeed-grafana-dashboard" {
 		p.add("ConfigMap %s: want topspeed-grafana-dashboard (a hash suffix would leave the old dashboard behind on every change)", cm.Name)
 	}
+	return p
 }
 
 func checkServiceMonitors(p *problems, pod *Pod, env Env, exp Expect) {

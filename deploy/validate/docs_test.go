@@ -16,6 +16,48 @@ var otherToolFlags = map[string]bool{
 	"grace-period": true, "force": true, "from-file": true, "dry-run": true, "image": true, "target": true,
 	"custom": true, "platform": true, "package": true, "version": true, "values-file": true, "namespace": true,
 	"local": true, "server-side": true, "build-arg": true, "validate": true, "mount": true,
+	// kubectl
+	"overwrite": true, "for": true, "timeout": true, "from-literal": true, "profile": true, "attach": true,
+	"previous": true, "tail": true, "replicas": true,
+	// tanzu, curl (scripts/savepoint.sh), velero
+	"default-values-file-output": true, "cacert": true, "use-node-agent": true, "default-volumes-to-fs-backup": true,
+	"include-namespaces": true, "details": true, "from-backup": true, "include-resources": true,
+}
+
+// TestDeployRunbook: docs/deploy.md covers what the platform team needs,
+// in the order the install needs it.
+func TestDeployRunbook(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, s := range []string{
+		"TKr) v1.26", "vSAN File Service", "file volume support", "kubectl get storageclass", "rwxStorageClass",
+		"cert-manager", "pod-security.kubernetes.io/enforce=privileged", "best-effort-large", "Grafana 8.3",
+		"grafana-dashboard", "prometheus_yml", "alerting_rules_yml", "shareProcessNamespace: true",
+		"--profile=restricted", "restartCount", "--ha-heartbeat-timeout=2s", "DoNotSchedule", "ScheduleAnyway",
+		"--cassandra-tls-ca", "--cassandra-tls-server-name", "CREATE ROLE", "GRANT MODIFY ON TABLE example.topspeeds",
+		"ALTER ROLE", "velero backup create", "--default-volumes-to-fs-backup", "out-of-service",
+		"scripts/savepoint.sh", "--from-savepoint", "raft-topspeed-0", "--from-savepoint refused",
+		"Leadership bounces", "FAILOVER-MEASUREMENT",
+	} {
+		if !strings.Contains(doc, s) {
+			t.Errorf("docs/deploy.md does not mention %q", s)
+		}
+	}
+	// The install order: prepare (baseline, Job), wait, secrets, overlay.
+	order := []string{"kubectl apply -k deploy/prepare/prod", "wait --for=condition=complete job/topspeed-volume-owner",
+		"create secret generic topspeed-cassandra", "kubectl apply -k deploy/overlays/prod"}
+	at := -1
+	for _, s := range order {
+		i := strings.Index(doc[at+1:], s)
+		if i < 0 {
+			t.Errorf("docs/deploy.md: %q missing after %q", s, doc[max(at, 0):max(at, 0)+min(40, len(doc)-max(at, 0))])
+			return
+		}
+		at += 1 + i
+	}
 }
 
 // TestDeployDoc keeps docs/deploy.md true to the repository: the files it

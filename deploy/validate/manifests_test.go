@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,23 +30,60 @@ var (
 		Keyspace:     "example",
 		Table:        "topspeeds",
 		Replication:  "dc1:3",
-		CreateSchema: true,
+		CreateSchema: false, // an administrator creates it; topspeed's role may only write
 	}
+	// The overlays' expectations; RWXStorageClass is filled in from each
+	// overlay's params.yaml (expectFor), never pinned here.
 	overlays = map[string]validate.Expect{
-		"dev": {Namespace: "topspeed", Replicas: 1, HA: false, RWXStorageClass: "vsan-file",
+		"dev": {Namespace: "topspeed", Replicas: 1, HA: false,
 			MonitoringNamespace: "tanzu-system-monitoring", Cassandra: cassandraExpect, Cars: 4000},
-		"prod": {Namespace: "topspeed", Replicas: 3, HA: true, RWXStorageClass: "vsan-file",
-			MonitoringNamespace: "tanzu-system-monitoring", Cassandra: cassandraExpect, Cars: 4000},
+		"prod": {Namespace: "topspeed", Replicas: 3, HA: true,
+			MonitoringNamespace: "tanzu-system-monitoring", Cassandra: cassandraExpect, Cars: 4000,
+			// Twice hashicorp/raft's defaults, for VMs (vMotion, CPU throttling).
+			RaftTiming: [3]time.Duration{2 * time.Second, 2 * time.Second, time.Second}},
 	}
 )
 
-func checkEnv(t *testing.T) validate.Env {
+// deployParams reads the deploy-params ConfigMap of an overlay's
+// params.yaml from fsys.
+func deployParams(t *testing.T, fsys filesys.FileSystem, overlayDir string) map[string]string {
 	t.Helper()
-	dash, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "monitoring", "grafana-dashboard.json"))
+	b, err := fsys.ReadFile(overlayDir + "/params.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return validate.Env{Flags: topspeedFlags(t), Routes: opsRoutes(t), Dashboard: dash, ScrapeJob: alertJob(t)}
+	o, err := validate.DecodeYAMLStrict(b)
+	if err != nil {
+		t.Fatalf("%s/params.yaml: %v", overlayDir, err)
+	}
+	cm, ok := o.Typed.(*corev1.ConfigMap)
+	if !ok || cm.Name != "deploy-params" || cm.Annotations["config.kubernetes.io/local-config"] != "true" {
+		t.Fatalf("%s/params.yaml: want the local-config ConfigMap deploy-params", overlayDir)
+	}
+	return cm.Data
+}
+
+// expectFor returns the expectations of an overlay, with the storage
+// class its params.yaml sets.
+func expectFor(t *testing.T, fsys filesys.FileSystem, deployDir, name string) validate.Expect {
+	t.Helper()
+	exp := overlays[name]
+	exp.RWXStorageClass = deployParams(t, fsys, deployDir+"/overlays/"+name)["rwxStorageClass"]
+	if exp.RWXStorageClass == "" {
+		t.Fatalf("overlay %s: params.yaml sets no rwxStorageClass", name)
+	}
+	return exp
+}
+
+// expectDisk is expectFor on the repository's deploy/.
+func expectDisk(t *testing.T, name string) validate.Expect {
+	t.Helper()
+	return expectFor(t, filesys.MakeFsOnDisk(), filepath.Join(repoRoot(t), "deploy"), name)
+}
+
+func checkEnv(t *testing.T) validate.Env {
+	t.Helper()
+	return validate.Env{Flags: topspeedFlags(t), Routes: opsRoutes(t), ScrapeJob: alertJob(t)}
 }
 
 // alertJob returns the scrape job the alert rules of deploy/monitoring
@@ -95,8 +133,9 @@ func TestOverlays(t *testing.T) {
 		}
 	}
 	env := checkEnv(t)
-	for name, exp := range overlays {
+	for name := range overlays {
 		t.Run(name, func(t *testing.T) {
+			exp := expectDisk(t, name)
 			objs := buildOverlay(t, name)
 			kinds := map[string]int{}
 			for _, o := range objs {
@@ -187,7 +226,7 @@ func TestServiceMonitorComponent(t *testing.T) {
 	if n := len(validate.Find[validate.ServiceMonitor](objs)); n != 1 {
 		t.Fatalf("%d ServiceMonitors, want 1", n)
 	}
-	reportProblems(t, validate.Check(objs, checkEnv(t), overlays["prod"]))
+	reportProblems(t, validate.Check(objs, checkEnv(t), expectFor(t, mem, root, "prod")))
 }
 
 // TestStrictDecodingRejectsTypos: a misspelled, unknown or wrongly cased
@@ -339,15 +378,32 @@ func TestChecksCatchMistakes(t *testing.T) {
 				}
 			}
 		}, `is key "tls.crt" of topspeed-raft-tls, want "tls.key"`},
-		{"stale dashboard", func(o []validate.Object) {
-			for _, cm := range validate.Find[corev1.ConfigMap](o) {
-				if cm.Labels["grafana_dashboard"] == "1" {
-					for k := range cm.Data {
-						cm.Data[k] = `{"uid":"old"}`
-					}
+		{"dashboard in the topspeed namespace", func(o []validate.Object) {
+			configMap(o).Labels = map[string]string{"grafana-dashboard": "1"}
+		}, "belongs to deploy/grafana"},
+		{"storage class not the parameter", func(o []validate.Object) {
+			sc := "vsan-file"
+			validate.FindNamed[corev1.PersistentVolumeClaim](o, "topspeed-shared").Spec.StorageClassName = &sc
+		}, "parameter rwxStorageClass"},
+		{"no zone spread", func(o []validate.Object) { sts(o).Spec.Template.Spec.TopologySpreadConstraints = nil }, "topology.kubernetes.io/zone"},
+		{"topspeed is PID 1", func(o []validate.Object) { sts(o).Spec.Template.Spec.ShareProcessNamespace = nil }, "shareProcessNamespace"},
+		{"raft timing of loopback", func(o []validate.Object) {
+			for i, a := range ctr(o).Args {
+				if strings.HasPrefix(a, "--ha-heartbeat-timeout=") {
+					ctr(o).Args[i] = "--ha-heartbeat-timeout=500ms"
 				}
 			}
-		}, "make deploy-sync"},
+		}, "below hashicorp/raft's default"},
+		{"lease above heartbeat", func(o []validate.Object) {
+			for i, a := range ctr(o).Args {
+				if strings.HasPrefix(a, "--ha-lease-timeout=") {
+					ctr(o).Args[i] = "--ha-lease-timeout=3s"
+				}
+			}
+		}, "exceeds --ha-heartbeat-timeout"},
+		{"no ops token", func(o []validate.Object) {
+			ctr(o).Args = append(ctr(o).Args, "--http-token-file=")
+		}, "--http-token-file is not set"},
 		{"GOMEMLIMIT", func(o []validate.Object) {
 			for i := range ctr(o).Env {
 				if ctr(o).Env[i].Name == "GOMEMLIMIT" {
@@ -356,14 +412,15 @@ func TestChecksCatchMistakes(t *testing.T) {
 			}
 		}, "not below the memory limit"},
 	}
-	if errs := validate.Check(prod, env, overlays["prod"]); len(errs) > 0 {
+	prodExp := expectDisk(t, "prod")
+	if errs := validate.Check(prod, env, prodExp); len(errs) > 0 {
 		t.Fatalf("the real prod overlay must pass: %v", errors.Join(errs...))
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			objs := freshCopy(t, prod)
 			c.mutate(objs)
-			errs := validate.Check(objs, env, overlays["prod"])
+			errs := validate.Check(objs, env, prodExp)
 			for _, e := range errs {
 				if strings.Contains(e.Error(), c.want) {
 					t.Logf("caught: %v", e)
@@ -376,7 +433,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 	t.Run("dev with an --ha flag", func(t *testing.T) {
 		objs := freshCopy(t, buildOverlay(t, "dev"))
 		ctr(objs).Args = append(ctr(objs).Args, "--ha-dir=/var/lib/topspeed/shared/raft")
-		for _, e := range validate.Check(objs, env, overlays["dev"]) {
+		for _, e := range validate.Check(objs, env, expectDisk(t, "dev")) {
 			if strings.Contains(e.Error(), "runs without raft") {
 				return
 			}
@@ -393,12 +450,12 @@ func TestDashboardInSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(root, "deploy", "base", "grafana-dashboard.json"))
+	got, err := os.ReadFile(filepath.Join(root, "deploy", "grafana", "grafana-dashboard.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(got) != string(want) {
-		t.Fatal("deploy/base/grafana-dashboard.json differs from deploy/monitoring/grafana-dashboard.json: run `make deploy-sync`")
+		t.Fatal("deploy/grafana/grafana-dashboard.json differs from deploy/monitoring/grafana-dashboard.json: run `make deploy-sync`")
 	}
 }
 
@@ -436,10 +493,14 @@ func TestPrometheusScrapeJob(t *testing.T) {
 	defer f.Close()
 	dec := yaml.NewDecoder(f)
 	dec.KnownFields(true)
-	var job scrapeJob
-	if err := dec.Decode(&job); err != nil {
+	var jobs []scrapeJob
+	if err := dec.Decode(&jobs); err != nil {
 		t.Fatal(err)
 	}
+	if len(jobs) != 1 {
+		t.Fatalf("%d entries, want one scrape_configs list entry", len(jobs))
+	}
+	job := jobs[0]
 	if job.JobName != alertJob(t) {
 		t.Errorf("job_name %q, the alert rules expect %q", job.JobName, alertJob(t))
 	}
@@ -510,7 +571,7 @@ func TestK8ssandraExample(t *testing.T) {
 		t.Errorf("serverVersion %q, want 4.0.x or 5.0.x", kc.Spec.Cassandra.ServerVersion)
 	}
 	if kc.Spec.Auth != nil && !*kc.Spec.Auth {
-		t.Error("auth must stay on: topspeed logs in as the superuser")
+		t.Error("auth must stay on: topspeed logs in as its own role")
 	}
 	if len(kc.Spec.Cassandra.Datacenters) != 1 {
 		t.Fatalf("%d datacenters, want 1", len(kc.Spec.Cassandra.Datacenters))
@@ -520,8 +581,8 @@ func TestK8ssandraExample(t *testing.T) {
 	if host := kc.Name + "-" + dc.Meta.Name + "-service." + kc.Namespace + ".svc"; host != cassandraExpect.Hosts {
 		t.Errorf("the example's service is %s, the overlays write to %s", host, cassandraExpect.Hosts)
 	}
-	if secret := kc.Name + "-superuser"; secret != validate.SecretName {
-		t.Errorf("the example's superuser secret is %s, the overlays read %s", secret, validate.SecretName)
+	if secret := kc.Name + "-superuser"; secret != k8ssandraSuperuser {
+		t.Errorf("the example's superuser secret is %s, docs/deploy.md reads %s", secret, k8ssandraSuperuser)
 	}
 	if dc.Meta.Name != cassandraExpect.LocalDC || cassandraExpect.Replication != dc.Meta.Name+":3" || dc.Size < 3 {
 		t.Errorf("datacenter %s with %d nodes cannot hold replication %s at LOCAL_QUORUM", dc.Meta.Name, dc.Size, cassandraExpect.Replication)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/topspeed/topspeed/deploy/validate"
@@ -29,17 +30,36 @@ const imagePath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 const (
 	fakeUser     = "demo-superuser"
 	fakePassword = "fake-password-never-printed"
+	fakeToken    = "fake-ops-token-never-printed"
 )
+
+// volumeOwnership is what deploy/prepare/<overlay>'s Job leaves on the
+// shared claim's root.
+func volumeOwnership(t *testing.T, overlay string) validate.Ownership {
+	t.Helper()
+	job := validate.FindNamed[batchv1.Job](buildDeploy(t, "prepare", overlay), validate.VolumeOwnerJob)
+	if job == nil {
+		t.Fatalf("deploy/prepare/%s renders no Job %s", overlay, validate.VolumeOwnerJob)
+	}
+	own, err := validate.VolumeOwnership(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return own
+}
 
 // podSandbox lays out the root filesystem of one pod of a rendered
 // overlay, as the kubelet and the image would: /topspeed (the image),
 // every volume mount with the content of its ConfigMap or secret (fake
-// values), the claims as empty directories writable through the fsGroup,
-// and /etc/hosts; everything else is owned by root and not writable by the
+// values), the raft claim as an empty directory writable through the
+// fsGroup, the shared claim as a vSphere CSI file volume (fsGroup not
+// applied: root-owned) after deploy/prepare's Job changed its owner and
+// mode, and /etc/hosts; everything else is owned by root and not writable by the
 // pod's user. It returns the sandbox that runs the container's exact
 // args and environment, plus extra args.
-func podSandbox(t *testing.T, pod *validate.Pod, podName string, extra ...string) (validate.Sandbox, string) {
+func podSandbox(t *testing.T, pod *validate.Pod, overlay, podName string, extra ...string) (validate.Sandbox, string) {
 	t.Helper()
+	own := volumeOwnership(t, overlay)
 	root := emptyRoot(t)
 	sc := pod.Spec.SecurityContext
 	uid, gid, fsGroup := int(*sc.RunAsUser), int(*sc.RunAsGroup), int(*sc.FSGroup)
@@ -65,6 +85,18 @@ func podSandbox(t *testing.T, pod *validate.Pod, podName string, extra ...string
 		dir := mkdir(m.MountPath)
 		v := pod.Volume(m.Name)
 		switch {
+		case v != nil && v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == validate.SharedClaim:
+			// A file volume: no fsGroup; the volume owner Job ran.
+			mode := own.Mode
+			if mode == 0 {
+				mode = 0o755
+			}
+			if err := os.Chown(dir, own.UID, own.GID); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, mode); err != nil {
+				t.Fatal(err)
+			}
 		case v == nil || v.PersistentVolumeClaim != nil:
 			// A claim (or claim template): the kubelet applies fsGroup.
 			if err := os.Chown(dir, 0, fsGroup); err != nil {
@@ -79,7 +111,7 @@ func podSandbox(t *testing.T, pod *validate.Pod, podName string, extra ...string
 				write(filepath.Join(dir, k), []byte(data), 0o644, 0)
 			}
 		case v.Secret != nil:
-			vals := map[string]string{validate.SecretUserKey: fakeUser, validate.SecretPasswordKey: fakePassword}
+			vals := map[string]string{validate.SecretUserKey: fakeUser, validate.SecretPasswordKey: fakePassword, validate.OpsTokenKey: fakeToken}
 			if v.Secret.SecretName == validate.RaftTLSSecret {
 				vals = raftTLSSecret(t, podName+"."+pod.STS.Spec.ServiceName)
 			}
@@ -270,6 +302,9 @@ func checkJSONLogs(t *testing.T, stderr string) {
 	if strings.Contains(stderr, fakePassword) {
 		t.Error("the Cassandra password appears in the logs")
 	}
+	if strings.Contains(stderr, fakeToken) {
+		t.Error("the ops token appears in the logs")
+	}
 }
 
 // ownedBy checks that topspeed created files under dir as the pod's user.
@@ -307,7 +342,7 @@ func TestPodDev(t *testing.T) {
 		t.Skip(err)
 	}
 	pod := loadPod(t, "dev")
-	s, root := podSandbox(t, pod, pod.STS.Name+"-0", "--cassandra-hosts=")
+	s, root := podSandbox(t, pod, "dev", pod.STS.Name+"-0", "--cassandra-hosts=")
 	r := startPod(t, s, httpPort(t, pod))
 	r.waitFor(pod.Container.ReadinessProbe.HTTPGet.Path, 200, 30*time.Second)
 	if c, _, err := r.get(pod.Container.LivenessProbe.HTTPGet.Path); err != nil || c != 200 {
@@ -353,7 +388,7 @@ func TestPodDevCassandra(t *testing.T) {
 		t.Skip(err)
 	}
 	pod := loadPod(t, "dev")
-	s, _ := podSandbox(t, pod, pod.STS.Name+"-0", "--cassandra-connect-budget=1s")
+	s, _ := podSandbox(t, pod, "dev", pod.STS.Name+"-0", "--cassandra-connect-budget=1s")
 	code, _, stderr := runSandbox(t, s, 60*time.Second)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (runtime error: Cassandra unreachable), not a usage error\n%s", code, stderr)
@@ -374,7 +409,7 @@ func TestPodProdReplica(t *testing.T) {
 		t.Skip(err)
 	}
 	pod := loadPod(t, "prod")
-	s, root := podSandbox(t, pod, pod.STS.Name+"-0")
+	s, root := podSandbox(t, pod, "prod", pod.STS.Name+"-0")
 	r := startPod(t, s, httpPort(t, pod))
 	r.waitFor(pod.Container.LivenessProbe.HTTPGet.Path, 200, 30*time.Second)
 	body := r.waitFor(pod.Container.ReadinessProbe.HTTPGet.Path, 503, 10*time.Second)

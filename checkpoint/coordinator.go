@@ -222,7 +222,9 @@ func (c *Coordinator) take(ctx context.Context, store *Store, final bool) (Info,
 	}
 	info, err := store.Write(ctx, snap, c.Meta)
 	if err == nil && c.Commit != nil {
-		if cerr := c.Commit(ctx, info); cerr != nil {
+		withSnap := info
+		withSnap.Snapshot = snap
+		if cerr := c.Commit(ctx, withSnap); cerr != nil {
 			err = &commitError{cerr}
 		}
 	}

@@ -79,6 +79,9 @@ type Info struct {
 	Manifest Manifest
 	// Bytes is the total size of the data files.
 	Bytes int64
+	// Snapshot is the checkpoint's content, set only in the Info that a
+	// Coordinator passes to its Commit hook (nil from Store and Load).
+	Snapshot *engine.Snapshot
 }
 
 // Hook is called at the named points of a write (see Store.Hook); tests use

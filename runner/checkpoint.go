@@ -19,12 +19,20 @@ import (
 // newBuild calls Job.Build. With --checkpoint-dir it checks that the
 // sources can be checkpointed; the coordinator is the caller's
 // (newCoordinator).
-func (r *runner) newBuild(log *zap.Logger) (*build, error) {
+func (r *runner) newBuild(log *zap.Logger) (*build, error) { return r.buildWith(log, nil) }
+
+// buildWith is newBuild with the BuildEnv adjusted by adjust (if not nil).
+func (r *runner) buildWith(log *zap.Logger, adjust func(*BuildEnv)) (*build, error) {
 	b := &build{}
-	p, err := r.job.Build(BuildEnv{
+	env := BuildEnv{
 		Log: log, Stdin: r.env.Stdin, Stdout: r.env.Stdout, LookupEnv: r.env.LookupEnv,
-		Checkpoints: r.s.ckpt.enabled(), MetricsNamespace: metricsNamespace(r.job), metrics: r.ops.registerer(), run: b,
-	})
+		Checkpoints: r.s.ckpt.enabled(), MetricsNamespace: metricsNamespace(r.job), Kafka: r.s.group.cfg.Conn,
+		metrics: r.ops.registerer(), run: b,
+	}
+	if adjust != nil {
+		adjust(&env)
+	}
+	p, err := r.job.Build(env)
 	if err == nil && p == nil {
 		err = errors.New("the job's Build returned no pipeline")
 	}
@@ -45,8 +53,13 @@ func (r *runner) newBuild(log *zap.Logger) (*build, error) {
 // metadata for the writer's term (0 without HA). Restore, Initial and
 // Commit are left to the caller.
 func (r *runner) newCoordinator(p *engine.Pipeline, log *zap.Logger, term uint64) (*checkpoint.Coordinator, error) {
+	return r.newCoordinatorIn(r.s.ckpt.jobDir(), p, log, term)
+}
+
+// newCoordinatorIn is newCoordinator with its checkpoints in dir.
+func (r *runner) newCoordinatorIn(dir string, p *engine.Pipeline, log *zap.Logger, term uint64) (*checkpoint.Coordinator, error) {
 	c := &r.s.ckpt
-	store, err := checkpoint.NewStore(c.jobDir(), c.retain, "checkpoint", log)
+	store, err := checkpoint.NewStore(dir, c.retain, "checkpoint", log)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type settings struct {
 	progress            time.Duration
 	ckpt                checkpointFlags
 	ha                  haFlags
+	group               groupFlags
 	ops                 opsFlags
 }
 
@@ -31,6 +32,7 @@ func (s *settings) register(fs *pflag.FlagSet, job Job) {
 	fs.DurationVar(&s.progress, "progress-interval", 10*time.Second, "log a one-line progress summary at info level this often (events in, results out, rows written elsewhere, event-time lag, end-to-end latency, last checkpoint); 0 = none. A final summary is logged at exit either way")
 	s.ckpt.register(fs, job)
 	s.ha.register(fs, job)
+	s.group.register(fs)
 	s.ops.register(fs)
 }
 
@@ -47,7 +49,16 @@ func (s *settings) validate() error {
 	if err := s.ops.validate(); err != nil {
 		return err
 	}
-	return s.ckpt.validate()
+	if err := s.ckpt.validate(); err != nil {
+		return err
+	}
+	if err := s.group.validate(s); err != nil {
+		return err
+	}
+	if c := s.group.cfg.Conn; !s.group.enabled() && len(c.Brokers) > 0 {
+		return c.Validate()
+	}
+	return nil
 }
 
 // checkpointFlags are the --checkpoint-* and savepoint settings.

@@ -125,6 +125,45 @@ func (o *opsRuntime) start(b *build) error {
 	return o.srv.Start()
 }
 
+// startGroup starts the server of a Kafka-group replica: ready while it
+// is a member of the group (it may own no partition: a replica beyond the
+// partition count idles); the status names the partitions it owns.
+// Savepoints are refused: each partition checkpoints on its own.
+func (o *opsRuntime) startGroup(g *groupRun) error {
+	if o.reg == nil {
+		return nil
+	}
+	o.srv = ops.NewServer(ops.Config{
+		Addr:       o.f.httpAddr,
+		Gatherer:   o.reg,
+		Registerer: o.reg,
+		Status: func() ops.Status {
+			_, owned := g.counts()
+			return ops.Status{Job: o.name, State: fmt.Sprintf("group member, partitions %v", owned), Parallelism: len(owned)}
+		},
+		Counts: func() (int64, int64) {
+			t, _ := g.counts()
+			return t.events, t.results
+		},
+		Savepoint: func(context.Context) (string, error) {
+			return "", fmt.Errorf("%w: with --kafka-group every partition checkpoints on its own; there is no job-wide savepoint", ops.ErrUnavailable)
+		},
+		Token:    o.f.token,
+		TLSCert:  o.f.tlsCert,
+		TLSKey:   o.f.tlsKey,
+		Recorder: o.rec,
+		Build:    o.b,
+		Logger:   o.log,
+	}, o.ns)
+	o.srv.AddReadinessCheck("group", func() error {
+		if g.member.Generation() < 0 {
+			return errors.New("not a member of the consumer group (yet)")
+		}
+		return nil
+	})
+	return o.srv.Start()
+}
+
 // checkpointsReady fails while the last periodic checkpoint failed
 // (--checkpoint-tolerable-failures lets the job go on meanwhile).
 func checkpointsReady(c *checkpoint.Coordinator) func() error {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/topspeed/topspeed/engine"
+	"github.com/topspeed/topspeed/internal/kafkaconn"
 )
 
 // Exit codes of Run.
@@ -103,9 +104,18 @@ type BuildEnv struct {
 	// Job.Name): give it to collectors that take one, such as the
 	// Cassandra sink's.
 	MetricsNamespace string
+	// Instance names this pipeline among the ones running at once in this
+	// process and its peers: "" except in Kafka-group mode, where it is
+	// "<topic>-<partition>" of the task. Sinks that create files or
+	// transactional ids per pipeline put it in their names.
+	Instance string
+	// Kafka is the connection of the --kafka-* flags (brokers, TLS, SASL),
+	// for the job's own Kafka sinks; empty Brokers if none was given.
+	Kafka kafkaconn.Conn
 
 	metrics prometheus.Registerer
 	run     *build
+	group   *groupEnv // Kafka-group mode: the task's partition (see PartitionSource)
 }
 
 // NewPipeline returns engine.New(opts...) wired to the runner: its logger
@@ -164,6 +174,9 @@ func Run(ctx context.Context, job Job, args []string, env Env) int {
 	defer r.log.Sync() //nolint:errcheck // stderr sync errors are not actionable
 	if r.s.ha.enabled() {
 		return r.runHA(ctx)
+	}
+	if r.s.group.enabled() {
+		return r.runGroup(ctx)
 	}
 	return r.runOnce(ctx)
 }

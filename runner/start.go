@@ -97,6 +97,7 @@ func start(job Job, args []string, env Env) (*runner, int) {
 		r.errorf("%v", err)
 		return nil, ExitUsage
 	}
+	r.s.group.cfg.Conn.FillPassword(env.LookupEnv)
 	if err := r.validate(); err != nil {
 		r.errorf("%v", r.conf.explain(err))
 		return nil, ExitUsage
@@ -129,6 +130,9 @@ func (r *runner) fingerprint() string {
 	s := r.job.Name
 	if r.job.Fingerprint != nil {
 		s = r.job.Fingerprint()
+	}
+	if r.s.group.enabled() { // the input is the topic, whatever the job's own input flags say
+		s += " kafka-topic=" + r.s.group.cfg.Topic
 	}
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

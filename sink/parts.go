@@ -31,9 +31,16 @@ import (
 //	part-000000000007               published
 //	.part-000000000008.pending      closed at a checkpoint, awaiting its commit
 //	.part-000000000009.inprogress   being written
+//
+// With WithWriter, the hidden names carry the writer's tag
+// (.part-N.<writer>.pending): two owners of the same directory one after
+// the other (a Kafka partition that moved while its old owner still runs)
+// never write the same file, and the restore publishes the pending parts
+// of the writer whose checkpoint it restores.
 type Parts[T any] struct {
 	dir    string
 	format func(dst []byte, v T) []byte
+	writer string // tag of the hidden names ("" none)
 
 	seq     uint64   // sequence number of the current part
 	f       *os.File // current in-progress part, nil if none
@@ -54,10 +61,28 @@ func NewParts[T any](dir string, format func(dst []byte, v T) []byte) *Parts[T] 
 	return &Parts[T]{dir: dir, format: format}
 }
 
-func (p *Parts[T]) name(seq uint64, state string) string {
-	switch state {
-	case "final":
+// WithWriter tags the hidden part names with writer ([a-z0-9-], at most
+// 64 bytes; others are replaced by '-') and returns p. Call it before Open.
+func (p *Parts[T]) WithWriter(writer string) *Parts[T] {
+	b := []byte(writer)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	p.writer = string(b[:min(len(b), 64)])
+	return p
+}
+
+func (p *Parts[T]) name(seq uint64, state string) string { return p.nameOf(p.writer, seq, state) }
+
+// nameOf is the name of part seq in state, written by writer.
+func (p *Parts[T]) nameOf(writer string, seq uint64, state string) string {
+	switch {
+	case state == "final":
 		return filepath.Join(p.dir, fmt.Sprintf("part-%012d", seq))
+	case writer != "":
+		return filepath.Join(p.dir, fmt.Sprintf(".part-%012d.%s.%s", seq, writer, state))
 	default:
 		return filepath.Join(p.dir, fmt.Sprintf(".part-%012d.%s", seq, state))
 	}
@@ -175,7 +200,11 @@ func (p *Parts[T]) SnapshotState(id uint64) ([]byte, error) {
 	if err := syncDir(p.dir); err != nil {
 		return nil, p.fail(err)
 	}
-	b := binary.AppendUvarint([]byte{1}, p.seq)
+	b := []byte{1}
+	if p.writer != "" { // version 2: the writer's tag first
+		b = append(binary.AppendUvarint([]byte{2}, uint64(len(p.writer))), p.writer...)
+	}
+	b = binary.AppendUvarint(b, p.seq)
 	b = binary.AppendUvarint(b, uint64(len(p.pending)))
 	for _, pd := range p.pending {
 		b = binary.AppendUvarint(binary.AppendUvarint(b, pd.checkpoint), pd.seq)
@@ -215,7 +244,7 @@ func (p *Parts[T]) Commit(id uint64) error {
 // belong to that (complete) checkpoint and are published; every part
 // written after it is deleted.
 func (p *Parts[T]) RestoreState(state []byte) error {
-	if len(state) == 0 || state[0] != 1 {
+	if len(state) == 0 || state[0] != 1 && state[0] != 2 {
 		return errors.New("parts sink: unknown state version")
 	}
 	b := state[1:]
@@ -226,6 +255,14 @@ func (p *Parts[T]) RestoreState(state []byte) error {
 		}
 		b = b[n:]
 		return v, nil
+	}
+	from := "" // the writer of the restored state's pending parts
+	if state[0] == 2 {
+		n, err := next()
+		if err != nil || n > uint64(len(b)) || n > 64 {
+			return errors.New("parts sink: corrupt state")
+		}
+		from, b = string(b[:n]), b[n:]
 	}
 	seq, err := next()
 	if err != nil {
@@ -243,7 +280,7 @@ func (p *Parts[T]) RestoreState(state []byte) error {
 		if err != nil {
 			return err
 		}
-		if err := os.Rename(p.name(s, "pending"), p.name(s, "final")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(p.nameOf(from, s, "pending"), p.name(s, "final")); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return p.fail(err)
 		}
 	}

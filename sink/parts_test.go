@@ -134,3 +134,46 @@ func TestPartsFreshRunReplacesOldOutput(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// A partition's next owner (writer b) restores the old owner's (a) state:
+// a's pending part of the restored checkpoint is published, a's later
+// parts are discarded, and a part a keeps writing (a zombie) never shares a
+// file name with b's.
+func TestPartsWriterHandover(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := NewParts(dir, itoa).WithWriter("topic-3-e7")
+	must(a.Open(ctx))
+	must(a.Write(ctx, []int{1, 2}))
+	must(a.Flush(ctx))
+	st, err := a.SnapshotState(1) // a crashes before Commit(1)
+	must(err)
+	must(a.Write(ctx, []int{3})) // after the restored checkpoint: replayed by b
+	must(a.Flush(ctx))
+
+	b := NewParts(dir, itoa).WithWriter("topic-3-e9")
+	must(b.Open(ctx))
+	must(b.RestoreState(st))
+	if got := strings.Join(published(t, dir), ","); got != "1,2" {
+		t.Fatalf("after the handover published %q, want 1,2", got)
+	}
+	must(b.Write(ctx, []int{3, 4}))
+	must(a.Write(ctx, []int{99})) // the zombie writes on: its own file
+	must(a.Flush(ctx))
+	must(b.Flush(ctx))
+	_, err = b.SnapshotState(2)
+	must(err)
+	must(b.Commit(2))
+	if got := strings.Join(published(t, dir), ","); got != "1,2,3,4" {
+		t.Fatalf("published %q, want 1,2,3,4", got)
+	}
+	if err := b.RestoreState([]byte{2, 200}); err == nil {
+		t.Fatal("a corrupt version-2 state was accepted")
+	}
+}

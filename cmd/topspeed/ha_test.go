@@ -136,6 +136,9 @@ func TestHAFailover(t *testing.T) {
 		"--checkpoint-interval", "200ms", "--log-format", "json", "--log-level", "debug", "--http-addr", "",
 		"--cassandra-hosts", strings.Join(srv.Hosts, ","), "--cassandra-username", srv.Username,
 		"--cassandra-consistency", "ONE", "--cassandra-create-schema", "--cassandra-keyspace", "topspeed_it"}
+	// TOPSPEED_HA_ARGS adds flags (later ones win), e.g. the prod overlay's
+	// raft timing and a longer input for more kills.
+	common = append(common, strings.Fields(os.Getenv("TOPSPEED_HA_ARGS"))...)
 
 	// The failure-free reference, without HA.
 	ref := start(t, env, append(append([]string{}, common...), "--checkpoint-dir", filepath.Join(dir, "ref-ck"),

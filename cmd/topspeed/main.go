@@ -91,6 +91,7 @@ type options struct {
 	trigger     float64
 	onBad       string
 	cassandra   cassandraFlags
+	kafkaOut    kafkaOutputFlags
 }
 
 // newFlagSet returns the job's own flags (the runner adds its own).
@@ -120,6 +121,7 @@ func (o *options) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.trigger, "trigger-meters", job.TriggerMeters, "emit a result when a car has travelled more than this since its last result (Flink's DeltaTrigger)")
 	fs.StringVar(&o.onBad, "on-bad-record", "fail", "what a bad input line does: fail (stop with its file and line) or skip (count it and report the count at exit)")
 	o.cassandra.register(fs)
+	o.kafkaOut.register(fs)
 }
 
 // maxBatchSize bounds --batch-size: each stage holds a few batches, and a
@@ -140,6 +142,9 @@ func (o *options) validate() error {
 		return fmt.Errorf("--output-flush-interval %v: must be in [0, 1h]", o.outputFlush)
 	}
 	if err := source.CheckOutput(o.input, o.output); err != nil {
+		return err
+	}
+	if err := o.kafkaOut.validate(); err != nil {
 		return err
 	}
 	if o.cassandra.enabled() {
@@ -243,11 +248,19 @@ func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 	p := env.NewPipeline(engine.WithParallelism(o.parallelism), engine.WithBatchSize(o.batchSize))
 	cars := engine.FromSource(p, "cars", runner.Source(env, src), engine.Monotonous(topspeed.CarTime))
 	results := topspeed.Build(cars, cfg)
-	if !o.cassandra.enabled() || o.output != "" {
+	if err := o.kafkaOut.attach(env, results); err != nil {
+		return nil, err
+	}
+	if !o.cassandra.enabled() && !o.kafkaOut.enabled() || o.output != "" {
 		flush := engine.SinkFlushInterval[topspeed.Car](o.outputFlush)
 		switch {
 		case o.output == "" || o.output == "-":
 			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", env.Stdout, topspeed.AppendCar)), flush)
+		case env.Checkpoints && env.Instance != "":
+			// Kafka-group mode: a directory per partition; the hidden names
+			// carry this owner's tag, so a previous owner never shares a file.
+			parts := sink.NewParts(filepath.Join(o.output, env.Instance), topspeed.AppendCar).WithWriter(fmt.Sprintf("%s-%x", env.Instance, time.Now().UnixNano()))
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](parts), flush)
 		case env.Checkpoints:
 			// Exactly once: part files published when a checkpoint commits.
 			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)), flush)
@@ -273,13 +286,20 @@ func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 	return p, nil
 }
 
-// source is the car generator, or the --input file.
+// source is the Kafka partition (Kafka-group mode), the --input file or
+// the car generator.
 func (o *options) source(env runner.BuildEnv) (engine.Source[topspeed.Car], error) {
-	if o.input != "" {
-		policy := source.Fail
-		if o.onBad == "skip" {
-			policy = source.Skip
+	policy := source.Fail
+	if o.onBad == "skip" {
+		policy = source.Skip
+	}
+	if src, ok := runner.PartitionSource(env, topspeed.ParseCar, policy); ok {
+		if o.input != "" {
+			return nil, errors.New("--input and --kafka-topic are two inputs: give one")
 		}
+		return src, nil
+	}
+	if o.input != "" {
 		return source.NewLines(o.input, topspeed.ParseCar, source.WithBadRecords(policy), source.WithLogger(env.Log)), nil
 	}
 	g, err := topspeed.NewGenerator(o.generatorConfig(time.Now()))

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/topspeed/topspeed/internal/testenv"
+)
+
+// kgInput are the load tool's generator flags for a deterministic input:
+// the same events whether written to a file or a topic, paced or not.
+func kgInput(cars, events int) []string {
+	return []string{"--cars", fmt.Sprint(cars), "--events", fmt.Sprint(events), "--seed", "7",
+		"--start-time", "1424951918630", "--event-interval", "10ms", "--rate", "0"}
+}
+
+// runGenTool runs `topspeed gen` with args to completion.
+func runGenTool(t *testing.T, args ...string) {
+	t.Helper()
+	l := start(t, nil, append([]string{"gen"}, args...)...)
+	if err := l.Wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("gen %v: %v\n%s", args, err, l.Stderr)
+	}
+}
+
+// partsPerCar reads the published part files of every partition directory
+// under dir (Kafka-group mode writes one directory per partition), grouped
+// by car.
+func partsPerCar(t *testing.T, dir string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	subs, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, sub := range subs {
+		for car, lines := range resultsPerCar(t, sub, nil) {
+			out[car] = append(out[car], lines...)
+		}
+	}
+	return out
+}
+
+func countLines(m map[string][]string) int {
+	n := 0
+	for _, ls := range m {
+		n += len(ls)
+	}
+	return n
+}
+
+// comparePerCar fails unless got and want hold the same lines per car, in
+// the same order.
+func comparePerCar(t *testing.T, got, want map[string][]string) {
+	t.Helper()
+	var cars []string
+	for c := range want {
+		cars = append(cars, c)
+	}
+	sort.Strings(cars)
+	for _, c := range cars {
+		if g, w := got[c], want[c]; len(g) != len(w) || firstDiff(g, w) < len(w) {
+			i := firstDiff(g, w)
+			t.Fatalf("car %s: results differ at %d (got %d results, want %d)", c, i, len(g), len(w))
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d cars in the output, want %d", len(got), len(want))
+	}
+}
+
+// groupReplica starts one Kafka-group replica.
+func groupReplica(t *testing.T, env []string, brokers []string, topic, group, ck string, extra ...string) *testenv.Life {
+	t.Helper()
+	args := append([]string{"--kafka-brokers", strings.Join(brokers, ","), "--kafka-topic", topic, "--kafka-group", group,
+		"--checkpoint-dir", ck, "--checkpoint-interval", "300ms", "--kafka-session-timeout", "3s",
+		"--log-format", "json", "--progress-interval", "0"}, extra...)
+	return start(t, env, args...)
+}
+
+// waitUntil polls ok every 200 ms until it holds or timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestKafkaOneReplicaEqualsInput: one replica reading an 8-partition topic
+// (loaded by `topspeed gen`, keyed by car id) gives, car by car, exactly
+// the results that --input gives on the same events; a restart resumes at
+// the checkpointed offsets, and the part-file output stays exactly once.
+func TestKafkaOneReplicaEqualsInput(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	topic := testenv.KafkaTopic(t, brokers, 8)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "cars.txt")
+	runGenTool(t, append(kgInput(40, 30000), "--output", in)...)
+	ref := filepath.Join(dir, "ref.txt")
+	if code, _, stderr := runCLI(t, "--input", in, "--output", ref, "--log-level", "error"); code != exitOK {
+		t.Fatalf("reference: exit %d: %s", code, stderr)
+	}
+	b, _ := os.ReadFile(ref)
+	want := resultsPerCar(t, "", b)
+
+	lines := readLines(t, in)
+	half := len(lines) / 2
+	produceLines(t, brokers, topic, lines[:half])
+
+	out, ck := filepath.Join(dir, "out"), filepath.Join(dir, "ck")
+	r := groupReplica(t, nil, brokers, topic, "g-"+topic, ck, "--output", out)
+	// The first half is read and checkpointed; SIGKILL (no final
+	// checkpoint), load the second half, restart.
+	waitUntil(t, 60*time.Second, "the first half's results published", func() bool { return countLines(partsPerCar(t, out)) > countLines(want)/4 })
+	time.Sleep(time.Second)
+	_ = r.Cmd.Process.Kill()
+	_ = r.Wait(t, 10*time.Second)
+	produceLines(t, brokers, topic, lines[half:])
+	r = groupReplica(t, nil, brokers, topic, "g-"+topic, ck, "--output", out)
+	waitUntil(t, 90*time.Second, "all results published", func() bool { return countLines(partsPerCar(t, out)) >= countLines(want) })
+	_ = r.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := r.Wait(t, 30*time.Second); err != nil {
+		t.Fatalf("replica: %v\n%s", err, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr.String(), "partition restores") {
+		t.Fatalf("the restarted replica did not restore from the checkpoints\n%s", r.Stderr)
+	}
+	comparePerCar(t, partsPerCar(t, out), want)
+}
+
+// readLines returns the lines of the file at path.
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// produceLines writes input lines to topic, keyed by car id as `topspeed
+// gen` does, and waits for every acknowledgement.
+func produceLines(t *testing.T, brokers []string, topic string, lines []string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, len(lines))
+	for i, l := range lines {
+		car, _, _ := strings.Cut(strings.TrimPrefix(l, "("), ",")
+		recs[i] = &kgo.Record{Key: []byte(car), Value: []byte(l)}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}

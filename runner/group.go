@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
@@ -176,6 +177,7 @@ type groupRun struct {
 
 // partTask is the pipeline of one owned partition.
 type partTask struct {
+	kp     *kafka.Partition
 	part   int32
 	epoch  int32
 	dir    string // this owner's epoch directory
@@ -344,7 +346,7 @@ func (g *groupRun) newTask(part *kafka.Partition, snap *engine.Snapshot, log *za
 	if err != nil {
 		return nil, err
 	}
-	t := &partTask{part: p, epoch: gen, dir: filepath.Join(g.partitionDir(p), epochName(gen)), b: b, done: make(chan struct{})}
+	t := &partTask{kp: part, part: p, epoch: gen, dir: filepath.Join(g.partitionDir(p), epochName(gen)), b: b, done: make(chan struct{})}
 	if b.coord, err = g.newCoordinatorIn(t.dir, b.pipeline, log, uint64(gen)); err != nil {
 		return nil, err
 	}
@@ -485,3 +487,29 @@ func newGroupProgress(g *groupRun, interval time.Duration) *groupProgress {
 }
 
 func (p *groupProgress) stop() { close(p.done); p.wg.Wait() }
+
+// lagCollector exports the owned partitions and each one's consumer lag
+// (records between the task's position and the partition's end), read at
+// scrape time.
+type lagCollector struct {
+	g          *groupRun
+	lag, owned *prometheus.Desc
+}
+
+func newLagCollector(g *groupRun, ns string) lagCollector {
+	return lagCollector{g: g,
+		lag: prometheus.NewDesc(ns+"_kafka_consumer_lag_records", "Records of an owned partition not yet read by its task (high watermark minus position).",
+			[]string{"topic", "partition"}, nil),
+		owned: prometheus.NewDesc(ns+"_kafka_partitions_owned", "Partitions of --kafka-topic this replica owns (runs a task for).", nil, nil)}
+}
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.lag; ch <- c.owned }
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.owned, prometheus.GaugeValue, float64(len(c.g.tasks)))
+	for p, t := range c.g.tasks {
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(t.kp.Lag()), t.kp.Topic(), strconv.Itoa(int(p)))
+	}
+}

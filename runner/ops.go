@@ -155,6 +155,9 @@ func (o *opsRuntime) startGroup(g *groupRun) error {
 		Build:    o.b,
 		Logger:   o.log,
 	}, o.ns)
+	if err := o.reg.Register(newLagCollector(g, metricsNamespace(g.job))); err != nil {
+		return err
+	}
 	o.srv.AddReadinessCheck("group", func() error {
 		if g.member.Generation() < 0 {
 			return errors.New("not a member of the consumer group (yet)")

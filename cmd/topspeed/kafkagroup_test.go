@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -126,8 +129,15 @@ func TestKafkaOneReplicaEqualsInput(t *testing.T) {
 	_ = r.Cmd.Process.Kill()
 	_ = r.Wait(t, 10*time.Second)
 	produceLines(t, brokers, topic, lines[half:])
-	r = groupReplica(t, nil, brokers, topic, "g-"+topic, ck, "--output", out)
+	addr := freeAddr(t)
+	r = groupReplica(t, nil, brokers, topic, "g-"+topic, ck, "--output", out, "--http-addr", addr)
 	waitUntil(t, 90*time.Second, "all results published", func() bool { return countLines(partsPerCar(t, out)) >= countLines(want) })
+	// The metrics show the owned partitions and their consumer lag (0: all read).
+	waitUntil(t, 30*time.Second, "lag 0 on 8 owned partitions in /metrics", func() bool {
+		m := httpGet(t, "http://"+addr+"/metrics")
+		return strings.Contains(m, "topspeed_kafka_partitions_owned 8") &&
+			strings.Count(m, "topspeed_kafka_consumer_lag_records{") == 8 && !regexp.MustCompile(`consumer_lag_records\{[^}]*\} [1-9]`).MatchString(m)
+	})
 	_ = r.Cmd.Process.Signal(syscall.SIGTERM)
 	if err := r.Wait(t, 30*time.Second); err != nil {
 		t.Fatalf("replica: %v\n%s", err, r.Stderr)
@@ -165,4 +175,16 @@ func produceLines(t *testing.T, brokers []string, topic string, lines []string) 
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// httpGet returns the body of url ("" on an error).
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -91,6 +91,10 @@ type groupEnv struct {
 	part *kafka.Partition // nil in the settings check before joining
 	log  *zap.Logger
 	src  any // the *kafka.Source[T] PartitionSource made
+	// cancel ends the task's context with kafka.ErrRevoked when its source
+	// sees the partition revoked, before the source's error reaches the
+	// engine: a move is then logged as a cancellation, not a failure.
+	cancel context.CancelCauseFunc
 }
 
 // PartitionSource returns, in Kafka-group mode, the input of the task this
@@ -105,7 +109,22 @@ func PartitionSource[T any](env BuildEnv, parse func(value []byte) (T, error), p
 	}
 	s := kafka.NewSource(env.group.part, parse, kafka.WithBadRecords(policy), kafka.WithLogger(env.group.log))
 	env.group.src = s
-	return s, true
+	return &revocable[T]{Source: s, ge: env.group}, true
+}
+
+// revocable is PartitionSource's source: a kafka.Source that cancels its
+// task when the partition is revoked.
+type revocable[T any] struct {
+	*kafka.Source[T]
+	ge *groupEnv
+}
+
+func (r *revocable[T]) Read(ctx context.Context, buf []T) (int, error) {
+	n, err := r.Source.Read(ctx, buf)
+	if errors.Is(err, kafka.ErrRevoked) && r.ge.cancel != nil {
+		r.ge.cancel(kafka.ErrRevoked)
+	}
+	return n, err
 }
 
 // runGroup runs the job as one member of the consumer group until a
@@ -285,6 +304,7 @@ func sourceOffset(snap *engine.Snapshot, p int32) (int64, error) {
 func (r *runner) newTaskBuild(log *zap.Logger, part *kafka.Partition) (*build, error) {
 	ge := &groupEnv{part: part, log: log}
 	b, err := r.buildWith(log, func(e *BuildEnv) {
+		e.run.group = ge
 		e.group = ge
 		e.metrics = nil // per-task pipelines would register the same metrics
 		if part != nil {
@@ -313,8 +333,9 @@ func (g *groupRun) startTask(p, gen int32, snap *engine.Snapshot) {
 	g.mu.Lock()
 	g.tasks[p] = t
 	g.mu.Unlock()
-	ctx, cancel := context.WithCancel(g.ctx)
-	t.cancel = cancel
+	ctx, cancel := context.WithCancelCause(g.ctx)
+	t.cancel = func() { cancel(context.Canceled) }
+	t.b.group.cancel = cancel
 	go func() {
 		defer close(t.done)
 		err := execute(ctx, t.b)

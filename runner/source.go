@@ -22,6 +22,7 @@ type build struct {
 
 	mu        sync.Mutex
 	skips     []engine.SkipCounter
+	group     *groupEnv // Kafka-group mode: the task's partition
 	stateless []string // types of wrapped sources that cannot be checkpointed
 }
 

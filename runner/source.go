@@ -23,7 +23,7 @@ type build struct {
 	mu        sync.Mutex
 	skips     []engine.SkipCounter
 	group     *groupEnv // Kafka-group mode: the task's partition
-	stateless []string // types of wrapped sources that cannot be checkpointed
+	stateless []string  // types of wrapped sources that cannot be checkpointed
 }
 
 // skipped returns how many bad records the build's sources skipped.

@@ -254,7 +254,7 @@ func (o *opsRuntime) recordRaft(hs *haStatus) (ops.Role, bool) {
 	if ok {
 		o.rec.SetRaft(ro, st.Term, st.Leader)
 		p := st.LastCheckpoint
-		o.rec.SetCommitted(p.ID, p.Path, p.Term, p.Time)
+		o.rec.SetCommitted(p.ID, p.Path, p.Term, p.Time, p.Origin)
 	}
 	return ro, ok
 }

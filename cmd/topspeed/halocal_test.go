@@ -112,10 +112,11 @@ type hlStatus struct {
 	Term           uint64 `json:"term"`
 	Leader         string `json:"leader"`
 	LastCheckpoint *struct {
-		ID   uint64    `json:"id"`
-		Path string    `json:"path"`
-		Term uint64    `json:"term"`
-		Time time.Time `json:"time"`
+		ID     uint64    `json:"id"`
+		Path   string    `json:"path"`
+		Term   uint64    `json:"term"`
+		Time   time.Time `json:"time"`
+		Origin string    `json:"origin"`
 	} `json:"last_checkpoint"`
 }
 

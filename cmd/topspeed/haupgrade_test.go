@@ -200,6 +200,15 @@ func TestHAUpgradeWithSavepoint(t *testing.T) {
 			c.stopAll(t)
 			c.wipeRaft(t)
 			c.start(t, append([]string{"--rate", "2500", "--from-savepoint", sp}, step.after...)...)
+			// Every replica's status names the savepoint the history started from.
+			waitUntil(t, 30*time.Second, "the status shows the savepoint as the origin", func() bool {
+				for _, r := range c.reps {
+					if st, err := getStatus(r.statusURL); err != nil || st.LastCheckpoint == nil || st.LastCheckpoint.Origin != sp {
+						return false
+					}
+				}
+				return true
+			})
 			if step.killLeaderOnce {
 				killLeaderAfterCommit(t, c)
 			}

@@ -121,7 +121,9 @@ func TestKafkaOneReplicaEqualsInput(t *testing.T) {
 	produceLines(t, brokers, topic, lines[:half])
 
 	out, ck := filepath.Join(dir, "out"), filepath.Join(dir, "ck")
-	r := groupReplica(t, nil, brokers, topic, "g-"+topic, ck, "--output", out)
+	outTopic := testenv.KafkaTopic(t, brokers, 3)
+	kout := []string{"--kafka-output-topic", outTopic, "--kafka-output-transactional-id", "t-" + outTopic}
+	r := groupReplica(t, nil, brokers, topic, "g-"+topic, ck, append([]string{"--output", out}, kout...)...)
 	// The first half is read and checkpointed; SIGKILL (no final
 	// checkpoint), load the second half, restart.
 	waitUntil(t, 60*time.Second, "the first half's results published", func() bool { return countLines(partsPerCar(t, out)) > countLines(want)/4 })
@@ -130,7 +132,7 @@ func TestKafkaOneReplicaEqualsInput(t *testing.T) {
 	_ = r.Wait(t, 10*time.Second)
 	produceLines(t, brokers, topic, lines[half:])
 	addr := freeAddr(t)
-	r = groupReplica(t, nil, brokers, topic, "g-"+topic, ck, "--output", out, "--http-addr", addr)
+	r = groupReplica(t, nil, brokers, topic, "g-"+topic, ck, append([]string{"--output", out, "--http-addr", addr}, kout...)...)
 	waitUntil(t, 90*time.Second, "all results published", func() bool { return countLines(partsPerCar(t, out)) >= countLines(want) })
 	// The metrics show the owned partitions and their consumer lag (0: all read).
 	waitUntil(t, 30*time.Second, "lag 0 on 8 owned partitions in /metrics", func() bool {
@@ -146,6 +148,39 @@ func TestKafkaOneReplicaEqualsInput(t *testing.T) {
 		t.Fatalf("the restarted replica did not restore from the checkpoints\n%s", r.Stderr)
 	}
 	comparePerCar(t, partsPerCar(t, out), want)
+	// The Kafka output, read committed, holds the same results exactly once
+	// across the kill: the killed run's open transactions were aborted.
+	comparePerCar(t, consumeCommitted(t, brokers, outTopic, countLines(want)), want)
+}
+
+// consumeCommitted reads n records of topic with isolation.level
+// read_committed (waiting up to 30 s for them, and 1 s more for any
+// extra one) and groups their values by car.
+func consumeCommitted(t *testing.T, brokers []string, topic string, n int) map[string][]string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	out := map[string][]string{}
+	got, settled := 0, false
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			car, _, _ := strings.Cut(string(r.Value), ",")
+			out[car] = append(out[car], string(r.Value))
+			got++
+		})
+		if got >= n && !settled {
+			settled, deadline = true, time.Now().Add(time.Second)
+		}
+	}
+	return out
 }
 
 // readLines returns the lines of the file at path.

@@ -35,7 +35,7 @@ func TestStatusShowsCommittedCheckpoint(t *testing.T) {
 		t.Fatalf("no checkpoint yet: %s", got)
 	}
 	at := time.Date(2026, 11, 29, 18, 0, 0, 0, time.FixedZone("CET", 3600))
-	rec.SetCommitted(12, "/ck/chk-12-t3", 3, at)
+	rec.SetCommitted(12, "/ck/chk-12-t3", 3, at, "")
 	want := `{"id":12,"path":"/ck/chk-12-t3","term":3,"time":"2026-11-29T17:00:00Z"}`
 	if got := checkpointJSON(t, rec); got != want {
 		t.Fatalf("follower: %s, want %s", got, want)
@@ -49,7 +49,7 @@ func TestStatusShowsCommittedCheckpoint(t *testing.T) {
 	if err := json.Unmarshal([]byte(checkpointJSON(t, rec)), &ck); err != nil || ck.ID != 13 || ck.SizeBytes != 4096 || ck.Path != "" {
 		t.Fatalf("leader before the pointer: %+v %v", ck, err)
 	}
-	rec.SetCommitted(13, "/ck/chk-13-t4", 4, at.Add(time.Second))
+	rec.SetCommitted(13, "/ck/chk-13-t4", 4, at.Add(time.Second), "")
 	want = `{"duration_seconds":0.25,"id":13,"path":"/ck/chk-13-t4","size_bytes":4096,"term":4,"time":"2026-11-29T17:00:01Z"}`
 	if got := checkpointJSON(t, rec); got != want {
 		t.Fatalf("leader: %s, want %s", got, want)
@@ -57,10 +57,10 @@ func TestStatusShowsCommittedCheckpoint(t *testing.T) {
 
 	// Leadership moved on; another leader committed 20.
 	rec.SetRaft(RoleFollower, 5, "r2")
-	rec.SetCommitted(20, "/ck/chk-20-t5", 5, time.Time{})
+	rec.SetCommitted(20, "/ck/chk-20-t5", 5, time.Time{}, "")
 	if got, want := checkpointJSON(t, rec), `{"id":20,"path":"/ck/chk-20-t5","term":5}`; got != want {
 		t.Fatalf("follower again: %s, want %s", got, want)
 	}
 	var nilRec *Recorder
-	nilRec.SetCommitted(1, "x", 1, at) // a nil recorder ignores it
+	nilRec.SetCommitted(1, "x", 1, at, "") // a nil recorder ignores it
 }

@@ -33,6 +33,9 @@ type CheckpointInfo struct {
 	Time            time.Time `json:"time,omitzero"`
 	DurationSeconds float64   `json:"duration_seconds,omitempty"`
 	SizeBytes       int64     `json:"size_bytes,omitempty"`
+	// Origin is the savepoint the committed history started from (HA,
+	// --from-savepoint), empty if it started from the beginning.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Recorder holds what checkpointing and HA report about the job: it
@@ -189,7 +192,7 @@ func (r *Recorder) SetRaft(role Role, term uint64, leader string) {
 // SetCommitted records the checkpoint pointer raft has committed (HA): id
 // (0: none yet), path, the term of the leader that took it and when it was
 // appended (zero if unknown). Followers report it as the last checkpoint.
-func (r *Recorder) SetCommitted(id uint64, path string, term uint64, at time.Time) {
+func (r *Recorder) SetCommitted(id uint64, path string, term uint64, at time.Time, origin string) {
 	if r == nil {
 		return
 	}
@@ -202,7 +205,7 @@ func (r *Recorder) SetCommitted(id uint64, path string, term uint64, at time.Tim
 	if !at.IsZero() {
 		at = at.UTC()
 	}
-	r.committed = &CheckpointInfo{ID: id, Path: path, Term: term, Time: at}
+	r.committed = &CheckpointInfo{ID: id, Path: path, Term: term, Time: at, Origin: origin}
 }
 
 // OnRead sets a hook that State and a scrape of the raft metrics call

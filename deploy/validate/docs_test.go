@@ -22,6 +22,9 @@ var otherToolFlags = map[string]bool{
 	// tanzu, curl (scripts/savepoint.sh), velero
 	"default-values-file-output": true, "cacert": true, "use-node-agent": true, "default-volumes-to-fs-backup": true,
 	"include-namespaces": true, "details": true, "from-backup": true, "include-resources": true,
+	// kafka-topics.sh, kafka-consumer-groups.sh (Kafka-group mode)
+	"bootstrap-server": true, "command-config": true, "create": true, "topic": true, "partitions": true,
+	"replication-factor": true, "describe": true, "group": true, "alter": true,
 }
 
 // TestDeployRunbook: docs/deploy.md covers what the platform team needs,

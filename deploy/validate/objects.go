@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -56,6 +57,10 @@ func newTyped(apiVersion, kind string) any {
 		return &corev1.PersistentVolumeClaim{}
 	case "apps/v1 StatefulSet":
 		return &appsv1.StatefulSet{}
+	case "apps/v1 Deployment": // deploy/overlays/kafka-group
+		return &appsv1.Deployment{}
+	case "autoscaling/v2 HorizontalPodAutoscaler": // deploy/components/kafka-group-hpa
+		return &autoscalingv2.HorizontalPodAutoscaler{}
 	case "batch/v1 Job":
 		return &batchv1.Job{}
 	case "policy/v1 PodDisruptionBudget":

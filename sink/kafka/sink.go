@@ -61,6 +61,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/topspeed/topspeed/internal/kafkaconn"
 	"go.uber.org/zap"
 
 	"github.com/topspeed/topspeed/engine"
@@ -132,7 +134,7 @@ func (s *Sink[T]) clientOpts(txnID string) ([]kgo.Opt, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(s.cfg.Linger),
 		kgo.MaxBufferedRecords(s.cfg.MaxBufferedRecords),
-		kgo.WithLogger(kgoLogger{s.log}),
+		kgo.WithLogger(kafkaconn.Logger(s.log)),
 	)
 	if s.cfg.DeliveryTimeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(s.cfg.DeliveryTimeout))

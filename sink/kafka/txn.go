@@ -301,29 +301,3 @@ func decodeState(b []byte) ([]pendingTxn, error) {
 	}
 	return ps, nil
 }
-
-// kgoLogger passes franz-go's warnings and errors to zap, and its info
-// and debug messages (one per transaction) at debug level.
-type kgoLogger struct{ l *zap.Logger }
-
-func (k kgoLogger) Level() kgo.LogLevel {
-	if k.l.Core().Enabled(zap.DebugLevel) {
-		return kgo.LogLevelInfo
-	}
-	return kgo.LogLevelWarn
-}
-
-func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	fields := make([]zap.Field, 0, len(keyvals)/2)
-	for i := 0; i+1 < len(keyvals); i += 2 {
-		fields = append(fields, zap.Any(fmt.Sprint(keyvals[i]), keyvals[i+1]))
-	}
-	switch level {
-	case kgo.LogLevelError:
-		k.l.Error(msg, fields...)
-	case kgo.LogLevelWarn:
-		k.l.Warn(msg, fields...)
-	default:
-		k.l.Debug(msg, fields...)
-	}
-}

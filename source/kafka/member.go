@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/topspeed/topspeed/internal/kafkaconn"
 	"go.uber.org/zap"
 )
 
@@ -140,7 +142,7 @@ func (m *Member) clientOpts() ([]kgo.Opt, error) {
 		kgo.OnPartitionsRevoked(m.onRevoked),
 		kgo.OnPartitionsLost(m.onLost),
 		kgo.AdjustFetchOffsetsFn(m.adjustOffsets),
-		kgo.WithLogger(kgoLogger{m.log}),
+		kgo.WithLogger(kafkaconn.Logger(m.log)),
 	), nil
 }
 

@@ -1,4 +1,4 @@
-package kafka
+package kafkaconn
 
 import (
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -6,8 +6,12 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// kgoLogger passes franz-go's warnings and errors to zap, and its info
-// messages (every step of a rebalance) at debug level.
+// Logger returns a franz-go logger writing to l: franz-go's warnings and
+// errors as such, its info and debug messages (every step of a
+// rebalance, one per transaction) at debug level, prefixed "franz-go: ".
+// franz-go asks for info messages only when l logs at debug level.
+func Logger(l *zap.Logger) kgo.Logger { return kgoLogger{l} }
+
 type kgoLogger struct{ l *zap.Logger }
 
 func (k kgoLogger) Level() kgo.LogLevel {

@@ -6,7 +6,6 @@ package kafkaconn
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/topspeed/topspeed/internal/ops"
+	"github.com/topspeed/topspeed/internal/tlsconf"
 )
 
 // SASL mechanisms accepted in Conn.SASLMechanism.
@@ -230,26 +230,7 @@ func (c Conn) Opts() ([]kgo.Opt, error) {
 // tlsConfig builds the client TLS configuration; franz-go clones it per
 // dial and sets ServerName to the broker's host.
 func (c Conn) tlsConfig() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.TLSCA != "" {
-		pem, err := ops.ReadSmallFile("--kafka-tls-ca", c.TLSCA, ops.MaxSmallFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--kafka-tls-ca %s: no PEM certificate in it", c.TLSCA)
-		}
-		cfg.RootCAs = pool
-	}
-	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-tls-cert %s, --kafka-tls-key %s: %w", c.TLSCert, c.TLSKey, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return tlsconf.Files{Flag: "--kafka-tls", CA: c.TLSCA, Cert: c.TLSCert, Key: c.TLSKey}.Client()
 }
 
 // password returns SASLPassword, or the password file's content without

@@ -6,13 +6,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/gocql/gocql"
 	"go.uber.org/zap"
+
+	"github.com/topspeed/topspeed/internal/tlsconf"
 )
 
 // ErrAuth means the server rejected the credentials; it is never retried.
@@ -54,25 +55,11 @@ func clusterConfig(c Config) (*gocql.ClusterConfig, error) {
 }
 
 func tlsConfig(t TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("cassandra: TLS CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("cassandra: TLS CA %s: no PEM certificate found", t.CAFile)
-		}
-		tc.RootCAs = pool
+	tc, err := tlsconf.Files{Flag: "--cassandra-tls", CA: t.CAFile, Cert: t.CertFile, Key: t.KeyFile}.Client()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: %w", err)
 	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("cassandra: TLS client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
+	tc.ServerName, tc.InsecureSkipVerify = t.ServerName, t.InsecureSkipVerify //nolint:gosec // opt-in, documented
 	return tc, nil
 }
 

@@ -25,7 +25,7 @@ type Flag struct {
 type Flags map[string]Flag
 
 var (
-	helpFlagLine = regexp.MustCompile(`^  --([a-z0-9][a-z0-9-]*)(?: ([a-z0-9]+))?$`)
+	helpFlagLine = regexp.MustCompile(`^  --([a-z0-9][a-z0-9-]*)(?: ([a-z0-9|]+))?$`)
 	helpEnv      = regexp.MustCompile(`\[([A-Z0-9_, ]+)\]$`)
 	helpDefault  = regexp.MustCompile(`\(default ([^)]*)\)(?: \[[A-Z0-9_, ]+\])?$`)
 )

@@ -34,6 +34,54 @@ func KafkaBrokers(t testing.TB) []string {
 	return brokers
 }
 
+// KafkaTLS returns the local broker's mutual-TLS listener from
+// KAFKA_TLS_BROKERS, the CA its certificate chains to (KAFKA_TLS_CA), and
+// the client certificate and key it requires (KAFKA_TLS_CERT,
+// KAFKA_TLS_KEY), as exported by `eval "$(make -s kafka-up)"`. Without them
+// the test is skipped, or failed when TOPSPEED_REQUIRE_SERVERS=1 (make
+// test); a variable naming a missing file fails the test.
+func KafkaTLS(t testing.TB) (brokers []string, ca, cert, key string) {
+	t.Helper()
+	v := kafkaEnv(t, "mutual-TLS listener", "KAFKA_TLS_BROKERS", "KAFKA_TLS_CA", "KAFKA_TLS_CERT", "KAFKA_TLS_KEY")
+	return parseBrokers(v[0]), v[1], v[2], v[3]
+}
+
+// KafkaSASL returns the local broker's SASL_SSL listener from
+// KAFKA_SASL_BROKERS, the SCRAM-SHA-512 user (KAFKA_SASL_USERNAME), the
+// file holding its password (KAFKA_SASL_PASSWORD_FILE) and the CA the
+// listener's certificate chains to (KAFKA_TLS_CA), as exported by
+// `eval "$(make -s kafka-up)"`; the listener asks for no client
+// certificate. Skip and fail as KafkaTLS.
+func KafkaSASL(t testing.TB) (brokers []string, user, passwordFile, ca string) {
+	t.Helper()
+	v := kafkaEnv(t, "SASL_SSL listener", "KAFKA_SASL_BROKERS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_TLS_CA")
+	return parseBrokers(v[0]), v[1], v[2], v[3]
+}
+
+// kafkaEnv returns the values of names, in order: the first a broker
+// list, the others a plain value (_USERNAME) or a file that must exist.
+// An unset or empty variable (or an empty broker list) is reported by
+// missing; a missing file fails the test.
+func kafkaEnv(t testing.TB, what string, names ...string) []string {
+	t.Helper()
+	vals := make([]string, len(names))
+	for i, n := range names {
+		vals[i] = strings.TrimSpace(os.Getenv(n))
+		if vals[i] == "" || (i == 0 && len(parseBrokers(vals[i])) == 0) {
+			missing(t, fmt.Sprintf(`no %s of the local Kafka: %s is unset or empty; run eval "$(make -s kafka-up)" first, or make test`, what, n))
+		}
+	}
+	for i, n := range names[1:] {
+		if strings.HasSuffix(n, "_USERNAME") {
+			continue
+		}
+		if _, err := os.Stat(vals[i+1]); err != nil {
+			t.Fatalf("%s of the local Kafka: %s: %v (run make kafka-up again)", what, n, err)
+		}
+	}
+	return vals
+}
+
 // parseBrokers splits a comma-separated broker list, dropping blanks.
 func parseBrokers(s string) []string {
 	var out []string

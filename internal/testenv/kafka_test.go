@@ -2,7 +2,11 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -237,5 +241,99 @@ func assertTopicGone(t *testing.T, brokers []string, topic string) {
 	}
 	if topics.Has(topic) {
 		t.Errorf("topic %s still exists after its test ended", topic)
+	}
+}
+
+// TestKafkaSecureEnvMissing checks KafkaTLS and KafkaSASL skip, naming the
+// variable, when one of their variables is unset and servers are not
+// required.
+func TestKafkaSecureEnvMissing(t *testing.T) {
+	t.Setenv("TOPSPEED_REQUIRE_SERVERS", "")
+	t.Setenv("KAFKA_TLS_BROKERS", "127.0.0.1:1")
+	t.Setenv("KAFKA_SASL_BROKERS", " , ")
+	t.Setenv("KAFKA_TLS_CA", "")
+	for name, call := range map[string]func(testing.TB){
+		"tls":  func(t testing.TB) { KafkaTLS(t) },
+		"sasl": func(t testing.TB) { KafkaSASL(t) },
+	} {
+		var sub *testing.T
+		reached := false
+		t.Run(name, func(t *testing.T) {
+			sub = t
+			call(t)
+			reached = true
+		})
+		if reached || !sub.Skipped() {
+			t.Errorf("%s: not skipped with its variables unset (reached the end: %v)", name, reached)
+		}
+	}
+}
+
+// TestKafkaTLSListener checks what KafkaTLS returns: a client certificate
+// that chains to the CA, and a broker whose certificate the CA verifies
+// for the broker's address in a TLS handshake that presents it.
+func TestKafkaTLSListener(t *testing.T) {
+	brokers, ca, cert, key := KafkaTLS(t)
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatalf("KAFKA_TLS_CERT/KAFKA_TLS_KEY: %v", err)
+	}
+	roots := caPool(t, ca)
+	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("the client certificate does not chain to KAFKA_TLS_CA for client auth: %v", err)
+	}
+	handshake(t, brokers[0], &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+}
+
+// TestKafkaSASLListener checks what KafkaSASL returns: a non-empty
+// password file readable by its owner only, and a broker whose certificate
+// the CA verifies without a client certificate.
+func TestKafkaSASLListener(t *testing.T) {
+	brokers, user, pwFile, ca := KafkaSASL(t)
+	if user == "" {
+		t.Fatal("KafkaSASL returned no user")
+	}
+	fi, err := os.Stat(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 || fi.Size() == 0 {
+		t.Errorf("KAFKA_SASL_PASSWORD_FILE %s: mode %v, %d bytes; want 0600 or stricter and not empty", pwFile, fi.Mode().Perm(), fi.Size())
+	}
+	handshake(t, brokers[0], &tls.Config{RootCAs: caPool(t, ca), MinVersion: tls.VersionTLS12})
+}
+
+func caPool(t *testing.T, ca string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s: no PEM certificate", ca)
+	}
+	return pool
+}
+
+// handshake completes a TLS handshake with addr, verifying its certificate
+// for addr's host, within 10 s.
+func handshake(t *testing.T, addr string, cfg *tls.Config) {
+	t.Helper()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ServerName = host
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: cfg}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("TLS handshake with %s: %v", addr, err)
+	}
+	defer c.Close()
+	if st := c.(*tls.Conn).ConnectionState(); len(st.VerifiedChains) == 0 {
+		t.Errorf("TLS handshake with %s: no verified chain", addr)
 	}
 }

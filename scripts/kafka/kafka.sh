@@ -15,15 +15,28 @@
 # $TOPSPEED_CACHE/kafka/<version>/lib, once. The broker runs from
 # $TOPSPEED_KAFKA_DIR (default $TOPSPEED_CACHE/kafka/run) with JDK 17 (17 or
 # later). Its storage is formatted once (a random cluster id); later starts
-# keep the topics. Plaintext listener only, no authentication: a dev broker
-# bound to 127.0.0.1. A broker whose server.properties differs from the one
-# `up` would write is restarted by `up` (<workdir>/config.sha256).
+# keep the topics. A dev broker bound to 127.0.0.1 with three client
+# listeners:
+#   PLAINTEXT  127.0.0.1:19092  no TLS, no authentication (KAFKA_BROKERS)
+#   SSL        127.0.0.1:19094  TLS, client certificate required (KAFKA_TLS_*)
+#   SASL_SSL   127.0.0.1:19095  TLS (no client certificate) + SASL SCRAM-SHA-512
+#                               as user topspeed (KAFKA_SASL_*)
+# The controller and inter-broker listeners stay PLAINTEXT. A CA, a server
+# certificate (localhost, 127.0.0.1, ::1) and a client certificate are
+# generated once into <workdir>/tls (openssl, else scripts/cassandra/tlsgen);
+# the SCRAM password is random, generated once into <workdir>/sasl-password
+# (mode 0600, never printed), and set on the broker through the Admin API
+# when a SASL login with it fails. A broker whose server.properties (or TLS
+# files) differ from what `up` would write is restarted by `up`
+# (<workdir>/config.sha256).
 #
 # Environment (all optional):
 #   TOPSPEED_CACHE            cache root (default ~/.cache/topspeed)
 #   TOPSPEED_KAFKA_DIR        work dir: conf, data, logs, pid file
 #   KAFKA_PORT                client (PLAINTEXT) port, default 19092
 #   KAFKA_CONTROLLER_PORT     KRaft controller port, default 19093
+#   KAFKA_TLS_PORT            SSL (mutual TLS) port, default 19094
+#   KAFKA_SASL_PORT           SASL_SSL (SCRAM-SHA-512) port, default 19095
 #   KAFKA_HEAP                max heap (-Xmx), default 512m
 #   KAFKA_HEAP_MIN            initial heap (-Xms), default 128m
 #   KAFKA_LOG_LEVEL           broker log level (error|warn|info|debug|trace), default info
@@ -57,10 +70,22 @@ SETUP_LOG="$LOG_DIR/setup.log"    # storage format
 PROBE_LOG="$LOG_DIR/kafkaping.log"
 PID_FILE="$WORK/kafka.pid"
 CONFIG_STAMP="$WORK/config.sha256"
+TLS_DIR="$WORK/tls"
+TLS_CA="$TLS_DIR/ca.pem"
+TLS_SERVER="$TLS_DIR/server.pem" # key, certificate, CA: the broker's PEM keystore
+TLS_CLIENT_CERT="$TLS_DIR/client.pem"
+TLS_CLIENT_KEY="$TLS_DIR/client-key.pem"
+TLSGEN="$CACHE/kafka/bin/tlsgen" # built from scripts/cassandra/tlsgen when openssl is missing
+PW_FILE="$WORK/sasl-password"
+SCRAM_USER=topspeed
 
 HOST=127.0.0.1
 PORT="${KAFKA_PORT:-19092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
+TLS_PORT="${KAFKA_TLS_PORT:-19094}"
+SASL_PORT="${KAFKA_SASL_PORT:-19095}"
+TLS_DAYS=1825 # server and client certificates; the CA: 3650
+TLS_RENEW_DAYS=30
 HEAP="${KAFKA_HEAP:-512m}"
 HEAP_MIN="${KAFKA_HEAP_MIN:-128m}"
 LOG_LEVEL="${KAFKA_LOG_LEVEL:-info}"
@@ -75,13 +100,14 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 nocolor() { sed "s/$(printf '\033')\\[[0-9;]*[A-Za-z]//g"; }
 die() { log "error: $*"; exit 1; }
 
-for v in PORT CONTROLLER_PORT START_TIMEOUT STOP_TIMEOUT; do
+for v in PORT CONTROLLER_PORT TLS_PORT SASL_PORT START_TIMEOUT STOP_TIMEOUT; do
     [[ ${!v} =~ ^[0-9]{1,6}$ ]] || die "KAFKA_$v must be a number, got '${!v}'"
 done
-for v in PORT CONTROLLER_PORT; do
+for v in PORT CONTROLLER_PORT TLS_PORT SASL_PORT; do
     ((10#${!v} >= 1 && 10#${!v} <= 65535)) || die "KAFKA_$v must be a TCP port (1-65535), got '${!v}'"
 done
-[ "$PORT" != "$CONTROLLER_PORT" ] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+[ "$(printf '%d\n' "$((10#$PORT))" "$((10#$CONTROLLER_PORT))" "$((10#$TLS_PORT))" "$((10#$SASL_PORT))" | sort -u | wc -l)" = 4 ] ||
+    die "KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_TLS_PORT and KAFKA_SASL_PORT must all differ"
 ((10#$START_TIMEOUT >= 1 && 10#$START_TIMEOUT <= 3600)) || die "KAFKA_START_TIMEOUT must be 1-3600 s, got $START_TIMEOUT"
 ((10#$STOP_TIMEOUT >= 1 && 10#$STOP_TIMEOUT <= 3600)) || die "KAFKA_STOP_TIMEOUT must be 1-3600 s, got $STOP_TIMEOUT"
 [[ $HEAP =~ ^[0-9]+[kKmMgG]$ ]] || die "KAFKA_HEAP must look like 512m or 1g, got '$HEAP'"
@@ -239,6 +265,198 @@ ping() {
     "$KAFKAPING" -q -timeout "${1:-5s}" -brokers "$HOST:$PORT" 2>>"$PROBE_LOG"
 }
 
+# ping_tls: a metadata round-trip on the SSL listener with the client
+# certificate, the broker verified against the CA.
+ping_tls() {
+    "$KAFKAPING" -q -timeout 5s -brokers "$HOST:$TLS_PORT" -tls-ca "$TLS_CA" \
+        -tls-cert "$TLS_CLIENT_CERT" -tls-key "$TLS_CLIENT_KEY" 2>>"$PROBE_LOG"
+}
+
+# ping_sasl: a metadata round-trip on the SASL_SSL listener as $SCRAM_USER;
+# exit 2 when the SCRAM login fails (see kafkaping).
+ping_sasl() {
+    "$KAFKAPING" -q -timeout 5s -brokers "$HOST:$SASL_PORT" -tls-ca "$TLS_CA" \
+        -sasl-username "$SCRAM_USER" -sasl-password-file "$PW_FILE" 2>>"$PROBE_LOG"
+}
+
+# set_scram: create or update $SCRAM_USER's SCRAM-SHA-512 credential with
+# the password of $PW_FILE, through the PLAINTEXT listener.
+set_scram() {
+    "$KAFKAPING" -q -timeout 10s -brokers "$HOST:$PORT" \
+        -set-scram-user "$SCRAM_USER" -set-scram-password-file "$PW_FILE" 2>>"$PROBE_LOG"
+}
+
+# secure_ready: the SSL listener answers, and so does the SASL_SSL one as
+# $SCRAM_USER; the credential is set first when the login fails (a new data
+# dir, or a new password file). Returns 1 (the causes in $PROBE_LOG) when a
+# listener still fails after 30 s.
+secure_ready() {
+    local rc set=0 deadline=$((SECONDS + 30))
+    while :; do
+        rc=0
+        ping_tls || rc=$?
+        [ "$rc" != 0 ] || break
+        [ "$rc" != 3 ] || { log "kafkaping usage error (see $PROBE_LOG)"; return 1; }
+        ((SECONDS < deadline)) || { log "the SSL listener $HOST:$TLS_PORT does not answer (see $PROBE_LOG)"; return 1; }
+        sleep 0.5
+    done
+    deadline=$((SECONDS + 30))
+    while :; do
+        rc=0
+        ping_sasl || rc=$?
+        [ "$rc" != 0 ] || return 0
+        [ "$rc" != 3 ] || { log "kafkaping usage error (see $PROBE_LOG)"; return 1; }
+        if [ "$rc" = 2 ] && [ "$set" = 0 ]; then
+            log "setting the SCRAM-SHA-512 credential of user $SCRAM_USER (password in $PW_FILE)"
+            set_scram || { log "could not set the SCRAM credential (see $PROBE_LOG)"; return 1; }
+            set=1
+        fi
+        ((SECONDS < deadline)) || break
+        sleep 0.5
+    done
+    log "the SASL_SSL listener $HOST:$SASL_PORT does not accept user $SCRAM_USER (see $PROBE_LOG)"
+    return 1
+}
+
+# ---------------------------------------------------------------- TLS and SASL
+
+# tls_files_ok: the TLS files are complete, chain to the CA and stay valid
+# for TLS_RENEW_DAYS more days.
+tls_files_ok() {
+    local f
+    for f in ca.pem ca-key.pem server.pem server-cert.pem client.pem client-key.pem; do
+        [ -s "$TLS_DIR/$f" ] || return 1
+    done
+    if command -v openssl >/dev/null; then
+        for f in ca.pem server-cert.pem client.pem; do
+            openssl x509 -noout -checkend $((TLS_RENEW_DAYS * 86400)) -in "$TLS_DIR/$f" >/dev/null 2>&1 || return 1
+        done
+        openssl verify -CAfile "$TLS_CA" -purpose sslserver "$TLS_DIR/server-cert.pem" >/dev/null 2>&1 &&
+            openssl verify -CAfile "$TLS_CA" -purpose sslclient "$TLS_CLIENT_CERT" >/dev/null 2>&1
+    else
+        build_tlsgen
+        "$TLSGEN" -check "$TLS_DIR" -min-days "$TLS_RENEW_DAYS" 2>/dev/null
+    fi
+}
+
+# build_tlsgen builds scripts/cassandra/tlsgen (the same files as
+# tls_openssl, for hosts without openssl) into $TLSGEN when needed.
+build_tlsgen() {
+    local src="$ROOT/scripts/cassandra/tlsgen/main.go"
+    if [ -x "$TLSGEN" ] && [ "$TLSGEN" -nt "$src" ] && [ "$TLSGEN" -nt "$ROOT/go.sum" ]; then
+        return 0
+    fi
+    command -v go >/dev/null || die "neither openssl nor go found: one of them makes the TLS certificates"
+    mkdir -p "$(dirname "$TLSGEN")"
+    log "building tlsgen (openssl is missing)"
+    (cd "$ROOT" && go build -o "$TLSGEN.tmp" ./scripts/cassandra/tlsgen) >&2 ||
+        die "could not build scripts/cassandra/tlsgen"
+    mv -f "$TLSGEN.tmp" "$TLSGEN"
+}
+
+# tls_openssl DIR: write the TLS files into DIR with openssl, the same files
+# as scripts/cassandra/tlsgen writes (see there): ECDSA P-256 keys in PKCS#8
+# PEM, which Kafka's PEM keystore reads (unencrypted, so without
+# ssl.key.password).
+tls_openssl() {
+    local d="$1" name
+    cat >"$d/openssl.cnf" <<'EOF_CNF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ext_ca]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ext_server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ext_client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF_CNF
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca-key.pem" &&
+        openssl req -config "$d/openssl.cnf" -x509 -new -key "$d/ca-key.pem" -sha256 -days 3650 \
+            -subj "/O=topspeed dev/CN=topspeed dev Kafka CA" -extensions ext_ca -out "$d/ca.pem" || return 1
+    for name in server client; do
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$name-key.pem" &&
+            openssl req -config "$d/openssl.cnf" -new -key "$d/$name-key.pem" \
+                -subj "/O=topspeed dev/CN=$([ "$name" = server ] && echo localhost || echo topspeed-dev-client)" \
+                -out "$d/$name.csr" &&
+            openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+                -set_serial "0x$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" -days "$TLS_DAYS" -sha256 \
+                -extfile "$d/openssl.cnf" -extensions "ext_$name" -out "$d/$name-cert.pem" || return 1
+    done
+    cat "$d/server-key.pem" "$d/server-cert.pem" "$d/ca.pem" >"$d/server.pem"
+    mv -f "$d/client-cert.pem" "$d/client.pem"
+    rm -f "$d/server-key.pem" "$d"/*.csr "$d/openssl.cnf"
+}
+
+# ensure_tls: generate the CA and the certificates once, into $TLS_DIR; again
+# only when they are incomplete or about to expire (new files change the
+# configuration checksum, so `up` then restarts the broker). The directory is
+# built aside and renamed into place.
+ensure_tls() {
+    local tmp
+    if tls_files_ok; then
+        return 0
+    fi
+    [ ! -e "$TLS_DIR" ] || log "TLS files in $TLS_DIR are incomplete or expire within $TLS_RENEW_DAYS days: generating new ones"
+    mkdir -p "$WORK"
+    tmp="$(mktemp -d "$WORK/tls.tmp.XXXXXX")"
+    if command -v openssl >/dev/null; then
+        (umask 077 && tls_openssl "$tmp") >/dev/null 2>"$tmp.err" || {
+            cat "$tmp.err" >&2
+            rm -rf "$tmp" "$tmp.err"
+            die "openssl could not generate the TLS files"
+        }
+        rm -f "$tmp.err"
+        log "generated a CA and server and client certificates with openssl in $TLS_DIR"
+    else
+        build_tlsgen
+        (umask 077 && "$TLSGEN" -dir "$tmp" -days "$TLS_DAYS") || { rm -rf "$tmp"; die "tlsgen failed"; }
+        log "generated a CA and server and client certificates with tlsgen in $TLS_DIR"
+    fi
+    chmod 755 "$tmp"
+    chmod 644 "$tmp/ca.pem" "$tmp/server-cert.pem" "$tmp/client.pem"
+    chmod 600 "$tmp/ca-key.pem" "$tmp/server.pem" "$tmp/client-key.pem"
+    rm -rf "$TLS_DIR.old"
+    [ ! -e "$TLS_DIR" ] || mv -f "$TLS_DIR" "$TLS_DIR.old"
+    mv "$tmp" "$TLS_DIR"
+    rm -rf "$TLS_DIR.old"
+}
+
+# ensure_password: a random SCRAM password (48 hex digits) in $PW_FILE,
+# mode 0600, generated once; never printed.
+ensure_password() {
+    local tmp
+    if [ -s "$PW_FILE" ]; then
+        chmod 600 "$PW_FILE"
+        return 0
+    fi
+    mkdir -p "$WORK"
+    tmp="$(mktemp "$PW_FILE.tmp.XXXXXX")" # mode 0600
+    od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$tmp"
+    [ "$(wc -c <"$tmp")" = 48 ] || { rm -f "$tmp"; die "could not read 24 random bytes from /dev/urandom"; }
+    mv -f "$tmp" "$PW_FILE"
+    log "generated a SCRAM password for user $SCRAM_USER in $PW_FILE"
+}
+
+# tls_fingerprint: a checksum of the broker's TLS files, part of the
+# configuration checksum (new certificates need a restart).
+tls_fingerprint() {
+    cat "$TLS_CA" "$TLS_SERVER" 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
 # ---------------------------------------------------------------- server
 
 # render_properties prints server.properties.
@@ -250,12 +468,28 @@ render_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT
+listeners=PLAINTEXT://$HOST:$PORT,SSL://$HOST:$TLS_PORT,SASL_SSL://$HOST:$SASL_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,SSL://$HOST:$TLS_PORT,SASL_SSL://$HOST:$SASL_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
 log.dirs=$DATA
+
+# TLS of the SSL and SASL_SSL listeners: PEM files from $TLS_DIR (an
+# unencrypted PKCS#8 key, hence no ssl.key.password). TLS files sha256 $(tls_fingerprint)
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_SERVER
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_CA
+ssl.enabled.protocols=TLSv1.2,TLSv1.3
+# SSL: mutual TLS, a client certificate signed by the CA is required.
+listener.name.ssl.ssl.client.auth=required
+# SASL_SSL: TLS without a client certificate, then SCRAM-SHA-512; the
+# credentials live in the KRaft metadata (kafka.sh sets the user's through
+# the Admin API). No authorizer: an authenticated user may do anything.
+listener.name.sasl_ssl.ssl.client.auth=none
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 
 # One node: every internal topic has one replica.
 offsets.topic.replication.factor=1
@@ -351,12 +585,12 @@ jvm_opts() {
 
 launch() {
     local p i
-    for p in "$PORT" "$CONTROLLER_PORT"; do
+    for p in "$PORT" "$CONTROLLER_PORT" "$TLS_PORT" "$SASL_PORT"; do
         for ((i = 0; i < 10; i++)); do # a broker just stopped may still be closing
             port_open "$p" || break
             sleep 0.5
         done
-        ! port_open "$p" || die "port $HOST:$p is taken by another process (set KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
+        ! port_open "$p" || die "port $HOST:$p is taken by another process (set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_TLS_PORT / KAFKA_SASL_PORT)"
     done
     pick_java
     write_properties
@@ -372,7 +606,7 @@ launch() {
         mv -f "$OUT_LOG" "$OUT_LOG.1"
     fi
     printf '\n==== %s starting Kafka %s with %s\n' "$(date -Is)" "$VERSION" "$JAVA" >>"$OUT_LOG"
-    log "starting Kafka $VERSION on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT, work dir $WORK, heap $HEAP_MIN..$HEAP)"
+    log "starting Kafka $VERSION on $HOST:$PORT, SSL $TLS_PORT, SASL_SSL $SASL_PORT (controller $HOST:$CONTROLLER_PORT, work dir $WORK, heap $HEAP_MIN..$HEAP)"
     (
         cd "$WORK"
         # Close every inherited descriptor but 0-2 (the lock, make's jobserver,
@@ -434,6 +668,14 @@ show_log_tail() {
 
 emit_env() {
     printf 'export KAFKA_BROKERS=%q\n' "$HOST:$PORT"
+    printf 'export KAFKA_TLS_BROKERS=%q\n' "$HOST:$TLS_PORT"
+    printf 'export KAFKA_TLS_CA=%q\n' "$TLS_CA"
+    printf 'export KAFKA_TLS_CERT=%q\n' "$TLS_CLIENT_CERT"
+    printf 'export KAFKA_TLS_KEY=%q\n' "$TLS_CLIENT_KEY"
+    printf 'export KAFKA_SASL_BROKERS=%q\n' "$HOST:$SASL_PORT"
+    printf 'export KAFKA_SASL_MECHANISM=%q\n' SCRAM-SHA-512
+    printf 'export KAFKA_SASL_USERNAME=%q\n' "$SCRAM_USER"
+    printf 'export KAFKA_SASL_PASSWORD_FILE=%q\n' "$PW_FILE"
     printf 'export KAFKA_PID_FILE=%q\n' "$PID_FILE"
     printf 'export KAFKA_LOG_DIR=%q\n' "$LOG_DIR"
 }
@@ -487,6 +729,8 @@ cmd_up() {
     lock
     mkdir -p "$LOG_DIR"
     build_kafkaping
+    ensure_tls
+    ensure_password
 
     pid="$(server_pid || true)"
     if [ -n "$pid" ] && [ "$FRESH" = 1 ]; then
@@ -499,9 +743,9 @@ cmd_up() {
         stop_pid "$pid"
         pid=""
     fi
-    # Fast path: already running and answering.
-    if [ -n "$pid" ] && port_open "$PORT" && ping 5s; then
-        log "already running (pid $pid) on $HOST:$PORT"
+    # Fast path: already running and answering, on every listener.
+    if [ -n "$pid" ] && port_open "$PORT" && ping 5s && secure_ready; then
+        log "already running (pid $pid) on $HOST:$PORT, SSL $TLS_PORT, SASL_SSL $SASL_PORT"
         emit_env
         return 0
     fi
@@ -520,6 +764,11 @@ cmd_up() {
         log "broker already running (pid $pid): waiting for it to answer"
     fi
     wait_ready "$pid" "$start"
+    if ! secure_ready; then
+        show_log_tail
+        [ -z "$STARTED_PID" ] || stop_pid "$STARTED_PID" || true
+        die "the SSL or SASL_SSL listener is not ready"
+    fi
     log "ready in $((SECONDS - start))s: pid $pid, Kafka $VERSION on $HOST:$PORT (log $SERVER_LOG)"
     emit_env
 }
@@ -545,6 +794,8 @@ is_up() {
     [ -x "$KAFKAPING" ] || build_kafkaping
     mkdir -p "$LOG_DIR"
     ping 5s || { log "running (pid $pid) but no metadata answer on $HOST:$PORT (see $PROBE_LOG)"; return 1; }
+    ping_tls || { log "running (pid $pid) but no metadata answer over mutual TLS on $HOST:$TLS_PORT (see $PROBE_LOG)"; return 1; }
+    ping_sasl || { log "running (pid $pid) but no metadata answer as $SCRAM_USER on SASL_SSL $HOST:$SASL_PORT (see $PROBE_LOG)"; return 1; }
     config_current || log "warning: running with another server.properties than 'up' would write now: 'up' restarts it"
     log "running (pid $pid) on $HOST:$PORT"
 }
@@ -563,8 +814,8 @@ cmd_info() {
         esac
     done
     rss="$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null || true)"
-    printf 'Kafka %s (pid %s, heap %s..%s, resident %s MiB) on %s:%s, data in %s\n' \
-        "$VERSION" "$pid" "${xms:-?}" "${xmx:-?}" "$((${rss:-0} / 1024))" "$HOST" "$PORT" "$WORK"
+    printf 'Kafka %s (pid %s, heap %s..%s, resident %s MiB) on %s:%s (SSL %s, SASL_SSL %s), data in %s\n' \
+        "$VERSION" "$pid" "${xms:-?}" "${xmx:-?}" "$((${rss:-0} / 1024))" "$HOST" "$PORT" "$TLS_PORT" "$SASL_PORT" "$WORK"
 }
 
 # cmd_fetch: the downloads and builds of `up`, without starting anything;

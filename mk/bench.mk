@@ -1,5 +1,5 @@
 # Benchmarks against Flink, side by side (bench/README.md, bench/run).
-#   make bench        every scenario (S1-S6) with warm-ups and repetitions; writes
+#   make bench        every scenario (S1-S7) with warm-ups and repetitions; writes
 #                     bench/results/<date>.md, .json and plots, and the summary
 #                     table of bench/README.md (~20-40 min on 2 shared cores)
 #   make bench-quick  small inputs, < 5 min: one line per scenario, the last field
@@ -8,7 +8,8 @@
 #                     (make -s bench-quick 2>/dev/null prints the ratios only)
 # Variables passed through: BENCH_ARGS (e.g. "-only S1,S6 -work /tmp/b -keep"),
 # BENCH_S1_EVENTS, BENCH_S2_EVENTS, BENCH_S2_CARS, BENCH_S5_RUNS, BENCH_S6_MB,
-# BENCH_S4, BENCH_S4_ROUNDS (see bench/run).
+# BENCH_S4, BENCH_S4_ROUNDS, BENCH_S7_EVENTS, BENCH_S7_BROKERS (see bench/run).
+# S7 starts the local Kafka (scripts/kafka/kafka.sh up) and leaves it running.
 .PHONY: bench bench-quick
 BENCH_ARGS ?=
 

@@ -107,7 +107,7 @@ type S4 struct {
 
 func main() {
 	quick := flag.Bool("quick", false, "small inputs, one repetition of the slow runs; print one line per scenario")
-	only := flag.String("only", "S1,S2,S3,S4,S5,S6", "scenarios to run")
+	only := flag.String("only", "S1,S2,S3,S4,S5,S6,S7", "scenarios to run")
 	work := flag.String("work", "", "work directory for inputs, outputs and logs (default: a new temp dir, removed at the end unless -keep)")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	results := flag.String("results", "bench/results", "where full runs write <date>.md, .json and plots")
@@ -170,7 +170,7 @@ func main() {
 	scen := []struct {
 		id string
 		fn func() error
-	}{{"S1", r.s1}, {"S2", r.s2}, {"S3", r.s3}, {"S4", r.s4}, {"S5", r.s5}, {"S6", r.s6}}
+	}{{"S1", r.s1}, {"S2", r.s2}, {"S3", r.s3}, {"S4", r.s4}, {"S5", r.s5}, {"S6", r.s6}, {"S7", r.s7}}
 	for _, s := range scen {
 		if !want[s.id] {
 			continue
@@ -478,7 +478,7 @@ func (r *runner) ratio(scenario, name string, num, den float64, detail string, h
 
 func (r *runner) quickLines() []string {
 	var lines []string
-	for _, s := range []string{"S1", "S2", "S3", "S4", "S5", "S6"} {
+	for _, s := range []string{"S1", "S2", "S3", "S4", "S5", "S6", "S7"} {
 		found := false
 		for _, q := range r.rep.Ratios {
 			if q.Scenario == s && q.Headline {

@@ -176,6 +176,7 @@ func (r *runner) summary() string {
 		v, ok = r.ratioOf("S6", "CPU seconds, Flink / topspeed")
 		row(s, "CPU seconds (Flink ÷ topspeed)", secs(cg.Median.CPU()), secs(cf.Median.CPU()), v, ok)
 	}
+	r.summaryS7(row)
 	return b.String()
 }
 
@@ -204,8 +205,8 @@ func (r *runner) markdown(base string, plots []string) string {
 		}
 		b.WriteString("\n")
 	}
-	titles := map[string]string{"S1": "S1: engine", "S2": "S2: window length", "S3": "S3: number of keys", "S4": "S4: Cassandra sink", "S5": "S5: failover", "S6": "S6: WordCount"}
-	for _, s := range []string{"S1", "S2", "S3", "S4", "S5", "S6"} {
+	titles := map[string]string{"S1": "S1: engine", "S2": "S2: window length", "S3": "S3: number of keys", "S4": "S4: Cassandra sink", "S5": "S5: failover", "S6": "S6: WordCount", "S7": "S7: Kafka"}
+	for _, s := range []string{"S1", "S2", "S3", "S4", "S5", "S6", "S7"} {
 		cs := r.cases(s)
 		if len(cs) == 0 && !(s == "S4" && r.rep.S4 != nil) && !(s == "S5" && r.rep.Failover != nil) {
 			continue

@@ -153,6 +153,7 @@ type Case struct {
 
 	cmd     Cmd
 	warmCmd *Cmd
+	runFn   func(logBase string) (Measure, string, error) // runs a repetition instead of runCmd(cmd) (S7)
 	reps    int
 	timeout time.Duration
 	stdout  string // of the first run
@@ -191,7 +192,15 @@ func (r *runner) runCases(cases []*Case, afterFirst func()) {
 				c.Command = c.cmd.String()
 			}
 			r.logf("%s %s: run %d/%d: %s", c.Scenario, c.ID, rep, c.reps, c.cmd)
-			m, out, err := r.runCmd(c.cmd, filepath.Join(r.logs, fmt.Sprintf("%s-%s-%d", c.Scenario, c.ID, rep)), c.timeout)
+			logBase := filepath.Join(r.logs, fmt.Sprintf("%s-%s-%d", c.Scenario, c.ID, rep))
+			var m Measure
+			var out string
+			var err error
+			if c.runFn != nil {
+				m, out, err = c.runFn(logBase)
+			} else {
+				m, out, err = r.runCmd(c.cmd, logBase, c.timeout)
+			}
 			if err != nil {
 				c.Error = err.Error()
 				r.logf("  FAILED: %v", err)

@@ -106,6 +106,10 @@ type execution struct {
 	commitChs []chan uint64    // one per keyed subtask: commit notifications
 
 	opened atomic.Int64 // stages open with their state restored (see attach)
+
+	// goAsync runs a function in the pipeline's errgroup: its error fails
+	// the pipeline, and Run waits for it. Subtasks encode checkpoints with it.
+	goAsync func(func() error)
 }
 
 type pendingCheckpoint struct {
@@ -166,7 +170,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	x := &execution{ctx: gctx, log: p.cfg.Logger, p: p, pending: map[uint64]*pendingCheckpoint{}}
+	x := &execution{ctx: gctx, log: p.cfg.Logger, p: p, pending: map[uint64]*pendingCheckpoint{}, goAsync: g.Go}
 	if p.restore != nil {
 		x.nextID = p.restore.ID // ids keep increasing across restores
 	}

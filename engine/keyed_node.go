@@ -152,6 +152,9 @@ type subtask[IN, OUT any] struct {
 	wm      int64
 	commit  chan uint64
 	stats   *stageStats // nil without metrics
+	// encoding is closed when the encoders of the last checkpoint have
+	// returned; nil if none is pending.
+	encoding chan struct{}
 }
 
 func (s *subtask[IN, OUT]) runner(x *execution) func() error {
@@ -184,6 +187,9 @@ func (s *subtask[IN, OUT]) run(x *execution) (err error) {
 	finished := false
 	defer func() {
 		x.detach(s.stats)
+		if s.encoding != nil {
+			<-s.encoding // encoders may read the operator's state until then
+		}
 		s.out.buf = s.out.buf[:0]
 		cerr := s.op.Close(&s.out)
 		if cerr == nil && finished {
@@ -313,27 +319,23 @@ func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
 		return nil
 	}
 	id := s.barrier
-	st := NewKeyedState()
 	start := time.Now()
+	if err := s.awaitEncoding(x); err != nil {
+		return err
+	}
+	st := NewKeyedState()
 	if err := s.op.OnCheckpoint(id, st); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", id, err)
 	}
-	if err := s.state.snapshot(st); err != nil {
+	ts, err := s.state.sections()
+	if err != nil {
 		return fmt.Errorf("checkpoint %d: %w", id, err)
 	}
 	pause := time.Since(start)
 	if err := s.flush(x, 0); err != nil {
 		return err
 	}
-	x.report(id, func(snap *Snapshot) {
-		agg := snap.Operators[s.node.n]
-		if agg == nil {
-			agg = NewKeyedState()
-			snap.Operators[s.node.n] = agg
-		}
-		agg.Merge(st)
-		snap.Pauses = append(snap.Pauses, pause)
-	})
+	s.encodeAsync(x, id, st, ts, pause)
 	if err := s.outs.control(x, s.index, ctrl{kind: ctrlBarrier, cp: id}); err != nil {
 		return err
 	}
@@ -351,6 +353,48 @@ func (s *subtask[IN, OUT]) maybeAligned(x *execution) error {
 		held[i] = message[IN]{}
 	}
 	return nil
+}
+
+// awaitEncoding waits until the encoders of the subtask's previous
+// checkpoint have returned, so that an operator has at most one snapshot
+// being encoded: it may then freeze its state for the next one.
+func (s *subtask[IN, OUT]) awaitEncoding(x *execution) error {
+	if s.encoding == nil {
+		return nil
+	}
+	select {
+	case <-s.encoding:
+		s.encoding = nil
+		return nil
+	case <-x.ctx.Done():
+		return context.Cause(x.ctx)
+	}
+}
+
+// encodeAsync runs the encoders the operator put in st (KeyedState.PutFunc)
+// on a goroutine of the pipeline, wraps the blobs with the typed state ts,
+// and reports the subtask's part of checkpoint id: the subtask goes on
+// processing meanwhile. An encoder's error fails the pipeline.
+func (s *subtask[IN, OUT]) encodeAsync(x *execution, id uint64, st *KeyedState, ts *typedSections, pause time.Duration) {
+	done := make(chan struct{})
+	s.encoding = done
+	x.goAsync(func() error {
+		defer close(done)
+		if err := st.Resolve(); err != nil {
+			return fmt.Errorf("engine: stage %q subtask %d: checkpoint %d: %w", s.node.n, s.index, id, err)
+		}
+		s.state.wrap(st, ts)
+		x.report(id, func(snap *Snapshot) {
+			agg := snap.Operators[s.node.n]
+			if agg == nil {
+				agg = NewKeyedState()
+				snap.Operators[s.node.n] = agg
+			}
+			agg.Merge(st)
+			snap.Pauses = append(snap.Pauses, pause)
+		})
+		return nil
+	})
 }
 
 // advanceWatermark calls OnWatermark when the minimum over live inputs grows.

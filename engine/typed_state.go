@@ -129,7 +129,9 @@ func OpenOperator[IN, OUT any](op Operator[IN, OUT], ctx OperatorContext) error 
 }
 
 // CheckpointOperator takes op's share of checkpoint id: op.OnCheckpoint,
-// then every typed state registered in ctx.State, by key group.
+// then every typed state registered in ctx.State, by key group. The
+// operator's encoders (KeyedState.PutFunc) run on the caller's goroutine
+// before it returns: the result holds every blob.
 func CheckpointOperator[IN, OUT any](op Operator[IN, OUT], ctx OperatorContext, id uint64) (*KeyedState, error) {
 	st := NewKeyedState()
 	if err := op.OnCheckpoint(id, st); err != nil {
@@ -241,43 +243,82 @@ func restoreGroups(b *StateBackend, name string, r *restoredState, decode func(k
 // so that a blob is an envelope exactly when it begins with stateMagic.
 const stateMagic = "\xffTS\x01"
 
-// snapshot wraps the blobs in st of every key group with typed state.
-func (b *StateBackend) snapshot(st *KeyedState) (err error) {
-	if b == nil {
-		return nil
+// typedSections is the typed state of a checkpoint, encoded by key group
+// on the operator's goroutine at the barrier, waiting to be wrapped around
+// the operator's blobs once they are encoded (wrap).
+type typedSections struct {
+	sections [][]byte // per key group - start: the states' sections
+	counts   []int    // per key group - start: how many states have a section
+}
+
+// snapshot wraps the blobs in st of every key group with typed state: the
+// synchronous form of sections, Resolve and wrap.
+func (b *StateBackend) snapshot(st *KeyedState) error {
+	ts, err := b.sections()
+	if err != nil {
+		return err
+	}
+	if err := st.Resolve(); err != nil {
+		return err
+	}
+	b.wrap(st, ts)
+	return nil
+}
+
+// sections encodes every registered state by key group. It runs on the
+// operator's goroutine: typed state is encoded at the barrier (it is not
+// copied on write), only the wrapping can wait.
+func (b *StateBackend) sections() (*typedSections, error) {
+	if b == nil || len(b.states) == 0 {
+		return nil, nil
 	}
 	n := b.groups.End - b.groups.Start
-	sections := make([][]byte, n)
-	counts := make([]int, n)
+	ts := &typedSections{sections: make([][]byte, n), counts: make([]int, n)}
 	bufs, entries := make([][]byte, n), make([]int, n)
 	for _, s := range b.states {
 		if err := snapshotState(s, bufs, entries); err != nil {
-			return fmt.Errorf("engine: stage %q: state %q: %w", b.stage, s.stateName(), err)
+			return nil, fmt.Errorf("engine: stage %q: state %q: %w", b.stage, s.stateName(), err)
 		}
 		for i := range bufs {
 			if entries[i] > 0 {
-				sections[i] = appendSection(sections[i], s, entries[i], bufs[i])
-				counts[i]++
+				ts.sections[i] = appendSection(ts.sections[i], s, entries[i], bufs[i])
+				ts.counts[i]++
 			}
 			bufs[i], entries[i] = bufs[i][:0], 0
 		}
 	}
-	for i := range n {
+	return ts, nil
+}
+
+// wrap puts the typed sections of ts around the operator's blobs in st,
+// which must be resolved (KeyedState.Resolve). A key group without typed
+// state keeps its blob and generation; one with typed state gets
+// generation 0: typed state does not track changes, so it is always
+// written.
+func (b *StateBackend) wrap(st *KeyedState, ts *typedSections) {
+	if b == nil {
+		return
+	}
+	for i := range b.groups.End - b.groups.Start {
 		kg := b.groups.Start + i
 		raw, hasRaw := st.groups[kg]
-		if counts[i] == 0 && !bytes.HasPrefix(raw, []byte(stateMagic)) {
+		count := 0
+		var sections []byte
+		if ts != nil {
+			count, sections = ts.counts[i], ts.sections[i]
+		}
+		if count == 0 && !bytes.HasPrefix(raw, []byte(stateMagic)) {
 			continue
 		}
-		env := binary.AppendUvarint([]byte(stateMagic), uint64(counts[i]))
-		env = append(env, sections[i]...)
+		env := binary.AppendUvarint([]byte(stateMagic), uint64(count))
+		env = append(env, sections...)
 		if hasRaw {
 			env = append(append(env, 1), raw...)
 		} else {
 			env = append(env, 0)
 		}
-		st.groups[kg] = env
+		st.Put(kg, env)
 	}
-	return nil
 }
 
 // snapshotState runs s.snapshot, turning a panic of a codec into an error.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/topspeed/topspeed/engine"
@@ -150,11 +151,48 @@ type DeltaTimeMax[K comparable, T any] struct {
 	last    *dtmKey[T] // cache: states[lastKey]
 	out     []T        // output of the current hook
 	fires   int64
+
+	// groups holds each key group's keys, indexed by key group (nil: no
+	// key yet), for snapshots by key group; see OnCheckpoint.
+	groups []*dtmGroup[T]
+	// epoch counts checkpoints: a key with ver < epoch existed at the last
+	// one and is copied before it changes while its group is frozen.
+	epoch uint64
+}
+
+// dtmGroup is one key group's keys and its snapshot state.
+//
+// Copy on write: at a checkpoint a changed group is frozen (frozen holds
+// the generation being encoded) and an encoder on another goroutine reads
+// keys[:n] and those keys' contents as they were at the barrier. Until it
+// is done (frozen back to 0), the operator's goroutine never changes them:
+// a key that existed at the barrier is copied before its first change
+// (dtmKey.ver < epoch), and keys itself is copied before an entry is
+// replaced (shared); new keys are appended beyond n, which the encoder
+// does not read.
+type dtmGroup[T any] struct {
+	kg     int
+	keys   []*dtmKey[T]
+	shared bool // keys' array is still read by an encoder: copy before replacing an entry
+	dirty  bool // a key changed or was added since the last checkpoint
+	gen    uint64
+	frozen atomic.Uint64
+	// cache is the blob of the group's last encoding and its generation;
+	// the group is unchanged since if !dirty and cache.gen == gen.
+	cache atomic.Pointer[dtmBlob]
+}
+
+type dtmBlob struct {
+	gen  uint64
+	blob []byte
 }
 
 // dtmKey is the state of one key.
 type dtmKey[T any] struct {
 	kg        int32 // key group, computed once
+	g         *dtmGroup[T]
+	idx       int32  // index in g.keys
+	ver       uint64 // epoch at which this copy was made
 	lastFired T
 	hasLast   bool // also: the key has seen an element, maxTs is valid
 	maxTs     int64
@@ -248,10 +286,49 @@ func (o *DeltaTimeMax[K, T]) state(key K) *dtmKey[T] {
 	s := o.states[key]
 	if s == nil {
 		s = &dtmKey[T]{kg: int32(o.keys.KeyGroup(key))}
-		o.states[key] = s
+		o.addKey(key, s)
 	}
 	o.lastKey, o.last = key, s
 	return s
+}
+
+// addKey adds a new key to the operator and to its key group.
+func (o *DeltaTimeMax[K, T]) addKey(key K, s *dtmKey[T]) {
+	kg := int(s.kg)
+	if kg >= len(o.groups) {
+		o.groups = append(o.groups, make([]*dtmGroup[T], kg+1-len(o.groups))...)
+	}
+	g := o.groups[kg]
+	if g == nil {
+		g = &dtmGroup[T]{kg: kg}
+		o.groups[kg] = g
+	}
+	s.g, s.idx, s.ver = g, int32(len(g.keys)), o.epoch
+	g.keys = append(g.keys, s)
+	g.dirty = true
+	o.states[key] = s
+}
+
+// writable returns o.last (the state of o.lastKey), copied first if a
+// running snapshot may still read it, and marks its group changed.
+func (o *DeltaTimeMax[K, T]) writable(s *dtmKey[T]) *dtmKey[T] {
+	g := s.g
+	g.dirty = true
+	if s.ver == o.epoch || g.frozen.Load() == 0 {
+		return s
+	}
+	c := *s
+	c.deque.buf = slices.Clone(s.deque.buf)
+	c.heap.s = slices.Clone(s.heap.s)
+	c.ver = o.epoch
+	if g.shared {
+		g.keys = slices.Clone(g.keys)
+		g.shared = false
+	}
+	g.keys[s.idx] = &c
+	o.states[o.lastKey] = &c
+	o.last = &c
+	return &c
 }
 
 // evictCutoff is maxTs - size, the timestamp at or below which elements are
@@ -266,7 +343,7 @@ func evictCutoff(maxTs, size int64) int64 {
 }
 
 func (o *DeltaTimeMax[K, T]) process(e *T) {
-	s := o.state(o.keys.Key(*e))
+	s := o.writable(o.state(o.keys.Key(*e)))
 	ts := o.cfg.Timestamp(*e)
 	if !s.hasLast {
 		s.maxTs = ts
@@ -369,8 +446,13 @@ func (o *DeltaTimeMax[K, T]) Close(*engine.Output[T]) error {
 
 const dtmStateVersion = 1
 
-// OnCheckpoint writes each key group's keys into state. It fails if Codec
-// is missing.
+// OnCheckpoint puts each key group's keys into state, asynchronously: a
+// key group unchanged since the last checkpoint is put with that
+// checkpoint's blob and generation; a changed one is frozen (see dtmGroup)
+// and put with an encoder (engine.KeyedState.PutFunc), which the engine
+// runs on another goroutine. The call itself is O(key groups). It fails if
+// Codec is missing. The encoders of one checkpoint must have returned (or
+// be dropped) before the next OnCheckpoint, as the engine ensures.
 //
 // Format (version 1) per key group: version byte, uvarint key count, then
 // per key: varint maxTs, last-fired element (the key is recomputed from it), mode byte (0 deque,
@@ -380,43 +462,64 @@ func (o *DeltaTimeMax[K, T]) OnCheckpoint(_ uint64, state *engine.KeyedState) er
 	if o.cfg.Codec == nil {
 		return errNoElemCodec
 	}
-	// Group keys by their (cached) key group without hashing again.
-	groups := map[int][]*dtmKey[T]{}
-	for _, st := range o.states {
-		groups[int(st.kg)] = append(groups[int(st.kg)], st)
-	}
-	var items []dtmItem[T]
-	for kg, keys := range groups {
-		b := binary.AppendUvarint([]byte{dtmStateVersion}, uint64(len(keys)))
-		for _, s := range keys {
-			b = binary.AppendVarint(b, s.maxTs)
-			b = o.cfg.Codec.Append(b, s.lastFired)
-			cutoff := evictCutoff(s.maxTs, o.size)
-			if !s.heapMode {
-				b = append(b, 0)
-				b = binary.AppendUvarint(b, uint64(s.deque.len()))
-				for i := 0; i < s.deque.len(); i++ {
-					e := s.deque.at(i)
-					b = o.cfg.Codec.Append(binary.AppendVarint(b, e.Timestamp), e.Value)
-				}
-				continue
-			}
-			items = items[:0]
-			for _, it := range s.heap.s {
-				if it.e.Timestamp > cutoff {
-					items = append(items, it)
-				}
-			}
-			slices.SortFunc(items, func(a, b dtmItem[T]) int { return cmp.Compare(a.seq, b.seq) })
-			b = append(b, 1)
-			b = binary.AppendUvarint(b, uint64(len(items)))
-			for _, it := range items {
-				b = o.cfg.Codec.Append(binary.AppendVarint(b, it.e.Timestamp), it.e.Value)
-			}
+	o.epoch++
+	for _, g := range o.groups {
+		if g == nil || len(g.keys) == 0 {
+			continue
 		}
-		state.Put(kg, b)
+		if c := g.cache.Load(); !g.dirty && c != nil && c.gen == g.gen {
+			state.PutGen(g.kg, c.gen, c.blob)
+			continue
+		}
+		g.dirty, g.shared, g.gen = false, true, engine.NewStateGen()
+		g.frozen.Store(g.gen)
+		gen, keys, hint := g.gen, g.keys, 0
+		if c := g.cache.Load(); c != nil {
+			hint = len(c.blob) + len(c.blob)/8
+		}
+		state.PutFunc(g.kg, gen, func() ([]byte, error) {
+			b := o.encodeGroup(make([]byte, 0, hint), keys)
+			g.cache.Store(&dtmBlob{gen: gen, blob: b})
+			g.frozen.CompareAndSwap(gen, 0)
+			return b, nil
+		})
 	}
 	return nil
+}
+
+// encodeGroup appends the encoding of keys (see OnCheckpoint) to b. It
+// reads only the keys, their contents and o's immutable configuration, so
+// it may run on another goroutine while they are frozen.
+func (o *DeltaTimeMax[K, T]) encodeGroup(b []byte, keys []*dtmKey[T]) []byte {
+	b = binary.AppendUvarint(append(b, dtmStateVersion), uint64(len(keys)))
+	var items []dtmItem[T]
+	for _, s := range keys {
+		b = binary.AppendVarint(b, s.maxTs)
+		b = o.cfg.Codec.Append(b, s.lastFired)
+		cutoff := evictCutoff(s.maxTs, o.size)
+		if !s.heapMode {
+			b = append(b, 0)
+			b = binary.AppendUvarint(b, uint64(s.deque.len()))
+			for i := 0; i < s.deque.len(); i++ {
+				e := s.deque.at(i)
+				b = o.cfg.Codec.Append(binary.AppendVarint(b, e.Timestamp), e.Value)
+			}
+			continue
+		}
+		items = items[:0]
+		for _, it := range s.heap.s {
+			if it.e.Timestamp > cutoff {
+				items = append(items, it)
+			}
+		}
+		slices.SortFunc(items, func(a, b dtmItem[T]) int { return cmp.Compare(a.seq, b.seq) })
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(items)))
+		for _, it := range items {
+			b = o.cfg.Codec.Append(binary.AppendVarint(b, it.e.Timestamp), it.e.Value)
+		}
+	}
+	return b
 }
 
 func (o *DeltaTimeMax[K, T]) restoreGroup(kg int, b []byte) error {
@@ -449,7 +552,10 @@ func (o *DeltaTimeMax[K, T]) restoreGroup(kg int, b []byte) error {
 		if heapMode {
 			o.toHeap(s)
 		}
-		o.states[k] = s
+		if _, dup := o.states[k]; dup {
+			return fmt.Errorf("window: restored key %v twice", k)
+		}
+		o.addKey(k, s)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail(errCorrupt)

@@ -21,8 +21,13 @@ import (
 	"github.com/topspeed/topspeed/engine"
 )
 
-// FormatVersion is the on-disk format described in FORMAT.md.
-const FormatVersion = 1
+// FormatVersion is the newest on-disk format described in FORMAT.md: 2 adds
+// shared files (incremental checkpoints). A checkpoint without shared
+// files is written as version 1, which older builds read; Load reads both.
+const FormatVersion = 2
+
+// formatFull is the format of a checkpoint that holds all its state.
+const formatFull = 1
 
 // Sentinel errors.
 var (
@@ -50,6 +55,9 @@ type Manifest struct {
 	MaxParallelism int              `json:"max_parallelism"`
 	Watermarks     map[string]int64 `json:"watermarks,omitempty"`
 	Files          []FileEntry      `json:"files"`
+	// Shared (format 2) are earlier checkpoints' files holding the key
+	// groups this checkpoint did not write again.
+	Shared []SharedRef `json:"shared,omitempty"`
 }
 
 // FileEntry is one data file of a checkpoint.
@@ -77,8 +85,12 @@ type Meta struct {
 type Info struct {
 	Path     string
 	Manifest Manifest
-	// Bytes is the total size of the data files.
+	// Bytes is the total size of the checkpoint's own data files: what
+	// writing it wrote.
 	Bytes int64
+	// SharedBytes is the total size of the earlier checkpoints' files it
+	// refers to (Manifest.Shared), written by those.
+	SharedBytes int64
 	// Snapshot is the checkpoint's content, set only in the Info that a
 	// Coordinator passes to its Commit hook (nil from Store and Load).
 	Snapshot *engine.Snapshot
@@ -96,8 +108,16 @@ type Store struct {
 	kind   string
 	log    *zap.Logger
 	// Hook, if set, is called at "files-written" (data files durable,
-	// manifest not yet written) and "complete".
+	// manifest not yet written), then, for an incremental checkpoint (one
+	// that refers to earlier files), at "incremental-files-written", and at
+	// "complete".
 	Hook Hook
+	// Incremental makes a checkpoint write only the key groups whose
+	// generation (engine.KeyedState.Gen) changed since the last checkpoint
+	// this Store wrote in the same term, and refer to the earlier files for
+	// the others (format version 2). NewStore sets it for checkpoints;
+	// savepoints are always self-contained. Set it before the first Write.
+	Incremental bool
 	// Job, if set, is part of the directory names (sp-<job>-<id>-t<term>),
 	// and only directories with it are listed, loaded and pruned: several
 	// jobs can then share the directory, as they share a savepoint
@@ -106,6 +126,9 @@ type Store struct {
 
 	lockMu sync.Mutex
 	lock   *DirLock // see Lock
+
+	idxMu sync.Mutex
+	index *writtenIndex // the last checkpoint written, for incremental ones
 }
 
 // NewStore opens (creating it if needed) a checkpoint directory keeping the
@@ -127,7 +150,7 @@ func NewStore(dir string, retain int, kind string, log *zap.Logger) (*Store, err
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Store{dir: dir, retain: retain, kind: kind, log: log}, nil
+	return &Store{dir: dir, retain: retain, kind: kind, log: log, Incremental: kind == "checkpoint"}, nil
 }
 
 // Dir returns the store's directory.
@@ -199,7 +222,9 @@ func (s *Store) Write(ctx context.Context, snap *engine.Snapshot, meta Meta) (In
 	if err != nil {
 		return Info{}, err
 	}
-	path := filepath.Join(s.dir, s.dirName(snap.ID, meta.Term))
+	name := s.dirName(snap.ID, meta.Term)
+	path := filepath.Join(s.dir, name)
+	s.forget(name)
 	// A directory with this name can only be the torn remains of an earlier
 	// attempt by this same writer: start over.
 	if err := os.RemoveAll(path); err != nil {
@@ -245,8 +270,12 @@ func manifestMaxParallelism(snap *engine.Snapshot, meta Meta) (int, error) {
 
 // writeFiles writes the data files, then the manifest, into path.
 func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapshot, meta Meta, maxPar int) (Info, error) {
-	m := Manifest{FormatVersion: FormatVersion, ID: snap.ID, Term: meta.Term, Kind: s.kind, Created: time.Now().UTC(),
+	m := Manifest{FormatVersion: formatFull, ID: snap.ID, Term: meta.Term, Kind: s.kind, Created: time.Now().UTC(),
 		Fingerprint: meta.Fingerprint, MaxParallelism: maxPar, Watermarks: snap.Watermarks}
+	ops, shared := s.splitIncremental(snap, meta.Term)
+	if len(shared) > 0 {
+		m.FormatVersion, m.Shared = FormatVersion, shared
+	}
 	abandon := func(before string) (Info, error) {
 		return Info{}, fmt.Errorf("checkpoint %d: abandoned before %s: %w", snap.ID, before, context.Cause(ctx))
 	}
@@ -256,9 +285,12 @@ func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapsh
 	}{
 		{fileSources, func(w io.Writer) error { return writeNamed(w, snap.Sources) }},
 		{fileSinks, func(w io.Writer) error { return writeNamed(w, snap.Sinks) }},
-		{fileState, func(w io.Writer) error { return writeState(w, snap.Operators) }},
+		{fileState, func(w io.Writer) error { return writeState(w, ops) }},
 	}
-	var total int64
+	var total, sharedBytes int64
+	for _, r := range shared {
+		sharedBytes += r.File.Size
+	}
 	for _, f := range files {
 		if ctx.Err() != nil {
 			return abandon(f.name)
@@ -275,6 +307,9 @@ func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapsh
 	}
 	if s.Hook != nil {
 		s.Hook("files-written", snap.ID)
+		if len(shared) > 0 {
+			s.Hook("incremental-files-written", snap.ID)
+		}
 	}
 	if ctx.Err() != nil {
 		return abandon(fileManifest)
@@ -292,10 +327,11 @@ func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapsh
 	if err := syncDir(s.dir); err != nil {
 		return Info{}, err
 	}
+	s.remember(snap, meta.Term, filepath.Base(path), m.Files[len(m.Files)-1], shared)
 	if s.Hook != nil {
 		s.Hook("complete", snap.ID)
 	}
-	return Info{Path: path, Manifest: m, Bytes: total}, nil
+	return Info{Path: path, Manifest: m, Bytes: total, SharedBytes: sharedBytes}, nil
 }
 
 // writeFileAtomic writes dir/name through dir/name.tmp: write, fsync,
@@ -451,8 +487,11 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 	if err := dec.Decode(&m); err != nil {
 		return bad("manifest: %v", err)
 	}
-	if m.FormatVersion != FormatVersion {
-		return bad("format version %d, this build reads %d", m.FormatVersion, FormatVersion)
+	if m.FormatVersion != formatFull && m.FormatVersion != FormatVersion {
+		return bad("format version %d, this build reads %d and %d", m.FormatVersion, formatFull, FormatVersion)
+	}
+	if m.FormatVersion == formatFull && len(m.Shared) > 0 {
+		return bad("format version %d with shared files", m.FormatVersion)
 	}
 	if m.MaxParallelism < 1 {
 		return bad("manifest: max parallelism %d", m.MaxParallelism)
@@ -491,7 +530,11 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 	if snap.Operators, err = readState(data[fileState], m.MaxParallelism); err != nil {
 		return bad("%s: %v", fileState, err)
 	}
-	return snap, Info{Path: path, Manifest: m, Bytes: total}, nil
+	sharedBytes, err := loadShared(path, m, snap)
+	if err != nil {
+		return bad("%v", err)
+	}
+	return snap, Info{Path: path, Manifest: m, Bytes: total, SharedBytes: sharedBytes}, nil
 }
 
 // prune deletes complete checkpoints beyond the retention, and incomplete
@@ -507,17 +550,29 @@ func (s *Store) prune(term uint64) {
 		s.log.Warn("listing checkpoints to prune", zap.Error(err))
 		return
 	}
+	var mine, keep []entry
+	for _, e := range es {
+		if e.term <= term {
+			mine = append(mine, e)
+		}
+	}
+	for _, e := range mine {
+		if len(keep) < s.retain && fileExists(filepath.Join(s.dir, e.name, fileManifest)) {
+			keep = append(keep, e)
+		}
+	}
+	used, ok := s.sharedInUse(keep)
+	if !ok {
+		return
+	}
 	kept := 0
 	var newestComplete *entry
-	for i := range es {
-		e := es[i]
-		if e.term > term {
-			continue
-		}
+	for i := range mine {
+		e := mine[i]
 		complete := fileExists(filepath.Join(s.dir, e.name, fileManifest))
 		if complete {
 			if newestComplete == nil {
-				newestComplete = &es[i]
+				newestComplete = &mine[i]
 			}
 			kept++
 			if kept <= s.retain {
@@ -526,7 +581,13 @@ func (s *Store) prune(term uint64) {
 		} else if newestComplete == nil {
 			continue // possibly being written by someone else
 		}
-		if err := os.RemoveAll(filepath.Join(s.dir, e.name)); err != nil {
+		var err error
+		if files := used[e.name]; files != nil {
+			err = s.trim(e.name, files) // retained checkpoints still refer to its files
+		} else {
+			err = os.RemoveAll(filepath.Join(s.dir, e.name))
+		}
+		if err != nil {
 			s.log.Warn("pruning checkpoint", zap.String("dir", e.name), zap.Error(err))
 		}
 	}

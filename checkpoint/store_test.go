@@ -71,7 +71,7 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if linfo.Manifest.ID != 42 || linfo.Manifest.FormatVersion != FormatVersion || len(linfo.Manifest.Files) != 3 {
+	if linfo.Manifest.ID != 42 || linfo.Manifest.FormatVersion != formatFull || len(linfo.Manifest.Files) != 3 {
 		t.Fatalf("manifest %+v", linfo.Manifest)
 	}
 	equalSnapshots(t, got, want)

@@ -84,6 +84,11 @@ type Snapshot struct {
 	// held up its own goroutine to take its share of the snapshot; with the
 	// sinks' flushes excluded, this is the checkpoint's cost on the hot path.
 	Pauses []time.Duration
+	// OperatorPauses are the keyed subtasks' pauses alone (they are in
+	// Pauses too): freezing their state at the barrier, and waiting for the
+	// encoding of their previous checkpoint if it still runs; the encoding
+	// itself runs beside the hot path.
+	OperatorPauses []time.Duration
 }
 
 func newSnapshot(id uint64, maxParallelism int) *Snapshot {

@@ -392,6 +392,7 @@ func (s *subtask[IN, OUT]) encodeAsync(x *execution, id uint64, st *KeyedState, 
 			}
 			agg.Merge(st)
 			snap.Pauses = append(snap.Pauses, pause)
+			snap.OperatorPauses = append(snap.OperatorPauses, pause)
 		})
 		return nil
 	})

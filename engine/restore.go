@@ -133,7 +133,7 @@ func (p *Pipeline) prepareRestore() error {
 // splitSnapshot returns the part of snap the stages in targets claim, and
 // what they do not, in a stable order (kind, then stage name).
 func splitSnapshot(snap *Snapshot, targets map[string]restoreTarget, maxPar int) (*Snapshot, []unclaimed) {
-	kept := &Snapshot{ID: snap.ID, MaxParallelism: snap.MaxParallelism, Pauses: snap.Pauses,
+	kept := &Snapshot{ID: snap.ID, MaxParallelism: snap.MaxParallelism, Pauses: snap.Pauses, OperatorPauses: snap.OperatorPauses,
 		Sources: map[string][]byte{}, Watermarks: map[string]int64{}, Operators: map[string]*KeyedState{}, Sinks: map[string][]byte{}}
 	var dropped []unclaimed
 	// why says why stage cannot take state of kind (stateful: it must also

@@ -1,7 +1,9 @@
 // Command ckbench measures checkpoints of the TopSpeed job: the pause each
 // checkpoint causes on the hot path (p50/p99 over every part), the
-// checkpoint's duration (barrier to durable manifest) and size, at several
-// numbers of cars, and the time to restore the largest state.
+// checkpoint's duration (barrier to durable manifest), the bytes each
+// checkpoint writes (incremental: only the key groups that changed) beside
+// the full size, the bytes of a checkpoint after only 1% of the cars
+// reported, and the time to restore, at several numbers of cars.
 //
 //	go run ./bench/ckbench -cars 100,10000,1000000
 package main
@@ -11,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +31,7 @@ func main() {
 	n := flag.Int("checkpoints", 10, "checkpoints per car count")
 	par := flag.Int("parallelism", 2, "parallelism")
 	flag.Parse()
-	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | duration p50 | duration max | size | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | operator pause p99 | duration p50 | duration max | full size | written p50 | written after 1%% of cars reported | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range strings.Split(*carsFlag, ",") {
 		cars, err := strconv.Atoi(c)
 		if err != nil {
@@ -76,26 +79,54 @@ func measure(cars, n, par int) error {
 	for counted.n.Load() < warm {
 		time.Sleep(20 * time.Millisecond)
 	}
-	var pauses, durations []time.Duration
+	var pauses, opPauses, durations []time.Duration
+	var written []int64
 	var size int64
-	var last checkpoint.Info
-	for i := 0; i < n; i++ {
+	take := func() (checkpoint.Info, error) {
 		t0 := time.Now()
 		snap, err := p.Checkpoint(ctx)
 		if err != nil {
-			return err
+			return checkpoint.Info{}, err
 		}
 		info, err := store.Write(context.Background(), snap, checkpoint.Meta{Fingerprint: "bench", MaxParallelism: engine.DefaultMaxParallelism})
 		if err != nil {
-			return err
+			return info, err
 		}
 		if err := p.Commit(snap.ID); err != nil {
-			return err
+			return info, err
 		}
 		durations = append(durations, time.Since(t0))
 		pauses = append(pauses, snap.Pauses...)
-		size, last = info.Bytes, info
+		opPauses = append(opPauses, snap.OperatorPauses...)
+		return info, nil
+	}
+	for i := 0; i < n; i++ {
+		info, err := take()
+		if err != nil {
+			return err
+		}
+		size = info.Bytes + info.SharedBytes
+		if i > 0 { // the first one of a run is always full
+			written = append(written, info.Bytes)
+		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Let only 1% of the cars report (consecutive ids, as the generator
+	// goes round), then checkpoint: what an incremental checkpoint writes.
+	// First stop the input and checkpoint what is in flight.
+	counted.limit.Store(counted.n.Load())
+	time.Sleep(200 * time.Millisecond)
+	if _, err := take(); err != nil {
+		return err
+	}
+	counted.limit.Add(int64(max(1, cars/100)))
+	for counted.n.Load() < counted.limit.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	onePct, err := take()
+	if err != nil {
+		return err
 	}
 	cancel()
 	<-done
@@ -124,11 +155,14 @@ func measure(cars, n, par int) error {
 	if restoredKeys != cars {
 		return fmt.Errorf("restored %d cars, want %d", restoredKeys, cars)
 	}
-	_ = last
-	fmt.Printf("| %d | %d | %v | %v | %v | %v | %.1f MB | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99),
-		q(durations, 0.5), q(durations, 1), float64(size)/1e6, load.Round(time.Millisecond), decode.Round(time.Millisecond))
+	slices.Sort(written)
+	fmt.Printf("| %d | %d | %v | %v | %v | %v | %v | %s | %s | %s (%.1f%%) | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99), q(opPauses, 0.99),
+		q(durations, 0.5), q(durations, 1), mb(size), mb(written[len(written)/2]), mb(onePct.Bytes),
+		100*float64(onePct.Bytes)/float64(onePct.Bytes+onePct.SharedBytes), load.Round(time.Millisecond), decode.Round(time.Millisecond))
 	return nil
 }
+
+func mb(n int64) string { return fmt.Sprintf("%.2f MB", float64(n)/1e6) }
 
 func q(ds []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), ds...)
@@ -148,13 +182,23 @@ func (c *countSink) Write(_ context.Context, b []topspeed.Car) error {
 func (c *countSink) Flush(context.Context) error { return nil }
 func (c *countSink) Close() error                { return nil }
 
-// countingSource counts what the generator emitted, for the warm-up.
+// countingSource counts what the generator emitted, for the warm-up, and
+// stops emitting at limit (if > 0).
 type countingSource struct {
 	*topspeed.Generator
-	n atomic.Int64
+	n     atomic.Int64
+	limit atomic.Int64
 }
 
 func (c *countingSource) Read(ctx context.Context, buf []topspeed.Car) (int, error) {
+	if l := c.limit.Load(); l > 0 {
+		left := l - c.n.Load()
+		if left <= 0 {
+			time.Sleep(time.Millisecond)
+			return 0, nil
+		}
+		buf = buf[:min(int64(len(buf)), left)]
+	}
 	n, err := c.Generator.Read(ctx, buf)
 	c.n.Add(int64(n))
 	return n, err

@@ -75,8 +75,13 @@ type Operator[IN, OUT any] interface {
 	// OnCheckpoint snapshots the operator's state for checkpoint id, after
 	// every record before the barrier was processed and before any record
 	// after it. State is written by key group so that it can be redistributed
-	// when the parallelism changes. It should only copy or freeze state; any
-	// slow encoding can happen in the returned state's writer.
+	// when the parallelism changes. It should only copy or freeze state and
+	// put encoders (KeyedState.PutFunc), which the engine runs on another
+	// goroutine while the subtask goes on; the engine calls OnCheckpoint
+	// only after the previous checkpoint's encoders have returned. A key
+	// group unchanged since the last checkpoint can be put with its last
+	// blob and generation (KeyedState.PutGen) so that the store need not
+	// write it again.
 	OnCheckpoint(id uint64, state *KeyedState) error
 	// OnCommit tells the operator that checkpoint id is durable everywhere.
 	OnCommit(id uint64) error

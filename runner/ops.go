@@ -26,6 +26,7 @@ type opsRuntime struct {
 	f    *opsFlags
 	b    ops.BuildInfo
 	ns   ops.Option // the job's metrics namespace
+	haf  *haFlags   // for the dashboard's peers (runner/ui.go)
 
 	haStop, haDone chan struct{} // raft state poller (HA)
 }
@@ -44,10 +45,11 @@ func newOps(r *runner) *opsRuntime {
 		fields = append(fields, zap.String("config."+name, where))
 	}
 	r.log.Info(r.job.Name+" starting", fields...)
-	o := &opsRuntime{log: r.log, name: r.job.Name, f: &r.s.ops, b: b, ns: ops.WithNamespace(metricsNamespace(r.job))}
+	o := &opsRuntime{log: r.log, name: r.job.Name, f: &r.s.ops, b: b, ns: ops.WithNamespace(metricsNamespace(r.job)), haf: &r.s.ha}
 	if o.f.httpAddr != "" {
 		o.reg = ops.NewRegistry(b, o.ns)
 		o.rec = ops.NewRecorder(o.reg, o.ns)
+		r.log = withExceptions(r.log, o.rec) // errors logged from here on show on the dashboard
 	}
 	return o
 }
@@ -77,13 +79,13 @@ func (o *opsRuntime) hookCoordinator(c *checkpoint.Coordinator, interval time.Du
 	rec.SetCheckpointInterval(interval)
 	prevOK, prevFail := c.OnComplete, c.OnFailure
 	c.OnComplete = func(st checkpoint.Stats) {
-		rec.CheckpointCompleted(st.ID, st.Duration, st.Bytes)
+		rec.CheckpointDone(st.ID, st.Duration, st.Bytes, st.Path)
 		if prevOK != nil {
 			prevOK(st)
 		}
 	}
 	c.OnFailure = func(err error) {
-		rec.CheckpointFailed()
+		rec.CheckpointFailedBecause(err)
 		if prevFail != nil {
 			prevFail(err)
 		}
@@ -112,6 +114,7 @@ func (o *opsRuntime) start(b *build) error {
 		Token:     o.f.token,
 		TLSCert:   o.f.tlsCert,
 		TLSKey:    o.f.tlsKey,
+		Stages:    func() []ops.Stage { return stagesOf(p) },
 	}, o.ns)
 	o.srv.AddReadinessCheck("pipeline", func() error {
 		if st := p.State(); st != engine.StateRunning {
@@ -154,6 +157,8 @@ func (o *opsRuntime) startGroup(g *groupRun) error {
 		Recorder: o.rec,
 		Build:    o.b,
 		Logger:   o.log,
+		Stages:   g.stages,
+		Cluster:  groupCluster(g),
 	}, o.ns)
 	if err := o.reg.Register(newLagCollector(g, metricsNamespace(g.job))); err != nil {
 		return err
@@ -226,6 +231,8 @@ func (o *opsRuntime) startHA(hs *haStatus, parallelism int) error {
 		Recorder:  o.rec,
 		Build:     o.b,
 		Logger:    o.log,
+		Stages:    hs.stages,
+		Cluster:   o.haCluster(),
 	}, o.ns)
 	o.srv.AddReadinessCheck("raft", func() error {
 		ro, st, ok := hs.role()

@@ -62,6 +62,8 @@ type Recorder struct {
 	curTerm    uint64
 	leader     string
 	prevLeader string
+	ckHist     ring[CheckpointEntry] // the last MaxCheckpointHistory
+	excs       ring[Exception]       // the last MaxExceptions
 }
 
 // NewRecorder registers the checkpoint and raft metrics on reg (which may

@@ -88,6 +88,12 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Logger receives the server's logs (nil: none).
 	Logger *zap.Logger
+	// Stages, if set, returns the job graph's stages for the dashboard
+	// (/api/v1/graph); it is called once a second and per request.
+	Stages func() []Stage
+	// Cluster, if set, describes the replicas for /api/v1/overview (nil:
+	// standalone).
+	Cluster func() Cluster
 }
 
 // Server serves the ops endpoints. Create it with NewServer, add readiness
@@ -103,6 +109,7 @@ type Server struct {
 	live   []check
 
 	samples []rateSample // ring, oldest first
+	ui      uiState      // the dashboard's history
 
 	srv      *http.Server
 	ln       net.Listener
@@ -141,6 +148,7 @@ func NewServer(cfg Config, opts ...Option) *Server {
 	s.mux.HandleFunc("GET /livez", s.handleChecks(func() []check { return s.live }))
 	s.mux.HandleFunc("GET /readyz", s.handleChecks(func() []check { return s.checks }))
 	s.mux.HandleFunc("GET /api/v1/status", s.handleStatus)
+	s.registerUI()
 	if cfg.Savepoint != nil {
 		s.mux.HandleFunc("POST /api/v1/savepoints", s.authorized(s.handleSavepoint))
 	}
@@ -307,6 +315,7 @@ func (s *Server) sample(now time.Time) {
 		return
 	}
 	in, out := s.cfg.Counts()
+	s.sampleUI(now, in, out)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.samples = append(s.samples, rateSample{now, in, out})

@@ -44,7 +44,7 @@ test-phases:
 	[ $$cassandra_rc = 0 ] || echo "==> the local Cassandra did not start (exit $$cassandra_rc)" >&2; \
 	[ $$kafka_rc = 0 ] || echo "==> the local Kafka did not start (exit $$kafka_rc)" >&2; \
 	[ $$cassandra_rc = 0 ] && [ $$kafka_rc = 0 ]
-	$(call phase,5,go test -race $(PKGS) against them (about 3-5 min))
+	$(call phase,5,go test -race $(PKGS) against them and a headless Chromium (the dashboard's browser test; about 3-5 min))
 	@$(SUBMAKE) unit
 	$(call phase,6,parity with Flink $(FLINK_VERSION) on the small inputs (bench/parity/parity.sh; under a minute))
 	@$(SUBMAKE) parity-small
@@ -68,7 +68,10 @@ fmt-check:
 # here (at once if already up) and exported to every test (CASSANDRA_*,
 # KAFKA_BROKERS); TOPSPEED_REQUIRE_SERVERS=1 turns a missing server into a
 # failure. A server that fails to start stops the target before any test.
+# The dashboard's browser test needs Chromium: `make chromium` (mk/ui.mk)
+# installs Debian's package if none is on PATH.
 unit:
+	@$(SUBMAKE) -s chromium
 	@cassandra_env=$$(bash scripts/cassandra/cassandra.sh up) && eval "$$cassandra_env" && \
 	kafka_env=$$(bash scripts/kafka/kafka.sh up) && eval "$$kafka_env" && \
 	TOPSPEED_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)

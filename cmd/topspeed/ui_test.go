@@ -372,3 +372,111 @@ func TestUIHAFollower(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(artifacts(t), "ui-ha-follower.png"), png, 0o644)
 	}
 }
+
+// TestUICost measures what an open dashboard costs the job: topspeed runs
+// the generator as fast as it can (--rate 0) for 6 phases of
+// TOPSPEED_UI_COST_PHASE (default 10s), alternately with the dashboard
+// closed (the tab on about:blank) and open (refreshing every 2 s), and
+// reports the events/s and topspeed's CPU time per million events of
+// each, and the ratio open/closed. The browser runs in both phases, on the
+// same machine, so the difference is the page's refreshing: the server
+// answering and the browser drawing. It fails if the open phases reach
+// less than 70% of the closed ones' rate. It runs only with
+// TOPSPEED_UI_COST=1 (make ui-bench): it takes a minute and wants the
+// machine to itself.
+func TestUICost(t *testing.T) {
+	if os.Getenv("TOPSPEED_UI_COST") == "" {
+		t.Skip("a one-minute measurement that wants the machine to itself: run it with TOPSPEED_UI_COST=1 (make ui-bench)")
+	}
+	phase := 10 * time.Second
+	if s := os.Getenv("TOPSPEED_UI_COST_PHASE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second || d > 10*time.Minute {
+			t.Fatalf("TOPSPEED_UI_COST_PHASE=%q: want a duration in [1s, 10m]", s)
+		}
+		phase = d
+	}
+	addr := freeAddr(t)
+	l := start(t, nil, "--http-addr", addr, "--rate", "0", "--cars", "1000", "--parallelism", "2",
+		"--output", os.DevNull, "--progress-interval", "0", "--log-level", "warn")
+	base := "http://" + addr
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	waitReady(t, c, base, l)
+	tab := browser(t, 10*time.Minute)
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	events := func() int64 {
+		var g struct {
+			Stages []struct {
+				Kind      string `json:"kind"`
+				RecordsIn int64  `json:"records_in"`
+			} `json:"stages"`
+		}
+		resp, err := c.Get(base + "/api/v1/graph")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&g); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, s := range g.Stages {
+			if s.Kind == "source" {
+				n += s.RecordsIn
+			}
+		}
+		return n
+	}
+	var sum [2]struct{ events, cpu, secs float64 }
+	for i := 0; i < 6; i++ {
+		open := i%2 == 1
+		url := "about:blank"
+		if open {
+			url = base + "/"
+		}
+		if err := chromedp.Do(tab, chromedp.Navigate(url)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // settle after the navigation
+		n0, cpu0, t0 := events(), cpuSeconds(t, l.Cmd.Process.Pid), time.Now()
+		time.Sleep(phase)
+		n1, cpu1, secs := events(), cpuSeconds(t, l.Cmd.Process.Pid), time.Since(t0).Seconds()
+		k := 0
+		if open {
+			k = 1
+		}
+		sum[k].events += float64(n1 - n0)
+		sum[k].cpu += cpu1 - cpu0
+		sum[k].secs += secs
+		t.Logf("phase %d, dashboard %-6s: %.0f events/s, topspeed CPU %.2f s/s, %.2f CPU-s per million events",
+			i+1, map[bool]string{false: "closed", true: "open"}[open], float64(n1-n0)/secs, (cpu1-cpu0)/secs, (cpu1-cpu0)/float64(n1-n0)*1e6)
+	}
+	closed, open := sum[0].events/sum[0].secs, sum[1].events/sum[1].secs
+	t.Logf("dashboard closed: %.0f events/s, %.2f CPU-s per million events; open and refreshing: %.0f events/s, %.2f CPU-s per million events; open/closed = %.3f",
+		closed, sum[0].cpu/sum[0].events*1e6, open, sum[1].cpu/sum[1].events*1e6, open/closed)
+	if open < 0.7*closed {
+		t.Errorf("with the dashboard open the job ran at %.0f%% of its rate", 100*open/closed)
+	}
+	_ = l.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := l.Wait(t, 30*time.Second); err != nil {
+		t.Errorf("topspeed: %v; stderr:\n%s", err, l.Stderr)
+	}
+}
+
+// cpuSeconds returns the user and system CPU time of process pid
+// (/proc/<pid>/stat, Linux).
+func cpuSeconds(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("CPU time of topspeed: %v", err)
+	}
+	// Fields after the command (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ, 100 on Linux
+}

@@ -35,4 +35,10 @@
 //	/livez          200 while the process serves HTTP
 //	/readyz         200 when every readiness check passes, else 503 with the failing checks
 //	/api/v1/status  JSON, see Status
+//	/               the web dashboard (package ui, embedded), polling:
+//	/api/v1/overview, /api/v1/graph, /api/v1/checkpoints,
+//	/api/v1/exceptions, /api/v1/throughput   JSON, see docs/ui.md
+//
+// The dashboard's history (the last MaxCheckpointHistory checkpoints,
+// the last MaxExceptions errors, ThroughputHistory of rates) is bounded.
 package ops

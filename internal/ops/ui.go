@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"math"
 	"net/http"
+	"sort"
+	"strconv"
 	"time"
 
 	"github.com/topspeed/topspeed/internal/ops/ui"
@@ -86,7 +88,7 @@ func (s *Server) registerUI() {
 	s.mux.HandleFunc("GET /api/v1/graph", s.jsonHandler(func() any { return s.Graph() }))
 	s.mux.HandleFunc("GET /api/v1/checkpoints", s.jsonHandler(func() any { return s.Checkpoints() }))
 	s.mux.HandleFunc("GET /api/v1/exceptions", s.jsonHandler(func() any { return s.Exceptions() }))
-	s.mux.HandleFunc("GET /api/v1/throughput", s.jsonHandler(func() any { return s.Throughput() }))
+	s.mux.HandleFunc("GET /api/v1/throughput", s.handleThroughput)
 }
 
 // pageHeaders sets the headers of the dashboard's files: nothing but this
@@ -321,6 +323,24 @@ type ThroughputSample struct {
 	Time time.Time `json:"time"`
 	In   float64   `json:"records_in_per_second"`
 	Out  float64   `json:"records_out_per_second"`
+}
+
+// handleThroughput serves the rate history; ?since=<Unix ms> keeps only
+// the samples after that time (the page asks only for what is new).
+func (s *Server) handleThroughput(w http.ResponseWriter, r *http.Request) {
+	since := int64(-1)
+	if v := r.URL.Query().Get("since"); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 {
+			httpError(w, http.StatusBadRequest, "since: want Unix milliseconds, got "+strconv.Quote(v))
+			return
+		}
+		since = ms
+	}
+	t := s.Throughput()
+	i := sort.Search(len(t.Samples), func(i int) bool { return t.Samples[i].Time.UnixMilli() > since })
+	t.Samples = t.Samples[i:]
+	s.jsonHandler(func() any { return t })(w, r)
 }
 
 // Throughput returns the rate history.

@@ -4,6 +4,7 @@
 "use strict";
 (function () {
   const REFRESH_MS = 2000;
+  const CK_ROWS = 10; // checkpoints shown (the API keeps 32)
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
 
@@ -38,7 +39,8 @@
     if (h) return h + "h " + (m % 60) + "m";
     return m + "m " + Math.floor(s % 60) + "s";
   }
-  function time(t) { if (!t) return "–"; const d = new Date(t); return isNaN(d) ? "–" : d.toLocaleTimeString(); }
+  function time(t) { if (!t) return "–"; const d = new Date(t); return isNaN(d) ? "–" : d.toLocaleTimeString([], { hour12: false }); }
+  const base = (p) => p.slice(p.lastIndexOf("/") + 1);
   async function get(path) {
     const r = await fetch(path, { cache: "no-store", credentials: "same-origin" });
     if (!r.ok) throw new Error(path + ": HTTP " + r.status);
@@ -143,9 +145,16 @@
   }
 
   // ---- Throughput chart
+  // The samples of the last 5 minutes; each refresh asks only for newer ones.
+  let tp = [];
+  const tpPath = () => "throughput" + (tp.length ? "?since=" + new Date(tp[tp.length - 1].time).getTime() : "");
   function throughput(t) {
     const svg = $("tp-chart"), W = 640, H = 200, L = 44, B = 18, T = 8;
-    const s = t.samples;
+    if (t.samples.length && tp.length && new Date(t.samples[0].time) <= new Date(tp[tp.length - 1].time)) tp = []; // restarted
+    tp = tp.concat(t.samples);
+    const cut = tp.length ? new Date(tp[tp.length - 1].time).getTime() - 300e3 : 0;
+    tp = tp.filter((x) => new Date(x.time).getTime() >= cut);
+    const s = tp;
     svg.replaceChildren();
     const maxV = Math.max(1, ...s.map((x) => Math.max(x.records_in_per_second, x.records_out_per_second)));
     const now = s.length ? new Date(s[s.length - 1].time).getTime() : Date.now();
@@ -173,13 +182,14 @@
     setText("ck-latest", l ? "#" + l.id + (l.term ? " (term " + l.term + ")" : "") + " at " + time(l.time) + (l.path ? " · " + l.path : "") : "none yet");
     setText("ov-ckpt", l ? "#" + l.id + " at " + time(l.time) : "none yet");
     const tb = $("ck-table").tBodies[0]; tb.replaceChildren();
-    for (const e of c.history) {
+    for (const e of c.history.slice(0, CK_ROWS)) {
       const tr = el("tr", { class: e.state, "data-state": e.state, "data-id": e.id });
       tr.append(el("td", {}, e.id ? String(e.id) : "–"), el("td", {}, e.state), el("td", {}, time(e.time)),
         el("td", {}, e.state === "completed" ? dur(e.duration_seconds) : "–"), el("td", {}, e.state === "completed" ? bytes(e.size_bytes) : "–"),
-        el("td", { class: "path" }, e.path || e.cause || ""));
+        el("td", { class: "path", title: e.path || e.cause || "" }, e.path ? base(e.path) : e.cause || ""));
       tb.append(tr);
     }
+    setText("ck-count", c.total ? "the last " + Math.min(CK_ROWS, c.history.length) + " of " + c.total + " taken here" : "");
   }
 
   // ---- Exceptions
@@ -234,7 +244,7 @@
     if (inFlight) return;
     inFlight = true;
     try {
-      const [o, g, c, x, t] = await Promise.all(["overview", "graph", "checkpoints", "exceptions", "throughput"].map((p) => get("/api/v1/" + p)));
+      const [o, g, c, x, t] = await Promise.all(["overview", "graph", "checkpoints", "exceptions", tpPath()].map((p) => get("/api/v1/" + p)));
       overview(o); graph(g); checkpoints(c); exceptions(x); throughput(t);
       setText("updated", "updated " + new Date().toLocaleTimeString());
       document.body.setAttribute("data-loaded", "1");

@@ -9,6 +9,9 @@
 #
 #   eval "$(scripts/cassandra/cassandra.sh up)"
 #
+# What the two dev servers' scripts share (process handling, jar fetching,
+# TLS files, stopping) lives in scripts/lib/server.sh.
+#
 # The jars come from Maven Central (scripts/cassandra/pom.xml) into
 # $TOPSPEED_CACHE/cassandra/<version>/lib, once. The server runs from
 # $TOPSPEED_CASSANDRA_DIR (default $TOPSPEED_CACHE/cassandra/run) with JDK 17.
@@ -53,36 +56,19 @@ ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 POM="$SCRIPT_DIR/pom.xml"
 LOGBACK="$SCRIPT_DIR/logback.xml"
 
-CACHE="${TOPSPEED_CACHE:-$HOME/.cache/topspeed}"
-VERSION="$(sed -n 's:.*<cassandra.version>\([^<]*\)</cassandra.version>.*:\1:p' "$POM" | head -n 1)"
-[ -n "$VERSION" ] || { echo "cassandra.sh: no <cassandra.version> in $POM" >&2; exit 1; }
-JAR_DIR="$CACHE/cassandra/$VERSION"
-LIB="$JAR_DIR/lib"
-STAMP="$JAR_DIR/lib.stamp"
+SERVER_NAME=Cassandra
+SERVER_SCRIPT=cassandra.sh
+TLS_CA_NAME="topspeed dev CA"
+# shellcheck source=scripts/lib/server.sh
+. "$ROOT/scripts/lib/server.sh"
+server_layout cassandra TOPSPEED_CASSANDRA_DIR
 CQLPING="$CACHE/cassandra/bin/cqlping"
-TLSGEN="$CACHE/cassandra/bin/tlsgen"
-
-WORK="${TOPSPEED_CASSANDRA_DIR:-$CACHE/cassandra/run}"
-CONF_DIR="$WORK/conf"
 CONF="$CONF_DIR/cassandra.yaml"
-DATA="$WORK/data"
-LOG_DIR="$WORK/logs"
-OUT_LOG="$LOG_DIR/stdout.log"
 SYSTEM_LOG="$LOG_DIR/system.log"
 PROBE_LOG="$LOG_DIR/cqlping.log"
-PID_FILE="$WORK/cassandra.pid"
 SECRETS="$WORK/secrets"
 PW_FILE="$SECRETS/demo-superuser-password"
-CONFIG_STAMP="$WORK/config.sha256"
-TLS_DIR="$WORK/tls"
-TLS_CA="$TLS_DIR/ca.pem"
-TLS_KEYSTORE="$TLS_DIR/server.pem"
-TLS_CLIENT_CERT="$TLS_DIR/client.pem"
-TLS_CLIENT_KEY="$TLS_DIR/client-key.pem"
-TLS_DAYS=1825   # server and client certificates; the CA: 3650
-TLS_RENEW_DAYS=30
 
-HOST=127.0.0.1
 PORT="${CASSANDRA_PORT:-9042}"
 STORAGE_PORT="${CASSANDRA_STORAGE_PORT:-7000}"
 JMX_PORT="${CASSANDRA_JMX_PORT:-7199}"
@@ -90,16 +76,9 @@ HEAP="${CASSANDRA_HEAP:-1g}"
 HEAP_MIN="${CASSANDRA_HEAP_MIN:-512m}"
 START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${CASSANDRA_STOP_TIMEOUT:-60}"
-FRESH="${CASSANDRA_FRESH:-0}"
 MLOCK="${CASSANDRA_MLOCK:-0}"
 DEMO_USER=demo-superuser
 TLS_CLIENT_AUTH="${CASSANDRA_TLS_CLIENT_AUTH:-none}"
-
-log() { printf 'cassandra.sh: %s\n' "$*" >&2; }
-# nocolor: drop terminal escape sequences; Debian's Maven 3.8 writes colour
-# resets (ESC[0m) even in batch mode with colours off.
-nocolor() { sed "s/$(printf '\033')\\[[0-9;]*[A-Za-z]//g"; }
-die() { log "error: $*"; exit 1; }
 
 for v in PORT STORAGE_PORT JMX_PORT START_TIMEOUT STOP_TIMEOUT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
@@ -111,134 +90,34 @@ esac
 
 # ---------------------------------------------------------------- processes
 
-# alive PID: the process exists. A zombie leader whose other threads are
-# still exiting (they may hold its sockets) counts as alive; a lone zombie
-# waiting to be reaped does not.
-alive() {
-    local state tasks
-    kill -0 "$1" 2>/dev/null || return 1
-    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)"
-    [ "$state" = Z ] || return 0
-    tasks="$(find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
-    [ "$tasks" -gt 1 ]
-}
-
 # ours PID: the process is the CassandraDaemon of this work dir.
 ours() {
-    local -a args=()
-    # The process may exit at any moment: the braces make 2>/dev/null cover
-    # the failing </proc/PID/cmdline redirection itself.
-    { mapfile -d '' args <"/proc/$1/cmdline"; } 2>/dev/null || return 1
+    cmdline_args "$1" || return 1
     local a has_conf=1 has_main=1
-    for a in "${args[@]}"; do
+    for a in "${ARGS[@]}"; do
         [ "$a" = "-Dcassandra.config=file://$CONF" ] && has_conf=0
         [ "$a" = org.apache.cassandra.service.CassandraDaemon ] && has_main=0
     done
     [ $has_conf -eq 0 ] && [ $has_main -eq 0 ]
 }
 
-# server_pid prints the pid of this work dir's server, if one runs: from the
-# pid file, else (pid file lost) by looking for its command line.
-server_pid() {
-    local pid f
-    if [ -s "$PID_FILE" ]; then
-        # `status` takes no lock: a concurrent `down` may remove the file.
-        pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-        if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && ours "$pid"; then
-            printf '%s\n' "$pid"
-            return 0
-        fi
-    fi
-    for f in /proc/[0-9]*; do
-        pid="${f#/proc/}"
-        [ "$pid" != "$$" ] || continue
-        if ours "$pid" && alive "$pid"; then
-            printf '%s\n' "$pid" >"$PID_FILE"
-            printf '%s\n' "$pid"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_open() {
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
-}
-
 # ---------------------------------------------------------------- tools
 
-pick_java() {
-    local c v
-    for c in "${CASSANDRA_JAVA_HOME:-}" "${JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 \
-        /usr/lib/jvm/java-17-openjdk-* /usr/lib/jvm/java-17-* /usr/lib/jvm/*-17-*; do
-        if [ -z "$c" ] || [ ! -x "$c/bin/java" ]; then continue; fi
-        v="$("$c/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
-        case "$v" in
-        11 | 17) JAVA="$c/bin/java"; return 0 ;;
-        esac
-        [ -z "${CASSANDRA_JAVA_HOME:-}" ] || [ "$c" != "$CASSANDRA_JAVA_HOME" ] ||
-            die "CASSANDRA_JAVA_HOME=$c is Java $v; Cassandra $VERSION needs Java 11 or 17"
-    done
-    if command -v java >/dev/null; then
-        v="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
-        case "$v" in
-        11 | 17) JAVA=java; return 0 ;;
-        esac
-    fi
-    die "no JDK 11 or 17 found (Cassandra 5.0 needs the Security Manager, gone from JDK 24); set CASSANDRA_JAVA_HOME"
+# java_11_or_17 V: Cassandra 5.0 runs on Java 11 or 17 (it needs the
+# Security Manager, gone from JDK 24).
+java_11_or_17() { [ "$1" = 11 ] || [ "$1" = 17 ]; }
+
+pick_cassandra_java() {
+    pick_java java_11_or_17 CASSANDRA_JAVA_HOME "Cassandra $VERSION needs Java 11 or 17" \
+        "no JDK 11 or 17 found (Cassandra 5.0 needs the Security Manager, gone from JDK 24); set CASSANDRA_JAVA_HOME" \
+        "${CASSANDRA_JAVA_HOME:-}" "${JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 \
+        /usr/lib/jvm/java-17-openjdk-* /usr/lib/jvm/java-17-* /usr/lib/jvm/*-17-*
 }
 
-# pom_hash prints the checksum of the pom without its comments (editing a
-# comment does not fetch the jars again).
-pom_hash() {
-    perl -0pe 's/<!--.*?-->//gs' "$POM" | sha256sum | cut -d' ' -f1
+build_cqlping() {
+    build_go_tool scripts/cassandra/cqlping "$CQLPING" "" "" \
+        "could not build scripts/cassandra/cqlping (is github.com/gocql/gocql in go.mod?)"
 }
-
-# fetch_jars copies cassandra-all and its runtime dependencies into $LIB once;
-# the stamp (pom_hash) says the copy completed.
-fetch_jars() {
-    local want tmp start
-    want="$(pom_hash)"
-    if [ -d "$LIB" ] && [ -s "$STAMP" ] && [ "$(<"$STAMP")" = "$want" ]; then
-        return 0
-    fi
-    command -v mvn >/dev/null || die "mvn not found: apt-get install maven"
-    log "fetching Cassandra $VERSION jars from Maven Central into $LIB"
-    start=$SECONDS
-    mkdir -p "$JAR_DIR"
-    tmp="$(mktemp -d "$JAR_DIR/lib.tmp.XXXXXX")"
-    # Batch mode without colours (and nocolor for what Maven writes anyway),
-    # all on stderr: stdout is kept for the export lines.
-    if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 | nocolor >&2; then
-        rm -rf "$tmp"
-        die "mvn dependency:copy-dependencies failed"
-    fi
-    compgen -G "$tmp/cassandra-all-$VERSION.jar" >/dev/null || { rm -rf "$tmp"; die "cassandra-all-$VERSION.jar missing after mvn"; }
-    rm -rf "$LIB" "$STAMP"
-    mv "$tmp" "$LIB"
-    printf '%s\n' "$want" >"$STAMP"
-    log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars in $((SECONDS - start))s"
-}
-
-# build_tool NAME BINARY: build scripts/cassandra/NAME when its source or
-# go.sum changed.
-build_tool() {
-    local name="$1" bin="$2" src="$SCRIPT_DIR/$1/main.go"
-    if [ -x "$bin" ] && [ "$bin" -nt "$src" ] && [ "$bin" -nt "$ROOT/go.sum" ]; then
-        return 0
-    fi
-    command -v go >/dev/null || die "go not found: it builds scripts/cassandra/$name"
-    mkdir -p "$(dirname "$bin")"
-    log "building $name"
-    (cd "$ROOT" && go build -o "$bin.tmp" "./scripts/cassandra/$name") >&2 ||
-        die "could not build scripts/cassandra/$name (is github.com/gocql/gocql in go.mod?)"
-    mv -f "$bin.tmp" "$bin"
-}
-
-build_cqlping() { build_tool cqlping "$CQLPING"; }
 
 # cql_as_demo ARGS...: run cqlping as demo-superuser (password from its
 # file), in plaintext (the -tls-* flags override a caller's $CASSANDRA_TLS_*).
@@ -264,106 +143,6 @@ cql_tls_as_demo() {
 # new_password prints 48 random hex digits.
 new_password() {
     od -An -tx1 -N24 /dev/urandom | tr -d ' \n'
-}
-
-# ---------------------------------------------------------------- TLS
-
-# tls_files_ok: the TLS files are complete, chain to the CA and stay valid
-# for TLS_RENEW_DAYS more days.
-tls_files_ok() {
-    local f
-    for f in ca.pem ca-key.pem server.pem server-cert.pem client.pem client-key.pem; do
-        [ -s "$TLS_DIR/$f" ] || return 1
-    done
-    if command -v openssl >/dev/null; then
-        for f in ca.pem server-cert.pem client.pem; do
-            openssl x509 -noout -checkend $((TLS_RENEW_DAYS * 86400)) -in "$TLS_DIR/$f" >/dev/null 2>&1 || return 1
-        done
-        openssl verify -CAfile "$TLS_CA" -purpose sslserver "$TLS_DIR/server-cert.pem" >/dev/null 2>&1 &&
-            openssl verify -CAfile "$TLS_CA" -purpose sslclient "$TLS_CLIENT_CERT" >/dev/null 2>&1
-    else
-        build_tool tlsgen "$TLSGEN"
-        "$TLSGEN" -check "$TLS_DIR" -min-days "$TLS_RENEW_DAYS" 2>/dev/null
-    fi
-}
-
-# tls_openssl DIR: write the TLS files into DIR with openssl; the same files
-# as scripts/cassandra/tlsgen writes (see there): P-256 keys in PKCS#8 PEM,
-# which Cassandra's PEMBasedSslContextFactory reads.
-tls_openssl() {
-    local d="$1" name
-    cat >"$d/openssl.cnf" <<'EOF_CNF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ext_ca]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[ext_server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[ext_client]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF_CNF
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca-key.pem" &&
-        openssl req -config "$d/openssl.cnf" -x509 -new -key "$d/ca-key.pem" -sha256 -days 3650 \
-            -subj "/O=topspeed dev/CN=topspeed dev CA" -extensions ext_ca -out "$d/ca.pem" || return 1
-    for name in server client; do
-        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/$name-key.pem" &&
-            openssl req -config "$d/openssl.cnf" -new -key "$d/$name-key.pem" \
-                -subj "/O=topspeed dev/CN=$([ "$name" = server ] && echo localhost || echo topspeed-dev-client)" \
-                -out "$d/$name.csr" &&
-            openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
-                -set_serial "0x$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" -days "$TLS_DAYS" -sha256 \
-                -extfile "$d/openssl.cnf" -extensions "ext_$name" -out "$d/$name-cert.pem" || return 1
-    done
-    cat "$d/server-key.pem" "$d/server-cert.pem" "$d/ca.pem" >"$d/server.pem"
-    mv -f "$d/client-cert.pem" "$d/client.pem"
-    rm -f "$d/server-key.pem" "$d"/*.csr "$d/openssl.cnf"
-}
-
-# ensure_tls: generate the CA and the certificates once, into $TLS_DIR; again
-# only when they are incomplete or about to expire. The directory is built
-# aside and renamed into place.
-ensure_tls() {
-    local tmp
-    if tls_files_ok; then
-        return 0
-    fi
-    [ ! -e "$TLS_DIR" ] || log "TLS files in $TLS_DIR are incomplete or expire within $TLS_RENEW_DAYS days: generating new ones"
-    mkdir -p "$WORK"
-    tmp="$(mktemp -d "$WORK/tls.tmp.XXXXXX")"
-    if command -v openssl >/dev/null; then
-        (umask 077 && tls_openssl "$tmp") >/dev/null 2>"$tmp.err" || {
-            cat "$tmp.err" >&2
-            rm -rf "$tmp" "$tmp.err"
-            die "openssl could not generate the TLS files"
-        }
-        rm -f "$tmp.err"
-        log "generated a CA and server and client certificates with openssl in $TLS_DIR"
-    else
-        build_tool tlsgen "$TLSGEN"
-        (umask 077 && "$TLSGEN" -dir "$tmp" -days "$TLS_DAYS") || { rm -rf "$tmp"; die "tlsgen failed"; }
-        log "generated a CA and server and client certificates with tlsgen in $TLS_DIR"
-    fi
-    chmod 755 "$tmp"
-    chmod 644 "$tmp/ca.pem" "$tmp/server-cert.pem" "$tmp/client.pem"
-    chmod 600 "$tmp/ca-key.pem" "$tmp/server.pem" "$tmp/client-key.pem"
-    rm -rf "$TLS_DIR.old"
-    [ ! -e "$TLS_DIR" ] || mv -f "$TLS_DIR" "$TLS_DIR.old"
-    mv "$tmp" "$TLS_DIR"
-    rm -rf "$TLS_DIR.old"
 }
 
 # ---------------------------------------------------------------- server
@@ -427,7 +206,7 @@ client_encryption_options:
   require_client_auth: $client_auth
   ssl_context_factory:
     class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
-  keystore: $TLS_KEYSTORE
+  keystore: $TLS_SERVER
   truststore: $TLS_CA
 EOF
 }
@@ -443,7 +222,7 @@ write_yaml() {
 # JMX port) are left out, so `up` calls with other CASSANDRA_HEAP settings do
 # not restart each other's server.
 config_hash() {
-    { render_yaml; cat "$TLS_KEYSTORE" "$TLS_CA" 2>/dev/null; } | sha256sum | cut -d' ' -f1
+    { render_yaml; cat "$TLS_SERVER" "$TLS_CA" 2>/dev/null; } | sha256sum | cut -d' ' -f1
 }
 
 jvm_opts() {
@@ -527,84 +306,36 @@ jvm_opts() {
     fi
 }
 
+# spawn_prepare (run by spawn_server in the child): Cassandra mlockall()s
+# its memory when it may, which faults in the whole committed heap at
+# start. A dev node does without: with a zero memlock limit (and, for root,
+# without CAP_IPC_LOCK, which overrides the limit) the call fails, Cassandra
+# logs a warning and goes on.
+spawn_prepare() {
+    if [ "$MLOCK" != 1 ]; then
+        ulimit -l 0
+        if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+            SPAWN_PREFIX=(setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock --)
+        fi
+    fi
+}
+
 launch() {
-    local p i
     local -a ports=("$PORT" "$STORAGE_PORT")
     [ "$JMX_PORT" = 0 ] || ports+=("$JMX_PORT")
-    for p in "${ports[@]}"; do
-        for ((i = 0; i < 10; i++)); do # a server just stopped may still be closing
-            port_open "$p" || break
-            sleep 0.5
-        done
-        ! port_open "$p" || die "port $HOST:$p is taken by another process (set CASSANDRA_PORT / CASSANDRA_STORAGE_PORT / CASSANDRA_JMX_PORT)"
-    done
-    pick_java
+    ports_free "CASSANDRA_PORT / CASSANDRA_STORAGE_PORT / CASSANDRA_JMX_PORT" "${ports[@]}"
+    pick_cassandra_java
     write_yaml
     config_hash >"$CONFIG_STAMP"
     jvm_opts
     mkdir -p "$LOG_DIR"
     : >"$PROBE_LOG"
-    {
-        printf '\n==== %s starting Cassandra %s with %s\n' "$(date -Is)" "$VERSION" "$JAVA"
-    } >>"$OUT_LOG"
+    printf '\n==== %s starting Cassandra %s with %s\n' "$(date -Is)" "$VERSION" "$JAVA" >>"$OUT_LOG"
     log "starting Cassandra $VERSION on $HOST:$PORT (work dir $WORK, heap $HEAP_MIN..$HEAP)"
-    (
-        cd "$WORK"
-        # Close every inherited descriptor but 0-2 (the lock, make's jobserver,
-        # a $(...) pipe): the daemon must hold none of them.
-        for fd in /proc/"$BASHPID"/fd/*; do
-            fd="${fd##*/}"
-            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
-        done
-        # Survive the end of the calling terminal or make.
-        trap '' HUP
-        # Cassandra mlockall()s its memory when it may, which faults in the
-        # whole committed heap at start. A dev node does without: with a zero
-        # memlock limit (and, for root, without CAP_IPC_LOCK, which overrides
-        # the limit) the call fails, Cassandra logs a warning and goes on.
-        local -a pre=()
-        if [ "$MLOCK" != 1 ]; then
-            ulimit -l 0
-            if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-                pre=(setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock --)
-            fi
-        fi
-        exec "${pre[@]}" "$JAVA" "${JVM_OPTS[@]}" -cp "$LIB/*" org.apache.cassandra.service.CassandraDaemon \
-            </dev/null >>"$OUT_LOG" 2>&1
-    ) &
-    printf '%s\n' "$!" >"$PID_FILE"
-    STARTED_PID="$!"
+    spawn_server "$JAVA" "${JVM_OPTS[@]}" -cp "$LIB/*" org.apache.cassandra.service.CassandraDaemon
 }
 
-stop_pid() {
-    local pid="$1" i
-    log "stopping Cassandra (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 4; i++)); do
-        alive "$pid" || break
-        sleep 0.25
-    done
-    if alive "$pid"; then
-        log "still running after ${STOP_TIMEOUT}s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        for ((i = 0; i < 40; i++)); do
-            alive "$pid" || break
-            sleep 0.25
-        done
-    fi
-    alive "$pid" && die "pid $pid would not die"
-    rm -f "$PID_FILE"
-}
-
-show_log_tail() {
-    local f
-    for f in "$SYSTEM_LOG" "$OUT_LOG"; do
-        if [ -s "$f" ]; then
-            log "last 40 lines of $f:"
-            tail -n 40 "$f" >&2
-        fi
-    done
-}
+show_log_tail() { tail_logs 40 "$SYSTEM_LOG" "$OUT_LOG"; }
 
 # ---------------------------------------------------------------- roles
 
@@ -677,39 +408,45 @@ emit_env() {
     printf 'export CASSANDRA_TLS_CLIENT_AUTH=%q\n' "$TLS_CLIENT_AUTH"
 }
 
-# config_current: the running server was started with the configuration
-# `up` would write now (see config_hash).
-config_current() {
-    [ -s "$CONFIG_STAMP" ] && [ "$(<"$CONFIG_STAMP")" = "$(config_hash)" ]
-}
-
-lock() {
-    mkdir -p "$WORK"
-    exec 9>"$WORK/.lock"
-    if command -v flock >/dev/null; then
-        flock -w 600 9 || die "another cassandra.sh holds $WORK/.lock"
+# cql_login_probe (wait_ready's probe): 0 when a login works, as
+# demo-superuser (CQL_READY=demo) or as cassandra/cassandra
+# (CQL_READY=default); 2 when both have been refused for 30 s; else 1.
+# Leaves the logins' exit status in CQL_RC_DEMO and CQL_RC_DEF.
+cql_login_probe() {
+    if port_open "$PORT"; then
+        CQL_RC_DEMO=4
+        if [ -s "$PW_FILE" ]; then
+            CQL_RC_DEMO=0
+            cql_as_demo || CQL_RC_DEMO=$?
+            [ "$CQL_RC_DEMO" -ne 0 ] || { CQL_READY=demo; return 0; }
+        fi
+        CQL_RC_DEF=0
+        cql_as_default || CQL_RC_DEF=$?
+        [ "$CQL_RC_DEF" -ne 0 ] || { CQL_READY=default; return 0; }
     fi
+    # Both logins refused for long past start-up (the default role is
+    # made within a second or two): the stored password is not the
+    # server's. Waiting longer will not help.
+    if [ "${CQL_RC_DEMO:-1}" = 4 ] && [ "${CQL_RC_DEF:-1}" = 4 ]; then
+        CQL_REJECTED_SINCE="${CQL_REJECTED_SINCE:-$SECONDS}"
+        ((SECONDS - CQL_REJECTED_SINCE < 30)) || return 2
+    else
+        CQL_REJECTED_SINCE=""
+    fi
+    return 1
 }
 
 cmd_up() {
-    local pid="" start rc_demo="" rc_def="" ready="" last=0 now rejected_since=""
+    local pid="" start rc_def
     STARTED_PID=""
+    CQL_RC_DEMO="" CQL_RC_DEF="" CQL_READY="" CQL_REJECTED_SINCE=""
     lock
     mkdir -p "$LOG_DIR"
     build_cqlping
     ensure_tls
 
     pid="$(server_pid || true)"
-    if [ -n "$pid" ] && [ "$FRESH" = 1 ]; then
-        log "CASSANDRA_FRESH=1: restarting with empty data"
-        stop_pid "$pid"
-        pid=""
-    fi
-    if [ -n "$pid" ] && ! config_current; then
-        log "the running server (pid $pid) was started with another configuration (cassandra.yaml or TLS files): restarting it"
-        stop_pid "$pid"
-        pid=""
-    fi
+    stop_unless_reusable CASSANDRA_FRESH server "configuration (cassandra.yaml or TLS files)"
     # Fast path: already running, answering, and our login works, in
     # plaintext and over TLS.
     if [ -n "$pid" ] && [ -s "$PW_FILE" ] && port_open "$PORT" && cql_as_demo && cql_tls_as_demo; then
@@ -718,62 +455,11 @@ cmd_up() {
         return 0
     fi
 
-    start=$SECONDS
-    if [ -z "$pid" ]; then
-        if [ "$FRESH" = 1 ] && [ -d "$DATA" ]; then
-            log "CASSANDRA_FRESH=1: wiping $DATA"
-            rm -rf "$DATA"
-        fi
-        fetch_jars
-        start=$SECONDS
-        launch
-        pid="$STARTED_PID"
-    else
-        log "server already running (pid $pid): waiting for it to answer"
-    fi
-
+    launch_unless_running CASSANDRA_FRESH server "cassandra-all-$VERSION.jar"
     : >>"$PROBE_LOG"
-    log "waiting up to ${START_TIMEOUT}s for a CQL login on $HOST:$PORT"
-    last=$SECONDS
-    while :; do
-        if ! alive "$pid"; then
-            show_log_tail
-            rm -f "$PID_FILE"
-            die "Cassandra exited during start-up"
-        fi
-        if port_open "$PORT"; then
-            rc_demo=4
-            if [ -s "$PW_FILE" ]; then
-                rc_demo=0
-                cql_as_demo || rc_demo=$?
-                [ "$rc_demo" -ne 0 ] || { ready=demo; break; }
-            fi
-            rc_def=0
-            cql_as_default || rc_def=$?
-            [ "$rc_def" -ne 0 ] || { ready=default; break; }
-        fi
-        now=$SECONDS
-        if ((now - start >= START_TIMEOUT)); then
-            break
-        fi
-        # Both logins refused for long past start-up (the default role is
-        # made within a second or two): the stored password is not the
-        # server's. Waiting longer will not help.
-        if [ "${rc_demo:-1}" = 4 ] && [ "${rc_def:-1}" = 4 ]; then
-            rejected_since="${rejected_since:-$now}"
-            ((now - rejected_since < 30)) || break
-        else
-            rejected_since=""
-        fi
-        if ((now - last >= 10)); then
-            log "still waiting ($((now - start))s of ${START_TIMEOUT}s)"
-            last=$now
-        fi
-        sleep 1
-    done
-    if [ -z "$ready" ]; then
+    if ! wait_ready "$pid" "$start" "a CQL login" 1 cql_login_probe; then
         show_log_tail
-        if [ "${rc_demo:-1}" = 4 ] && [ "${rc_def:-1}" = 4 ]; then
+        if [ "${CQL_RC_DEMO:-1}" = 4 ] && [ "${CQL_RC_DEF:-1}" = 4 ]; then
             log "the server answers but rejects both $DEMO_USER (password in $PW_FILE) and cassandra/cassandra;"
             log "if the password file was lost, start over with CASSANDRA_FRESH=1"
         fi
@@ -782,9 +468,9 @@ cmd_up() {
         fi
         die "no CQL login on $HOST:$PORT after $((SECONDS - start))s"
     fi
-    log "CQL login works after $((SECONDS - start))s (as $([ "$ready" = demo ] && echo "$DEMO_USER" || echo cassandra))"
+    log "CQL login works after $((SECONDS - start))s (as $([ "$CQL_READY" = demo ] && echo "$DEMO_USER" || echo cassandra))"
 
-    if [ "$ready" = default ]; then
+    if [ "$CQL_READY" = default ]; then
         create_demo_role
         disable_default_role
     else
@@ -815,19 +501,6 @@ check_tls() {
     die "the plaintext login works but the TLS login (CA $TLS_CA, name localhost) fails; see $PROBE_LOG and $SYSTEM_LOG"
 }
 
-cmd_down() {
-    local pid
-    lock
-    pid="$(server_pid || true)"
-    if [ -z "$pid" ]; then
-        rm -f "$PID_FILE"
-        log "not running"
-        return 0
-    fi
-    stop_pid "$pid"
-    log "stopped"
-}
-
 # is_up: running, port open, and the demo-superuser login works.
 is_up() {
     local pid
@@ -849,21 +522,7 @@ cmd_status() {
 
 # cmd_info prints what runs: pid, heap (its -Xms/-Xmx), resident memory,
 # address and work dir; exit 1 when no server runs.
-cmd_info() {
-    local pid a xms="" xmx="" rss=""
-    local -a args=()
-    pid="$(server_pid)" || { log "not running"; return 1; }
-    { mapfile -d '' args <"/proc/$pid/cmdline"; } 2>/dev/null || true
-    for a in "${args[@]}"; do
-        case "$a" in
-        -Xms*) xms="${a#-Xms}" ;;
-        -Xmx*) xmx="${a#-Xmx}" ;;
-        esac
-    done
-    rss="$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null || true)"
-    printf 'Cassandra %s (pid %s, heap %s..%s, resident %s MiB) on %s:%s, data in %s\n' \
-        "$VERSION" "$pid" "${xms:-?}" "${xmx:-?}" "$(( ${rss:-0} / 1024 ))" "$HOST" "$PORT" "$WORK"
-}
+cmd_info() { info_line ""; }
 
 cmd_cqlsh_env() {
     is_up || die "not up: run '$0 up' first"

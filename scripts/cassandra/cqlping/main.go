@@ -26,7 +26,6 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,6 +38,8 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/topspeed/topspeed/internal/tlsconf"
 )
 
 const (
@@ -234,28 +235,15 @@ func readPassword(file string) (string, error) {
 	return line, nil
 }
 
-// clientTLS loads the CA that verifies the server and, if given, the
-// client certificate.
+// clientTLS is the TLS configuration of -tls-ca, -tls-cert and -tls-key;
+// serverName, if set, is the name the server certificate must carry
+// instead of the host's.
 func clientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
-	pem, err := os.ReadFile(caFile)
+	c, err := tlsconf.Files{Flag: "-tls", CA: caFile, Cert: certFile, Key: keyFile}.Client()
 	if err != nil {
-		return nil, fmt.Errorf("TLS CA: %w", err)
+		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("TLS CA %s: no PEM certificate", caFile)
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: serverName}
-	if (certFile == "") != (keyFile == "") {
-		return nil, errors.New("-tls-cert and -tls-key go together")
-	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("TLS client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
+	c.ServerName = serverName
 	return c, nil
 }
 

@@ -29,7 +29,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,6 +41,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/topspeed/topspeed/internal/tlsconf"
 )
 
 const (
@@ -51,7 +52,7 @@ const (
 	exitUsage      = 3
 	defaultBrokers = "127.0.0.1:19092"
 	maxTimeout     = 10 * time.Minute
-	// maxFile bounds the CA, certificate, key and password files read.
+	// maxFile bounds the password files read (tlsconf bounds the PEM files).
 	maxFile = 1 << 20
 	// scramIterations is the iteration count of a credential set with
 	// -set-scram-user: Kafka's minimum, the cheapest for a dev broker.
@@ -176,24 +177,9 @@ func (o options) clientOpts() ([]kgo.Opt, error) {
 	return opts, nil
 }
 
+// tlsConfig is the TLS configuration of -tls-ca, -tls-cert and -tls-key.
 func (o options) tlsConfig() (*tls.Config, error) {
-	pem, err := readFile("-tls-ca", o.tlsCA)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("-tls-ca %s: no PEM certificate in it", o.tlsCA)
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
-	if o.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-		if err != nil {
-			return nil, fmt.Errorf("-tls-cert %s, -tls-key %s: %w", o.tlsCert, o.tlsKey, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return tlsconf.Files{Flag: "-tls", CA: o.tlsCA, Cert: o.tlsCert, Key: o.tlsKey}.Client()
 }
 
 // ping sends one Metadata request and checks the answer names a broker and

@@ -44,7 +44,7 @@ test-phases:
 	[ $$cassandra_rc = 0 ] || echo "==> the local Cassandra did not start (exit $$cassandra_rc)" >&2; \
 	[ $$kafka_rc = 0 ] || echo "==> the local Kafka did not start (exit $$kafka_rc)" >&2; \
 	[ $$cassandra_rc = 0 ] && [ $$kafka_rc = 0 ]
-	$(call phase,5,go test -race $(PKGS) against them and a headless Chromium (the dashboard's browser test; about 3-5 min))
+	$(call phase,5,go test -race $(PKGS) against them and a headless Chromium (the dashboard browser test; about 3-5 min))
 	@$(SUBMAKE) unit
 	$(call phase,6,parity with Flink $(FLINK_VERSION) on the small inputs (bench/parity/parity.sh; under a minute))
 	@$(SUBMAKE) parity-small

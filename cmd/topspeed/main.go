@@ -300,7 +300,7 @@ func (o *options) source(env runner.BuildEnv) (engine.Source[topspeed.Car], erro
 		return src, nil
 	}
 	if o.input != "" {
-		return source.NewLines(o.input, topspeed.ParseCar, source.WithBadRecords(policy), source.WithLogger(env.Log)), nil
+		return source.NewFileLines(o.input, topspeed.ParseCar, source.ParallelConfig{}, source.WithBadRecords(policy), source.WithLogger(env.Log)), nil
 	}
 	g, err := topspeed.NewGenerator(o.generatorConfig(time.Now()))
 	return g, o.flagError(err)

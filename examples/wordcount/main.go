@@ -153,7 +153,7 @@ func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 		if in == "-" {
 			srcs = append(srcs, source.NewLinesReader("stdin", env.Stdin, wordcount.ParseLine))
 		} else {
-			srcs = append(srcs, source.NewLines(in, wordcount.ParseLine))
+			srcs = append(srcs, source.NewFileLines(in, wordcount.ParseLine, source.ParallelConfig{}))
 		}
 	}
 	text := srcs[0]

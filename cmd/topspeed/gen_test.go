@@ -218,7 +218,15 @@ func TestGenKafkaTopic(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tds, err := adm.ListTopics(ctx, topic)
+	// The broker's metadata may lag the topic's creation briefly: ask again.
+	var tds kadm.TopicDetails
+	for {
+		tds, err = adm.ListTopics(ctx, topic)
+		if err == nil && len(tds[topic].Partitions) == partitions || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil || len(tds[topic].Partitions) != partitions {
 		t.Fatalf("topic %s: %d partitions, %v; want %d", topic, len(tds[topic].Partitions), err, partitions)
 	}

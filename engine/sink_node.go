@@ -143,7 +143,7 @@ func (s *sinkNode[T]) run(x *execution, stateful StatefulSink[T], restored []byt
 		s.prog.e2e = s.stats.e2e // before the first Write, so before any ack
 	}
 	a := &sinkAlign[T]{node: s, x: x, stateful: stateful, align: stateful != nil,
-		blocked: make([]bool, s.inputs), ended: make([]bool, s.inputs), counts: map[uint64]int{}}
+		blocked: make([]bool, s.inputs), ended: make([]bool, s.inputs), counts: map[uint64][]bool{}}
 	for a.nEnded < s.inputs {
 		var m message[T]
 		select {
@@ -193,9 +193,9 @@ type sinkAlign[T any] struct {
 
 	blocked, ended []bool
 	nBlock, nEnded int
-	barrier        uint64         // aligning this checkpoint (align mode)
-	held           []message[T]   // messages of blocked inputs
-	counts         map[uint64]int // checkpoint -> inputs delivered (plain mode)
+	barrier        uint64            // aligning this checkpoint (align mode)
+	held           []message[T]      // messages of blocked inputs
+	counts         map[uint64][]bool // checkpoint -> which inputs delivered its barrier (plain mode)
 }
 
 func (a *sinkAlign[T]) handle(m message[T]) error {
@@ -216,7 +216,12 @@ func (a *sinkAlign[T]) handle(m message[T]) error {
 		}
 	case ctrlBarrier:
 		if !a.align {
-			a.counts[m.ctrl.cp]++
+			got := a.counts[m.ctrl.cp]
+			if got == nil {
+				got = make([]bool, len(a.ended))
+				a.counts[m.ctrl.cp] = got
+			}
+			got[m.from] = true
 			return a.completeCounted()
 		}
 		if a.barrier != 0 && a.barrier != m.ctrl.cp {
@@ -238,10 +243,17 @@ func (a *sinkAlign[T]) handle(m message[T]) error {
 }
 
 // completeCounted completes, in plain mode, every checkpoint whose barrier
-// has arrived from every live input.
+// has arrived from every input that has not ended. An input that delivered
+// the barrier and then ended (a final checkpoint) counts once, not twice:
+// counting it twice completed the checkpoint before the other inputs'
+// barriers, and again when they came.
 func (a *sinkAlign[T]) completeCounted() error {
-	for id, n := range a.counts {
-		if n+a.nEnded == len(a.ended) {
+	for id, got := range a.counts {
+		all := true
+		for i, ok := range got {
+			all = all && (ok || a.ended[i])
+		}
+		if all {
 			delete(a.counts, id)
 			if err := a.node.complete(a.x, a.stateful, id); err != nil {
 				return err

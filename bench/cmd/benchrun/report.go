@@ -95,6 +95,78 @@ func plural(n int, s string) string {
 	return fmt.Sprintf("%d %ss", n, s)
 }
 
+// summaryS1 is S1's rows: the headline against tuned Flink, then the
+// example's defaults, p=1, the parse-only ratios and the costs.
+func (r *runner) summaryS1(row func(s, m, t, f string, v float64, ok bool)) {
+	c2 := r.find("S1", "topspeed-p2")
+	if c2 == nil {
+		return
+	}
+	s := fmt.Sprintf("S1 engine (%s events, 1,000 cars)", human(float64(c2.Events)))
+	c1, cp := r.find("S1", "topspeed-p1"), r.find("S1", "parse-only")
+	perM := func(c *Case) string { return fmt.Sprintf("%.3f", c.Median.CPU()/(float64(c.Events)/1e6)) }
+	for _, f := range []struct{ id, name, suffix string }{{"flink-tuned", "Flink tuned", "Flink tuned"}, {"flink-p2", "Flink's defaults", "Flink p=2"}} {
+		cf := r.find("S1", f.id)
+		if cf == nil {
+			continue
+		}
+		v, ok := r.ratioOf("S1", "events/s, topspeed p=2 / "+f.suffix)
+		row(s, "events/s, topspeed p=2 vs "+f.name, human(c2.EvPerS), human(cf.EvPerS), v, ok)
+		if c1 != nil {
+			v, ok := r.ratioOf("S1", "events/s, topspeed p=1 / "+f.suffix)
+			row(s, "events/s, topspeed p=1 vs "+f.name, human(c1.EvPerS), human(cf.EvPerS), v, ok)
+		}
+	}
+	if cp != nil {
+		v, ok := r.ratioOf("S1", "events/s, topspeed p=2 / parse-only")
+		row(s, "events/s p=2 vs parse-only on one core ("+human(cp.EvPerS)+"/s)", human(c2.EvPerS), "", v, ok)
+		if c1 != nil {
+			v, ok := r.ratioOf("S1", "events/s, topspeed p=1 / parse-only")
+			row(s, "events/s p=1 vs parse-only on one core", human(c1.EvPerS), "", v, ok)
+		}
+	}
+	if ct := r.find("S1", "flink-tuned"); ct != nil {
+		v, ok := r.ratioOf("S1", "CPU seconds per million events, Flink tuned / topspeed p=2")
+		row(s, "CPU s per million events (Flink tuned ÷ topspeed p=2)", perM(c2), perM(ct), v, ok)
+		v, ok = r.ratioOf("S1", "peak RSS, Flink tuned / topspeed p=2")
+		row(s, "peak RSS MiB (Flink tuned ÷ topspeed p=2)", mib(c2.Median.MaxRSSK), mib(ct.Median.MaxRSSK), v, ok)
+	}
+	if cf := r.find("S1", "flink-p2"); cf != nil {
+		v, ok := r.ratioOf("S1", "CPU seconds, Flink p=2 / topspeed p=2")
+		row(s, "CPU seconds (Flink's defaults ÷ topspeed p=2)", secs(c2.Median.CPU()), secs(cf.Median.CPU()), v, ok)
+	}
+}
+
+// summaryS6 is S6's rows: MB/s on the slice against tuned Flink and the
+// example's defaults, then S6-large and its minutes for 10 GB beside the
+// seed's figure (a different machine).
+func (r *runner) summaryS6(row func(s, m, t, f string, v float64, ok bool)) {
+	cg := r.find("S6", "wordcount-go")
+	if cg == nil {
+		return
+	}
+	s := fmt.Sprintf("S6 WordCount (%.0f MB slice of the Zipf text)", float64(cg.Bytes)/1e6)
+	if cf := r.find("S6", "wordcount-flink-tuned"); cf != nil {
+		v, ok := r.ratioOf("S6", "MB/s, topspeed wordcount / Flink tuned WordCount (same slice)")
+		row(s, "MB/s vs Flink tuned", fmt.Sprintf("%.1f", cg.MBPerS), fmt.Sprintf("%.2f", cf.MBPerS), v, ok)
+	}
+	if cf := r.find("S6", "wordcount-flink"); cf != nil {
+		v, ok := r.ratioOf("S6", "MB/s, topspeed wordcount / Flink WordCount (same slice)")
+		row(s, "MB/s vs Flink's defaults", fmt.Sprintf("%.1f", cg.MBPerS), fmt.Sprintf("%.2f", cf.MBPerS), v, ok)
+		v, ok = r.ratioOf("S6", "CPU seconds, Flink / topspeed (same slice)")
+		row(s, "CPU seconds (Flink's defaults ÷ topspeed)", secs(cg.Median.CPU()), secs(cf.Median.CPU()), v, ok)
+	}
+	big := cg
+	if cl := r.find("S6", "wordcount-go-large"); cl != nil {
+		big = cl
+		row(fmt.Sprintf("S6-large WordCount (%.0f MB)", float64(cl.Bytes)/1e6), "MB/s (topspeed only)", fmt.Sprintf("%.1f", cl.MBPerS), "", 0, false)
+	}
+	if big.MBPerS > 0 {
+		row("S6 WordCount, 10 GB", fmt.Sprintf("minutes for 10 GB (topspeed: 10,000 MB at the %.0f MB run's rate, 2 cores here; Flink: the seed's figure, p=32 on 4 TaskManagers, a different machine)", float64(big.Bytes)/1e6),
+			fmt.Sprintf("%.1f", 1e4/big.MBPerS/60), fmt.Sprintf("%d (seed)", seedWordCountMin), 0, false)
+	}
+}
+
 // summary is the table bench/README.md shows: per scenario, the measure,
 // topspeed's and Flink's medians and the ratio, all from this run.
 func (r *runner) summary() string {
@@ -107,23 +179,7 @@ func (r *runner) summary() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s, m, t, f, rs)
 	}
-	if c2, cf := r.find("S1", "topspeed-p2"), r.find("S1", "flink-p2"); c2 != nil && cf != nil {
-		s := fmt.Sprintf("S1 engine (%s events, 1,000 cars)", human(float64(c2.Events)))
-		v, ok := r.ratioOf("S1", "events/s, topspeed p=2 / Flink p=2")
-		row(s, "events/s (p=2 both)", human(c2.EvPerS), human(cf.EvPerS), v, ok)
-		if c1 := r.find("S1", "topspeed-p1"); c1 != nil {
-			v, ok := r.ratioOf("S1", "events/s, topspeed p=1 / Flink p=2")
-			row(s, "events/s (topspeed p=1)", human(c1.EvPerS), human(cf.EvPerS), v, ok)
-		}
-		v, ok = r.ratioOf("S1", "CPU seconds, Flink p=2 / topspeed p=2")
-		row(s, "CPU seconds (Flink ÷ topspeed)", secs(c2.Median.CPU()), secs(cf.Median.CPU()), v, ok)
-		v, ok = r.ratioOf("S1", "peak RSS, Flink p=2 / topspeed p=2")
-		row(s, "peak RSS MiB (Flink ÷ topspeed)", mib(c2.Median.MaxRSSK), mib(cf.Median.MaxRSSK), v, ok)
-		if cp := r.find("S1", "parse-only"); cp != nil {
-			v, ok := r.ratioOf("S1", "events/s, topspeed p=2 / parse-only")
-			row(s, "events/s vs parse-only ("+human(cp.EvPerS)+"/s)", human(c2.EvPerS), "", v, ok)
-		}
-	}
+	r.summaryS1(row)
 	for _, e := range s2Evicts {
 		ct, cf := r.find("S2", "topspeed-"+e.name), r.find("S2", "flink-"+e.name)
 		if ct == nil || cf == nil {
@@ -169,13 +225,7 @@ func (r *runner) summary() string {
 			fmt.Sprintf("%.0f / %.0f / %.0f", f.P50, f.P99, f.Max), "≥ 15,000 (documented, not measured)", v, ok)
 		row("S5 failover", "SIGTERM handover, p50 / max ms", fmt.Sprintf("%.0f / %.0f", f.HandP50, f.HandMax), "", 0, false)
 	}
-	if cg, cf := r.find("S6", "wordcount-go"), r.find("S6", "wordcount-flink"); cg != nil && cf != nil {
-		s := fmt.Sprintf("S6 WordCount (%.0f MB Zipf text)", float64(cg.Bytes)/1e6)
-		v, ok := r.ratioOf("S6", "MB/s, topspeed wordcount / Flink WordCount")
-		row(s, "MB/s", fmt.Sprintf("%.1f", cg.MBPerS), fmt.Sprintf("%.2f", cf.MBPerS), v, ok)
-		v, ok = r.ratioOf("S6", "CPU seconds, Flink / topspeed")
-		row(s, "CPU seconds (Flink ÷ topspeed)", secs(cg.Median.CPU()), secs(cf.Median.CPU()), v, ok)
-	}
+	r.summaryS6(row)
 	r.summaryS7(row)
 	return b.String()
 }

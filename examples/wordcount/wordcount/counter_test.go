@@ -3,6 +3,8 @@ package wordcount_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"testing"
 
 	"github.com/topspeed/topspeed/engine"
@@ -38,4 +40,67 @@ func BenchmarkCounter(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/record")
 		})
 	}
+}
+
+// TestCounterLocalTable counts words arriving as the same string, as other
+// strings with the same bytes, and many distinct words (the local table
+// grows), then checks the emitted running counts against a plain map and
+// that a checkpoint taken mid-way restores into a Counter that goes on
+// with the same counts.
+func TestCounterLocalTable(t *testing.T) {
+	keys := engine.Keys[string, wordcount.Count]{Key: wordcount.Word, Hash: engine.HashString, MaxParallelism: engine.DefaultMaxParallelism}
+	open := func(restored *engine.KeyedState) (engine.Operator[wordcount.Count, wordcount.Count], engine.OperatorContext) {
+		ctx, err := engine.NewOperatorContext(context.Background(), "counter", keys, 0, 1, restored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := wordcount.NewCounter(keys)
+		if err := engine.OpenOperator(op, ctx); err != nil {
+			t.Fatal(err)
+		}
+		return op, ctx
+	}
+	interned := []string{"alpha", "beta", "gamma"}
+	var batch []wordcount.Count
+	for i := range 5000 {
+		var w string
+		switch i % 4 {
+		case 0: // the same string every time
+			w = interned[i%3]
+		case 1: // a fresh string with the same bytes
+			w = strings.Clone(interned[i%3])
+		default: // many distinct words, each seen twice
+			w = fmt.Sprint("w", i/8)
+		}
+		batch = append(batch, wordcount.Count{Word: w, N: int64(1 + i%2)})
+	}
+	want := map[string]int64{}
+	check := func(op engine.Operator[wordcount.Count, wordcount.Count], in []wordcount.Count) {
+		t.Helper()
+		var out engine.Output[wordcount.Count]
+		if err := op.ProcessBatch(in, &out); err != nil {
+			t.Fatal(err)
+		}
+		got := out.Records()
+		if len(got) != len(in) {
+			t.Fatalf("%d records out, want %d", len(got), len(in))
+		}
+		for i, r := range in {
+			want[r.Word] += r.N
+			if got[i] != (wordcount.Count{Word: r.Word, N: want[r.Word]}) {
+				t.Fatalf("record %d: got %v, want (%s,%d)", i, got[i], r.Word, want[r.Word])
+			}
+		}
+	}
+	op, ctx := open(nil)
+	check(op, batch[:3000])
+	st, err := engine.CheckpointOperator(op, ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := maps.Clone(want)
+	check(op, batch[3000:]) // after the checkpoint: not in the restored state
+	want = saved
+	op2, _ := open(st)
+	check(op2, batch[3000:])
 }

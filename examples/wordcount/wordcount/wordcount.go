@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/topspeed/topspeed/engine"
 	"github.com/topspeed/topspeed/window"
@@ -184,11 +185,23 @@ func NewCounter(engine.Keys[string, Count]) engine.Operator[Count, Count] { retu
 // Counter is RunningCount's operator, written with engine's operator kit:
 // BaseOperator supplies the hooks it does not need, and the counts live in
 // a typed ValueState, which the engine checkpoints and restores by key
-// group. Per record it makes one map lookup and allocates nothing, except
-// a copy of the word the first time it is seen.
+// group.
+//
+// In front of the ValueState the Counter keeps its own table of the words
+// it has counted (up to maxLocalWords of them), keyed by the identity of
+// the word's string: the Tokenizer interns words, so a known word arrives
+// as the same string and costs one probe with no hashing or comparing of
+// its bytes. Counts in that table are written back to the ValueState on
+// every checkpoint (OnCheckpoint runs before the engine snapshots typed
+// state) and at Close, so the ValueState is exact wherever the engine
+// reads it. A word arriving as another string with the same bytes is found
+// through a map by content. Per record it allocates nothing, except a copy
+// of the word the first time it is seen. A Counter is used by one subtask
+// goroutine.
 type Counter struct {
 	engine.BaseOperator[Count, Count]
 	counts *engine.ValueState[string, int64]
+	local  localCounts
 }
 
 var _ engine.Operator[Count, Count] = (*Counter)(nil)
@@ -202,10 +215,153 @@ func (c *Counter) Open(ctx engine.OperatorContext) (err error) {
 // ProcessBatch adds each record's N to its word's count and emits the sum.
 func (c *Counter) ProcessBatch(in []Count, out *engine.Output[Count]) error {
 	for _, r := range in {
-		n, _ := c.counts.Get(r.Word)
-		n += r.N
-		c.counts.Set(r.Word, n)
+		n, ok := c.local.add(r.Word, r.N)
+		if !ok {
+			n = c.slowAdd(r.Word, r.N)
+		}
 		out.Emit(Count{Word: r.Word, N: n})
 	}
 	return nil
+}
+
+// slowAdd counts a word not found by identity: by content in the local
+// table, or in the ValueState (then the word joins the local table if it
+// has room).
+func (c *Counter) slowAdd(w string, d int64) int64 {
+	if n, ok := c.local.addByContent(w, d); ok {
+		return n
+	}
+	n, _ := c.counts.Get(w)
+	n += d
+	if !c.local.insert(w, n) {
+		c.counts.Set(w, n)
+	}
+	return n
+}
+
+// OnCheckpoint writes the counts changed since the last checkpoint back to
+// the ValueState, which the engine then snapshots.
+func (c *Counter) OnCheckpoint(uint64, *engine.KeyedState) error {
+	c.local.flush(c.counts.Set)
+	return nil
+}
+
+// Close writes the changed counts back, like OnCheckpoint.
+func (c *Counter) Close(*engine.Output[Count]) error {
+	c.local.flush(c.counts.Set)
+	return nil
+}
+
+// maxLocalWords bounds a Counter's local table; words beyond it are
+// counted in the ValueState directly.
+const maxLocalWords = 1 << 22
+
+// localCounts is an open-addressing table (linear probing, doubling at
+// half full) of words and their counts, keyed by the address and length
+// of the word's string, plus a map by content for words that arrive as
+// another string. Each word is in it at most once; the slot keeps its
+// string alive, so an address is never reused by another word while in
+// the table.
+type localCounts struct {
+	slots     []localSlot
+	byContent map[string]int32
+	dirty     []int32
+}
+
+type localSlot struct {
+	w     string // "" = empty
+	n     int64
+	dirty bool
+}
+
+func ptrHash(w string) uint64 {
+	return uint64(uintptr(unsafe.Pointer(unsafe.StringData(w)))) * 0x9e3779b97f4a7c15
+}
+
+// add adds d to w's count if w, this very string, is in the table.
+func (t *localCounts) add(w string, d int64) (int64, bool) {
+	if len(t.slots) == 0 || w == "" {
+		return 0, false
+	}
+	p := unsafe.StringData(w)
+	mask := uint64(len(t.slots) - 1)
+	for i := ptrHash(w) >> 32 & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.w == "" {
+			return 0, false
+		}
+		if unsafe.StringData(s.w) == p && len(s.w) == len(w) {
+			return t.bump(int32(i), d), true
+		}
+	}
+}
+
+func (t *localCounts) bump(i int32, d int64) int64 {
+	s := &t.slots[i]
+	s.n += d
+	if !s.dirty {
+		s.dirty = true
+		t.dirty = append(t.dirty, i)
+	}
+	return s.n
+}
+
+// addByContent adds d to the count of the word equal to w, if present.
+func (t *localCounts) addByContent(w string, d int64) (int64, bool) {
+	i, ok := t.byContent[w]
+	if !ok {
+		return 0, false
+	}
+	return t.bump(i, d), true
+}
+
+// insert adds w (absent) with count n, changed since the last flush;
+// false if the table is full (or w is empty).
+func (t *localCounts) insert(w string, n int64) bool {
+	if w == "" || len(t.byContent) >= maxLocalWords {
+		return false
+	}
+	if 2*(len(t.byContent)+1) > len(t.slots) {
+		t.grow()
+	}
+	i := t.put(localSlot{w: w, n: n})
+	t.byContent[w] = i
+	t.bump(i, 0)
+	return true
+}
+
+func (t *localCounts) grow() {
+	old := t.slots
+	t.slots = make([]localSlot, max(1024, 2*len(old)))
+	t.byContent = make(map[string]int32, len(t.slots)/2)
+	t.dirty = t.dirty[:0]
+	for _, s := range old {
+		if s.w != "" {
+			i := t.put(s)
+			t.byContent[s.w] = i
+			if s.dirty {
+				t.dirty = append(t.dirty, i)
+			}
+		}
+	}
+}
+
+func (t *localCounts) put(s localSlot) int32 {
+	mask := uint64(len(t.slots) - 1)
+	i := ptrHash(s.w) >> 32 & mask
+	for t.slots[i].w != "" {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = s
+	return int32(i)
+}
+
+// flush calls set for every count changed since the last flush.
+func (t *localCounts) flush(set func(string, int64)) {
+	for _, i := range t.dirty {
+		s := &t.slots[i]
+		set(s.w, s.n)
+		s.dirty = false
+	}
+	t.dirty = t.dirty[:0]
 }

@@ -10,7 +10,7 @@
 # Variables passed through: BENCH_ARGS (e.g. "-only S1,S6 -work /tmp/b -keep"),
 # BENCH_S1_EVENTS, BENCH_S2_EVENTS, BENCH_S2_CARS, BENCH_S5_RUNS,
 # BENCH_S6_MB (S6-large's text, default 2048; 10240 = the seed's 10 GB, needs
-# ~40 GB of disk in the work dir),
+# ~45 GB of disk in the work dir),
 # BENCH_S4, BENCH_S4_ROUNDS, BENCH_S7_EVENTS, BENCH_S7_BROKERS (see bench/run).
 # S7 starts the local Kafka (scripts/kafka/kafka.sh up) and leaves it running.
 .PHONY: bench bench-quick

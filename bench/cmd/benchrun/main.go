@@ -1053,7 +1053,7 @@ func (r *runner) s6Text(mb int64) (path string, words, size int64, err error) {
 }
 
 // checkDisk fails early when the work dir cannot hold S6's files: the
-// text, its slice, and outputs of ~1.8 bytes per input byte (one
+// text, its slice, and outputs of ~2.4 bytes per input byte (one
 // "(word,count)" line per word) for the largest run and the slice's
 // three runs.
 func (r *runner) checkDisk(mb, sliceMB int64) error {
@@ -1062,9 +1062,9 @@ func (r *runner) checkDisk(mb, sliceMB int64) error {
 		return err
 	}
 	free := int64(st.Bavail) * int64(st.Bsize) / 1e6
-	need := mb*3 + sliceMB*7 + 1000
+	need := mb*7/2 + sliceMB*8 + 1000
 	if sliceMB == mb {
-		need = mb*7 + 1000
+		need = mb*8 + 1000
 	}
 	r.logf("S6: %d MB free in %s, need about %d MB", free, r.work, need)
 	if free < need {

@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -148,10 +146,7 @@ type Lines[T any] struct {
 	discarding bool  // inside a too-long line: drop bytes up to '\n'
 	done       bool
 
-	skipped atomic.Int64
-	mu      sync.Mutex
-	errs    []*RecordError
-	logged  int
+	bad BadRecords[*RecordError] // the bad-record policy, count and kept errors
 }
 
 var _ engine.StatefulSource[int] = (*Lines[int])(nil)
@@ -184,6 +179,7 @@ func newLines[T any](name string, parse func([]byte) (T, error), opts []Option) 
 	for _, o := range opts {
 		o(&l.opts)
 	}
+	l.bad.Policy, l.bad.Log = l.opts.onBad, l.opts.logger
 	l.max = l.opts.maxLine
 	if l.max <= 0 {
 		l.max = DefaultMaxLineBytes
@@ -311,39 +307,16 @@ func (l *Lines[T]) Read(ctx context.Context, buf []T) (int, error) {
 
 // badRecord applies the policy to re and reports whether to carry on.
 func (l *Lines[T]) badRecord(re *RecordError) bool {
-	if l.opts.onBad != Skip {
-		return false
-	}
-	l.skipped.Add(1)
-	l.mu.Lock()
-	if len(l.errs) < KeptErrors {
-		l.errs = append(l.errs, re)
-	}
-	logged := l.logged
-	l.logged++
-	l.mu.Unlock()
-	if lg := l.opts.logger; lg != nil {
-		switch {
-		case logged < loggedErrors:
-			lg.Warn("skipping bad record", zap.String("file", re.File), zap.Int64("line", re.Line), zap.Error(re.Err))
-		case logged == loggedErrors:
-			lg.Warn("skipping more bad records; further ones are counted but not logged", zap.String("file", re.File))
-		}
-	}
-	return true
+	return l.bad.Skip(re, zap.String("file", re.File), zap.Int64("line", re.Line))
 }
 
 // Skipped returns how many bad records were skipped so far. It is safe to
 // call concurrently with Read.
-func (l *Lines[T]) Skipped() int64 { return l.skipped.Load() }
+func (l *Lines[T]) Skipped() int64 { return l.bad.Skipped() }
 
 // Errors returns the first KeptErrors errors of skipped records. It is safe
 // to call concurrently with Read.
-func (l *Lines[T]) Errors() []*RecordError {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]*RecordError(nil), l.errs...)
-}
+func (l *Lines[T]) Errors() []*RecordError { return l.bad.Errors() }
 
 // errNotReady means no complete line is buffered and reading might block.
 var errNotReady = errors.New("not ready")

@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -155,10 +153,7 @@ type ParallelLines[T any] struct {
 	nextSeq   uint64       // the sequence number the next chunk must have
 	timer     *time.Timer
 
-	skipped atomic.Int64
-	mu      sync.Mutex
-	errs    []*RecordError
-	logged  int
+	bad BadRecords[*RecordError] // the bad-record policy, count and kept errors
 }
 
 // NewParallelLines returns a source reading the regular file at path with
@@ -169,6 +164,7 @@ func NewParallelLines[T any](path string, parse func(line []byte) (T, error), cf
 	for _, o := range opts {
 		o(&p.opts)
 	}
+	p.bad.Policy, p.bad.Log = p.opts.onBad, p.opts.logger
 	p.max = p.opts.maxLine
 	if p.max <= 0 {
 		p.max = DefaultMaxLineBytes
@@ -446,39 +442,16 @@ func (p *ParallelLines[T]) release(c *chunk[T]) {
 
 // badRecord applies the policy to re and reports whether to carry on.
 func (p *ParallelLines[T]) badRecord(re *RecordError) bool {
-	if p.opts.onBad != Skip {
-		return false
-	}
-	p.skipped.Add(1)
-	p.mu.Lock()
-	if len(p.errs) < KeptErrors {
-		p.errs = append(p.errs, re)
-	}
-	logged := p.logged
-	p.logged++
-	p.mu.Unlock()
-	if lg := p.opts.logger; lg != nil {
-		switch {
-		case logged < loggedErrors:
-			lg.Warn("skipping bad record", zap.String("file", re.File), zap.Int64("line", re.Line), zap.Error(re.Err))
-		case logged == loggedErrors:
-			lg.Warn("skipping more bad records; further ones are counted but not logged", zap.String("file", re.File))
-		}
-	}
-	return true
+	return p.bad.Skip(re, zap.String("file", re.File), zap.Int64("line", re.Line))
 }
 
 // Skipped returns how many bad records were skipped so far. It is safe to
 // call concurrently with Read.
-func (p *ParallelLines[T]) Skipped() int64 { return p.skipped.Load() }
+func (p *ParallelLines[T]) Skipped() int64 { return p.bad.Skipped() }
 
 // Errors returns the first KeptErrors errors of skipped records. It is safe
 // to call concurrently with Read.
-func (p *ParallelLines[T]) Errors() []*RecordError {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]*RecordError(nil), p.errs...)
-}
+func (p *ParallelLines[T]) Errors() []*RecordError { return p.bad.Errors() }
 
 // SnapshotState returns the byte offset and line number of the next line
 // Read has not consumed, in Lines' encoding.

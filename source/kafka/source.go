@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,10 +40,9 @@ const (
 	// DefaultMaxWait is how long Read waits for records before it returns
 	// none, so that checkpoint barriers get through a quiet partition.
 	DefaultMaxWait = 200 * time.Millisecond
-	// KeptErrors is how many errors a Skip-policy Source keeps for Errors.
-	KeptErrors = 10
-	// loggedErrors is how many skipped records are logged individually.
-	loggedErrors = 5
+	// KeptErrors is how many errors a Skip-policy Source keeps for Errors
+	// (source.KeptErrors).
+	KeptErrors = source.KeptErrors
 	// maxScratch bounds the records one Read takes from the queue.
 	maxScratch = 1 << 16
 )
@@ -100,10 +97,7 @@ type Source[T any] struct {
 	scratch []*kgo.Record
 	timer   *time.Timer
 
-	skipped atomic.Int64
-	mu      sync.Mutex
-	errs    []*RecordError
-	logged  int
+	bad source.BadRecords[*RecordError] // the bad-record policy, count and kept errors
 }
 
 var (
@@ -119,6 +113,7 @@ func NewSource[T any](p *Partition, parse func(value []byte) (T, error), opts ..
 	for _, o := range opts {
 		o(&s.opts)
 	}
+	s.bad.Policy, s.bad.Log = s.opts.onBad, s.opts.logger
 	if s.opts.maxWait <= 0 {
 		s.opts.maxWait = DefaultMaxWait
 	}
@@ -201,39 +196,14 @@ func (s *Source[T]) Read(ctx context.Context, buf []T) (int, error) {
 
 // badRecord applies the policy to re and reports whether to carry on.
 func (s *Source[T]) badRecord(re *RecordError) bool {
-	if s.opts.onBad != source.Skip {
-		return false
-	}
-	s.skipped.Add(1)
-	s.mu.Lock()
-	if len(s.errs) < KeptErrors {
-		s.errs = append(s.errs, re)
-	}
-	logged := s.logged
-	s.logged++
-	s.mu.Unlock()
-	if lg := s.opts.logger; lg != nil {
-		switch {
-		case logged < loggedErrors:
-			lg.Warn("skipping bad record", zap.String("topic", re.Topic), zap.Int32("partition", re.Partition),
-				zap.Int64("offset", re.Offset), zap.Error(re.Err))
-		case logged == loggedErrors:
-			lg.Warn("skipping more bad records; further ones are counted but not logged",
-				zap.String("topic", re.Topic), zap.Int32("partition", re.Partition))
-		}
-	}
-	return true
+	return s.bad.Skip(re, zap.String("topic", re.Topic), zap.Int32("partition", re.Partition), zap.Int64("offset", re.Offset))
 }
 
 // Skipped returns how many bad records were skipped so far.
-func (s *Source[T]) Skipped() int64 { return s.skipped.Load() }
+func (s *Source[T]) Skipped() int64 { return s.bad.Skipped() }
 
 // Errors returns the first KeptErrors errors of skipped records.
-func (s *Source[T]) Errors() []*RecordError {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*RecordError(nil), s.errs...)
-}
+func (s *Source[T]) Errors() []*RecordError { return s.bad.Errors() }
 
 // Idle reports whether the partition had no record for Config.IdleTimeout
 // and none is waiting (Flink's withIdleness): its watermark should not

@@ -750,30 +750,11 @@ func checkRaftTLS(p *problems, pod *Pod) {
 		p.add("--ha-allow-insecure is set: raft must run over mutual TLS")
 	}
 	for flag, key := range map[string]string{"ha-tls-ca": "ca.crt", "ha-tls-cert": "tls.crt", "ha-tls-key": "tls.key"} {
-		file := s.Value(flag)
-		if file == "" {
+		if s.Value(flag) == "" {
 			p.add("--%s is not set: raft would run without TLS (anyone reaching the port could vote)", flag)
 			continue
 		}
-		m, rel, ok := pod.Mount(path.Clean(file))
-		if !ok {
-			p.add("--%s %s is on no volume", flag, file)
-			continue
-		}
-		v := pod.Volume(m.Name)
-		if v == nil || v.Secret == nil || v.Secret.SecretName != RaftTLSSecret {
-			p.add("--%s is on mount %s, which is not secret %s", flag, m.Name, RaftTLSSecret)
-			continue
-		}
-		got := rel
-		for _, it := range v.Secret.Items {
-			if it.Path == rel {
-				got = it.Key
-			}
-		}
-		if got != key {
-			p.add("--%s %s is key %q of %s, want %q", flag, file, got, RaftTLSSecret, key)
-		}
+		checkSecretFile(p, pod, flag, RaftTLSSecret, key)
 	}
 }
 

@@ -362,7 +362,12 @@ func (x *replica) termEnded(err error) {
 // entry is committed and apply it; leaving at once could strand them
 // without a quorum to commit it themselves.
 func (x *replica) finished() bool {
-	if x.cur != nil || !x.node.Pointer().Finished {
+	ptr := x.node.Pointer()
+	if x.cur != nil || !ptr.Finished {
+		return false
+	}
+	if err := x.finishedRefusal(ptr); err != nil {
+		x.fatal = err // exit 2, not 0: the savepoint was not run
 		return false
 	}
 	if x.node.IsLeader() {

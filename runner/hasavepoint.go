@@ -47,6 +47,12 @@ func (x *replica) savepointPolicy(ptr ha.Pointer, term uint64, log *zap.Logger) 
 		log.Info("leader: starting from the savepoint (recorded through raft)", zap.String("savepoint", abs))
 		return x.node.Pointer(), nil
 	}
+	return ptr, x.refusal(abs, ptr)
+}
+
+// refusal is the error of a --from-savepoint abs that the committed
+// pointer ptr cannot take.
+func (x *replica) refusal(abs string, ptr ha.Pointer) error {
 	origin := "the beginning"
 	if ptr.Origin != "" {
 		origin = "savepoint " + ptr.Origin
@@ -55,10 +61,25 @@ func (x *replica) savepointPolicy(ptr ha.Pointer, term uint64, log *zap.Logger) 
 	if ptr.Finished {
 		state = "a job that already finished, which started from " + origin
 	}
-	return ptr, fmt.Errorf("%w: --from-savepoint %s: the raft cluster already holds %s. "+
+	return fmt.Errorf("%w: --from-savepoint %s: the raft cluster already holds %s. "+
 		"A savepoint is restored only by a fresh raft cluster: to go back to it, stop every replica, "+
 		"delete each replica's --ha-dir (on Kubernetes: scale to 0 and delete the raft volumes), and start them again with this flag; "+
 		"to continue from the committed checkpoint, remove the flag", errSavepointRefused, abs, state)
+}
+
+// finishedRefusal is, on any replica that sees the job finished, the
+// refusal of a --from-savepoint the finished history did not start from
+// (nil if none): a replica must not exit 0 as if it had run it.
+func (x *replica) finishedRefusal(ptr ha.Pointer) error {
+	sp := x.s.ckpt.fromSavepoint
+	if sp == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(sp)
+	if err != nil || abs != ptr.Origin {
+		return x.refusal(abs, ptr)
+	}
+	return nil
 }
 
 // restoreOrigin restores b from the savepoint the raft pointer adopted

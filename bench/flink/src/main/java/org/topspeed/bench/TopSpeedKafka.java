@@ -4,21 +4,13 @@ import java.time.Duration;
 import java.util.Locale;
 
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
-import org.apache.flink.api.common.serialization.SimpleStringEncoder;
 import org.apache.flink.api.common.serialization.SimpleStringSchema;
 import org.apache.flink.api.java.tuple.Tuple4;
-import org.apache.flink.configuration.MemorySize;
-import org.apache.flink.connector.file.sink.FileSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
-import org.apache.flink.core.fs.Path;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.streaming.api.functions.sink.filesystem.rollingpolicies.DefaultRollingPolicy;
-import org.apache.flink.streaming.api.functions.windowing.delta.DeltaFunction;
-import org.apache.flink.streaming.api.windowing.assigners.GlobalWindows;
 import org.apache.flink.streaming.api.windowing.evictors.TimeEvictor;
-import org.apache.flink.streaming.api.windowing.triggers.DeltaTrigger;
 
 /**
  * Flink 1.20's TopSpeedWindowing example reading a Kafka topic instead of a
@@ -84,33 +76,9 @@ public final class TopSpeedKafka {
                 env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka-input")
                         .map(new TopSpeedWindowingEvict.ParseCarData()).name("parse-input");
 
-        DataStream<Tuple4<Integer, Integer, Double, Long>> topSpeeds = carData
-                .assignTimestampsAndWatermarks(
-                        WatermarkStrategy.<Tuple4<Integer, Integer, Double, Long>>forMonotonousTimestamps()
-                                .withTimestampAssigner((car, ts) -> car.f3))
-                .keyBy(value -> value.f0)
-                .window(GlobalWindows.create())
-                .evictor(TimeEvictor.of(Duration.ofSeconds(10)))
-                .trigger(DeltaTrigger.of(triggerMeters,
-                        new DeltaFunction<Tuple4<Integer, Integer, Double, Long>>() {
-                            private static final long serialVersionUID = 1L;
-
-                            @Override
-                            public double getDelta(Tuple4<Integer, Integer, Double, Long> oldDataPoint,
-                                                   Tuple4<Integer, Integer, Double, Long> newDataPoint) {
-                                return newDataPoint.f2 - oldDataPoint.f2;
-                            }
-                        },
-                        carData.getType().createSerializer(env.getConfig().getSerializerConfig())))
-                .maxBy(1);
-
-        topSpeeds.sinkTo(FileSink.<Tuple4<Integer, Integer, Double, Long>>forRowFormat(new Path(output), new SimpleStringEncoder<>())
-                        .withRollingPolicy(DefaultRollingPolicy.builder()
-                                .withMaxPartSize(MemorySize.ofMebiBytes(1))
-                                .withRolloverInterval(Duration.ofSeconds(10))
-                                .build())
-                        .build())
-                .name("file-sink");
+        DataStream<Tuple4<Integer, Integer, Double, Long>> topSpeeds = TopSpeedWindowingEvict.topSpeeds(env,
+                TopSpeedWindowingEvict.withCarTime(carData), TimeEvictor.of(Duration.ofSeconds(10)), triggerMeters);
+        topSpeeds.sinkTo(TopSpeedWindowingEvict.fileSink(output)).name("file-sink");
 
         long t0 = System.nanoTime();
         env.execute("CarTopSpeedWindowingKafka");

@@ -16,6 +16,7 @@ import org.apache.flink.connector.file.src.FileSource;
 import org.apache.flink.connector.file.src.reader.TextLineInputFormat;
 import org.apache.flink.core.fs.Path;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.filesystem.rollingpolicies.DefaultRollingPolicy;
 import org.apache.flink.streaming.api.functions.windowing.delta.DeltaFunction;
@@ -98,6 +99,48 @@ public final class TopSpeedWindowingEvict {
         }
     }
 
+    /** The example's event time: each report's timestamp, monotonous per source subtask. */
+    static SingleOutputStreamOperator<Tuple4<Integer, Integer, Double, Long>> withCarTime(DataStream<Tuple4<Integer, Integer, Double, Long>> carData) {
+        return carData.assignTimestampsAndWatermarks(
+                WatermarkStrategy.<Tuple4<Integer, Integer, Double, Long>>forMonotonousTimestamps()
+                        .withTimestampAssigner((car, ts) -> car.f3));
+    }
+
+    /**
+     * The example's window on timestamped car reports: keyBy carId, GlobalWindows,
+     * the evictor, DeltaTrigger of triggerMeters on the distance, maxBy(1). The
+     * S1, S2 and S7 jobs share it so they run exactly the same pipeline.
+     */
+    static DataStream<Tuple4<Integer, Integer, Double, Long>> topSpeeds(StreamExecutionEnvironment env,
+            DataStream<Tuple4<Integer, Integer, Double, Long>> cars, Evictor<Object, GlobalWindow> evictor, double triggerMeters) {
+        return cars
+                .keyBy(value -> value.f0)
+                .window(GlobalWindows.create())
+                .evictor(evictor)
+                .trigger(DeltaTrigger.of(triggerMeters,
+                        new DeltaFunction<Tuple4<Integer, Integer, Double, Long>>() {
+                            private static final long serialVersionUID = 1L;
+
+                            @Override
+                            public double getDelta(Tuple4<Integer, Integer, Double, Long> oldDataPoint,
+                                                   Tuple4<Integer, Integer, Double, Long> newDataPoint) {
+                                return newDataPoint.f2 - oldDataPoint.f2;
+                            }
+                        },
+                        cars.getType().createSerializer(env.getConfig().getSerializerConfig())))
+                .maxBy(1);
+    }
+
+    /** The example's FileSink: row format, parts rolled at 1 MiB or 10 s. */
+    static FileSink<Tuple4<Integer, Integer, Double, Long>> fileSink(String output) {
+        return FileSink.<Tuple4<Integer, Integer, Double, Long>>forRowFormat(new Path(output), new SimpleStringEncoder<>())
+                .withRollingPolicy(DefaultRollingPolicy.builder()
+                        .withMaxPartSize(MemorySize.ofMebiBytes(1))
+                        .withRolloverInterval(Duration.ofSeconds(10))
+                        .build())
+                .build();
+    }
+
     public static void main(String[] args) throws Exception {
         String input = null;
         String output = null;
@@ -128,33 +171,8 @@ public final class TopSpeedWindowingEvict {
         TimeEvictor<GlobalWindow> timeEvictor = TimeEvictor.of(Duration.ofMillis(evictMs));
         Evictor<Object, GlobalWindow> evictor = sample > 0 ? new SampledEvictor(timeEvictor, sample) : timeEvictor;
 
-        DataStream<Tuple4<Integer, Integer, Double, Long>> topSpeeds = carData
-                .assignTimestampsAndWatermarks(
-                        WatermarkStrategy.<Tuple4<Integer, Integer, Double, Long>>forMonotonousTimestamps()
-                                .withTimestampAssigner((car, ts) -> car.f3))
-                .keyBy(value -> value.f0)
-                .window(GlobalWindows.create())
-                .evictor(evictor)
-                .trigger(DeltaTrigger.of(triggerMeters,
-                        new DeltaFunction<Tuple4<Integer, Integer, Double, Long>>() {
-                            private static final long serialVersionUID = 1L;
-
-                            @Override
-                            public double getDelta(Tuple4<Integer, Integer, Double, Long> oldDataPoint,
-                                                   Tuple4<Integer, Integer, Double, Long> newDataPoint) {
-                                return newDataPoint.f2 - oldDataPoint.f2;
-                            }
-                        },
-                        carData.getType().createSerializer(env.getConfig().getSerializerConfig())))
-                .maxBy(1);
-
-        topSpeeds.sinkTo(FileSink.<Tuple4<Integer, Integer, Double, Long>>forRowFormat(new Path(output), new SimpleStringEncoder<>())
-                        .withRollingPolicy(DefaultRollingPolicy.builder()
-                                .withMaxPartSize(MemorySize.ofMebiBytes(1))
-                                .withRolloverInterval(Duration.ofSeconds(10))
-                                .build())
-                        .build())
-                .name("file-sink");
+        DataStream<Tuple4<Integer, Integer, Double, Long>> topSpeeds = topSpeeds(env, withCarTime(carData), evictor, triggerMeters);
+        topSpeeds.sinkTo(fileSink(output)).name("file-sink");
 
         long t0 = System.nanoTime();
         env.execute("CarTopSpeedWindowingExample");

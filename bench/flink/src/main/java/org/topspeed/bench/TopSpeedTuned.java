@@ -30,27 +30,10 @@ import org.apache.flink.streaming.api.windowing.evictors.TimeEvictor;
 public final class TopSpeedTuned {
 
     public static void main(String[] args) throws Exception {
-        String input = null;
-        String output = null;
-        TunedEnv tuned = new TunedEnv();
-        for (int i = 0; i < args.length; i++) {
-            int used = tuned.parse(args, i);
-            if (used >= 0) {
-                i = used;
-                continue;
-            }
-            switch (args[i]) {
-                case "--input": input = i + 1 < args.length ? args[++i] : null; break;
-                case "--output": output = i + 1 < args.length ? args[++i] : null; break;
-                default:
-                    System.err.println("usage: TopSpeedTuned --input FILE --output DIR " + TunedEnv.USAGE);
-                    System.exit(2);
-            }
-        }
-        if (input == null || output == null) {
-            System.err.println("TopSpeedTuned: need --input FILE --output DIR");
-            System.exit(2);
-        }
+        TunedEnv.JobArgs parsed = TunedEnv.parseJob("TopSpeedTuned", args);
+        String input = parsed.input;
+        String output = parsed.output;
+        TunedEnv tuned = parsed.tuned;
         StreamExecutionEnvironment env = tuned.create();
         System.err.println("TopSpeedTuned: " + tuned.describe());
 

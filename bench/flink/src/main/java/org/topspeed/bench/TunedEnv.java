@@ -98,4 +98,38 @@ final class TunedEnv {
 
     static final String USAGE = "[--parallelism 2] [--source-parallelism 1] [--object-reuse true] [--buffer-timeout -1] "
             + "[--managed-memory 0m] [--network-memory 64m] [--chaining true]";
+
+    /** A tuned job's command line: --input FILE --output DIR and the TunedEnv flags. */
+    static final class JobArgs {
+        String input;
+        String output;
+        final TunedEnv tuned = new TunedEnv();
+    }
+
+    /**
+     * Parses a tuned job's command line; on an unknown flag or a missing
+     * --input or --output it prints the usage of job and exits with status 2.
+     */
+    static JobArgs parseJob(String job, String[] args) {
+        JobArgs a = new JobArgs();
+        for (int i = 0; i < args.length; i++) {
+            int used = a.tuned.parse(args, i);
+            if (used >= 0) {
+                i = used;
+                continue;
+            }
+            switch (args[i]) {
+                case "--input": a.input = i + 1 < args.length ? args[++i] : null; break;
+                case "--output": a.output = i + 1 < args.length ? args[++i] : null; break;
+                default:
+                    System.err.println("usage: " + job + " --input FILE --output DIR " + USAGE);
+                    System.exit(2);
+            }
+        }
+        if (a.input == null || a.output == null) {
+            System.err.println(job + ": need --input FILE --output DIR");
+            System.exit(2);
+        }
+        return a;
+    }
 }

@@ -33,27 +33,10 @@ import org.apache.flink.streaming.examples.wordcount.WordCount;
 public final class WordCountTuned {
 
     public static void main(String[] args) throws Exception {
-        String input = null;
-        String output = null;
-        TunedEnv tuned = new TunedEnv();
-        for (int i = 0; i < args.length; i++) {
-            int used = tuned.parse(args, i);
-            if (used >= 0) {
-                i = used;
-                continue;
-            }
-            switch (args[i]) {
-                case "--input": input = i + 1 < args.length ? args[++i] : null; break;
-                case "--output": output = i + 1 < args.length ? args[++i] : null; break;
-                default:
-                    System.err.println("usage: WordCountTuned --input FILE --output DIR " + TunedEnv.USAGE);
-                    System.exit(2);
-            }
-        }
-        if (input == null || output == null) {
-            System.err.println("WordCountTuned: need --input FILE --output DIR");
-            System.exit(2);
-        }
+        TunedEnv.JobArgs parsed = TunedEnv.parseJob("WordCountTuned", args);
+        String input = parsed.input;
+        String output = parsed.output;
+        TunedEnv tuned = parsed.tuned;
         StreamExecutionEnvironment env = tuned.create();
         System.err.println("WordCountTuned: " + tuned.describe());
 

@@ -360,23 +360,28 @@ func TestStopWithSavepointPlainSink(t *testing.T) {
 		p := build(&sliceSource{recs: seq(100), chunk: 10, gate: gate, stopAt: 60}, c, engine.WithParallelism(2))
 		done := make(chan error)
 		go func() { done <- p.Run(context.Background()) }()
-		var snap *engine.Snapshot
-		var err error
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			snap, err = p.StopWithSavepoint(context.Background())
-			if !errors.Is(err, engine.ErrNotRunning) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		snap := stopWithSavepoint(t, p)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 		if got := int(snap.Sources["src"][0]); got != len(c.records()) {
 			t.Fatalf("savepoint at position %d, but %d records were written", got, len(c.records()))
 		}
+	}
+}
+
+// stopWithSavepoint takes a final checkpoint of p, retrying while the run
+// has not started yet (up to 5 s).
+func stopWithSavepoint(t *testing.T, p *engine.Pipeline) *engine.Snapshot {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		snap, err := p.StopWithSavepoint(context.Background())
+		if err == nil {
+			return snap
+		}
+		if !errors.Is(err, engine.ErrNotRunning) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"testing"
 	"time"
 
@@ -68,18 +67,7 @@ func TestStopWithSavepointHasEverySubtask(t *testing.T) {
 		engine.ToSink(out, "collect", engine.Sink[int](&collect{}))
 		done := make(chan error, 1)
 		go func() { done <- p.Run(context.Background()) }()
-		var snap *engine.Snapshot
-		var err error
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			snap, err = p.StopWithSavepoint(context.Background())
-			if !errors.Is(err, engine.ErrNotRunning) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		snap := stopWithSavepoint(t, p)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}

@@ -112,16 +112,36 @@ func report(b *testing.B, n int64, start time.Time, m0 *runtime.MemStats) {
 }
 
 // BenchmarkParseOnly reads and parses the file and nothing else: the
-// baseline the pipeline is compared against.
+// baseline the pipeline is compared against. "Lines" is one goroutine
+// (source.Lines, the single-core rate S1 compares with); "workers=N" is
+// source.ParallelLines with N parse workers, how the binary reads a
+// regular file (its Read goroutine parses too when the workers are busy).
 func BenchmarkParseOnly(b *testing.B) {
 	path, n := input(b)
+	for _, c := range []struct {
+		name string
+		open func() source.LineSource[topspeed.Car]
+	}{
+		{"Lines", func() source.LineSource[topspeed.Car] { return source.NewLines(path, topspeed.ParseCar) }},
+		{"workers=1", func() source.LineSource[topspeed.Car] {
+			return source.NewParallelLines(path, topspeed.ParseCar, source.ParallelConfig{Workers: 1})
+		}},
+		{"workers=2", func() source.LineSource[topspeed.Car] {
+			return source.NewParallelLines(path, topspeed.ParseCar, source.ParallelConfig{Workers: 2})
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) { parseAll(b, n, c.open) })
+	}
+}
+
+func parseAll(b *testing.B, n int64, open func() source.LineSource[topspeed.Car]) {
 	ctx := context.Background()
 	buf := make([]topspeed.Car, engine.DefaultConfig().BatchSize)
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		src := source.NewLines(path, topspeed.ParseCar)
+		src := open()
 		if err := src.Open(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -144,7 +164,8 @@ func BenchmarkParseOnly(b *testing.B) {
 	report(b, n, start, &m0)
 }
 
-// BenchmarkPipeline runs the whole job: file source, parse, key by car,
+// BenchmarkPipeline runs the whole job as the binary does: the file source
+// (source.NewFileLines: parallel parsing of a regular file), key by car,
 // the fused TopSpeed window, and formatting of every result (to io.Discard).
 // TOPSPEED_BENCH_METRICS=1 enables the metrics as the binary does (a
 // registry; the sink's end-to-end latency is always measured).
@@ -162,7 +183,8 @@ func BenchmarkPipeline(b *testing.B) {
 					opts = append(opts, engine.WithMetrics(prometheus.NewRegistry()))
 				}
 				p := engine.New(opts...)
-				cars := engine.FromSource(p, "cars", engine.Source[topspeed.Car](source.NewLines(path, topspeed.ParseCar)), engine.Monotonous(topspeed.CarTime))
+				src := source.NewFileLines(path, topspeed.ParseCar, source.ParallelConfig{})
+				cars := engine.FromSource(p, "cars", engine.Source[topspeed.Car](src), engine.Monotonous(topspeed.CarTime))
 				out := topspeed.Build(cars, topspeed.DefaultConfig())
 				engine.ToSink(out, "discard", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)))
 				if err := p.Run(context.Background()); err != nil {

@@ -544,6 +544,7 @@ func (r *runner) s1() error {
 	ts1 := r.topspeed(in, filepath.Join(r.outs, "s1-ts1.txt"), 1)
 	ts2 := r.topspeed(in, filepath.Join(r.outs, "s1-ts2.txt"), 2)
 	parse := Cmd{Args: []string{filepath.Join(r.bin, "benchtool"), "parse", "-input", in}}
+	parse2 := Cmd{Args: []string{filepath.Join(r.bin, "benchtool"), "parse", "-input", in, "-workers", "2"}}
 	fl := r.flinkTopSpeed(in, filepath.Join(r.outs, "s1-flink"), "2g")
 	flWarm := r.flinkTopSpeed(small, filepath.Join(r.outs, "s1-flink-warm"), "2g")
 	ft := r.flinkTopSpeedTuned(in, filepath.Join(r.outs, "s1-flink-tuned"))
@@ -551,11 +552,12 @@ func (r *runner) s1() error {
 	c1 := mk("topspeed-p1", "topspeed, parallelism 1", "topspeed", ts1, &ts1, 3)
 	c2 := mk("topspeed-p2", "topspeed, parallelism 2", "topspeed", ts2, &ts2, 3)
 	cp := mk("parse-only", "parse only (read + parse on one core, no job)", "parse-only", parse, &parse, 3)
+	cp2 := mk("parse-only-2", "parse only, the binary's parallel reader (source.ParallelLines, 2 workers), no job", "parse-only", parse2, &parse2, 3)
 	cf := mk("flink-p2", "Flink TopSpeedWindowing, parallelism 2 (the example's defaults)", "flink", fl, &flWarm, slow)
 	cf.Note = "warm-up = Flink on 1,000 events: JVM + mini-cluster start-up cost"
 	ct := mk("flink-tuned", "Flink tuned, parallelism 2 (source p=1 feeding 2 window subtasks)", "flink", ft, &ftWarm, slow)
 	ct.Note = "bench/flink/src/main/java/org/topspeed/bench/TopSpeedTuned.java: " + flinkTunedSummary
-	cases := []*Case{c1, c2, cp, cf, ct}
+	cases := []*Case{c1, c2, cp, cp2, cf, ct}
 	r.runCases(cases, func() {
 		for _, p := range []struct {
 			ts   *Case
@@ -574,17 +576,21 @@ func (r *runner) s1() error {
 		}
 	})
 	r.add(cases...)
-	if cp.ok() {
-		if v, err := kvFloat(kv(cp.stdout), "events"); err != nil || int64(v) != events {
-			cp.Check = fmt.Sprintf("parsed %v events, want %d", v, events)
+	for _, c := range []*Case{cp, cp2} {
+		if !c.ok() {
+			continue
+		}
+		if v, err := kvFloat(kv(c.stdout), "events"); err != nil || int64(v) != events {
+			c.Check = fmt.Sprintf("parsed %v events, want %d", v, events)
 		} else {
-			cp.Check = fmt.Sprintf("parsed all %d events", events)
+			c.Check = fmt.Sprintf("parsed all %d events", events)
 		}
 	}
 	if !c2.ok() || (!cf.ok() && !ct.ok()) {
 		return errors.New("topspeed p=2 or both Flink runs did not run")
 	}
 	r.s1Ratios(c1, c2, cp, cf, ct)
+	r.s1ParseRatio(cp, cp2)
 	return nil
 }
 
@@ -649,6 +655,15 @@ func (r *runner) s1Ratios(c1, c2, cp, cf, ct *Case) {
 			r.ratio("S1", "events/s, topspeed p=2 / "+name+" without Flink's start-up", c2.EvPerS, net,
 				fmt.Sprintf("Flink's rate over its wall time minus its 1,000-event run (%.1f s)", f.Warmup.Wall), false, "")
 		}
+	}
+}
+
+// s1ParseRatio records what the parallel reader gains over one parsing
+// core, parse only (no job): item 1 of the throughput issue.
+func (r *runner) s1ParseRatio(cp, cp2 *Case) {
+	if cp.ok() && cp2.ok() {
+		r.ratio("S1", "events/s, parse-only on 2 cores (parallel reader) / on one core", cp2.EvPerS, cp.EvPerS,
+			"what ordered parallel parsing gains on 2 cores (goal >= 1.5: two cores parse about twice what one does)", false, "")
 	}
 }
 

@@ -124,6 +124,10 @@ func (r *runner) summaryS1(row func(s, m, t, f string, v float64, ok bool)) {
 			v, ok := r.ratioOf("S1", "events/s, topspeed p=1 / parse-only")
 			row(s, "events/s p=1 vs parse-only on one core", human(c1.EvPerS), "", v, ok)
 		}
+		if cp2 := r.find("S1", "parse-only-2"); cp2 != nil {
+			v, ok := r.ratioOf("S1", "events/s, parse-only on 2 cores (parallel reader) / on one core")
+			row(s, "parse-only: parallel reader on 2 cores vs one core", human(cp2.EvPerS), "", v, ok)
+		}
 	}
 	if ct := r.find("S1", "flink-tuned"); ct != nil {
 		v, ok := r.ratioOf("S1", "CPU seconds per million events, Flink tuned / topspeed p=2")

@@ -78,13 +78,21 @@ func usage() {
 func parseCmd(args []string) error {
 	fl := flag.NewFlagSet("parse", flag.ExitOnError)
 	input := fl.String("input", "", "car reports")
+	workers := fl.Int("workers", 0, "0: one goroutine reads and parses (source.Lines); N: source.ParallelLines with N parse workers, as the binary reads a regular file")
 	_ = fl.Parse(args)
 	if *input == "" {
 		return errors.New("parse: -input is required")
 	}
 	ctx := context.Background()
 	start := time.Now()
-	src := source.NewLines(*input, topspeed.ParseCar)
+	var src source.LineSource[topspeed.Car] = source.NewLines(*input, topspeed.ParseCar)
+	if *workers > 0 {
+		cfg := source.ParallelConfig{Workers: *workers}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("parse: -workers: %w", err)
+		}
+		src = source.NewParallelLines(*input, topspeed.ParseCar, cfg)
+	}
 	if err := src.Open(ctx); err != nil {
 		return err
 	}

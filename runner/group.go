@@ -306,7 +306,7 @@ func (r *runner) newTaskBuild(log *zap.Logger, part *kafka.Partition) (*build, e
 	b, err := r.buildWith(log, func(e *BuildEnv) {
 		e.run.group = ge
 		e.group = ge
-		e.metrics = nil // per-task pipelines would register the same metrics
+		e.metrics = taskRegisterer(e.metrics, part)
 		if part != nil {
 			e.Instance = fmt.Sprintf("%s-%d", part.Topic(), part.ID())
 		}
@@ -315,6 +315,22 @@ func (r *runner) newTaskBuild(log *zap.Logger, part *kafka.Partition) (*build, e
 		err = errors.New("--kafka-group: the job's Build did not use runner.PartitionSource, so it cannot read a Kafka partition")
 	}
 	return b, err
+}
+
+// taskRegisterer is where a partition's task exports its engine and job
+// metrics: reg with the constant labels topic and partition, so that the
+// tasks of one replica, which run the same stages at the same time, export
+// separate series (as topspeed_kafka_consumer_lag_records does). A later
+// task of the same partition continues its counters (engine.WithMetrics);
+// the series of a partition that moved away keep their last counts, one
+// set per partition the replica ever owned, so their number is bounded by
+// the topic's partitions. nil (no ops server, or the settings check
+// without a partition) exports nothing.
+func taskRegisterer(reg prometheus.Registerer, part *kafka.Partition) prometheus.Registerer {
+	if reg == nil || part == nil {
+		return nil
+	}
+	return prometheus.WrapRegistererWith(prometheus.Labels{"topic": part.Topic(), "partition": strconv.Itoa(int(part.ID()))}, reg)
 }
 
 // startTask builds, restores and runs partition p's task for epoch gen.

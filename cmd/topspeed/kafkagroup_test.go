@@ -140,6 +140,16 @@ func TestKafkaOneReplicaEqualsInput(t *testing.T) {
 		return strings.Contains(m, "topspeed_kafka_partitions_owned 8") &&
 			strings.Count(m, "topspeed_kafka_consumer_lag_records{") == 8 && !regexp.MustCompile(`consumer_lag_records\{[^}]*\} [1-9]`).MatchString(m)
 	})
+	// Each partition's task exports the engine's per-stage metrics under
+	// its own topic and partition labels.
+	m := httpGet(t, "http://"+addr+"/metrics")
+	parts := map[string]bool{}
+	for _, g := range regexp.MustCompile(`topspeed_records_in_total\{partition="(\d+)",stage="[^"]+",subtask="\d+",topic="[^"]+"\} [1-9]`).FindAllStringSubmatch(m, -1) {
+		parts[g[1]] = true
+	}
+	if len(parts) != 8 {
+		t.Errorf("records_in_total with records for %d partitions, want 8:\n%s", len(parts), grepLines(m, "records_in_total"))
+	}
 	_ = r.Cmd.Process.Signal(syscall.SIGTERM)
 	if err := r.Wait(t, 30*time.Second); err != nil {
 		t.Fatalf("replica: %v\n%s", err, r.Stderr)
@@ -222,4 +232,15 @@ func httpGet(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -53,6 +53,7 @@ type Report struct {
 	Ratios   []Ratio             `json:"ratios"`
 	Failover *Failover           `json:"failover,omitempty"`
 	S4       *S4                 `json:"s4,omitempty"`
+	S8       *S8                 `json:"s8,omitempty"`
 	Notes    map[string][]string `json:"notes"`
 	Errors   []string            `json:"errors,omitempty"`
 }
@@ -108,7 +109,7 @@ type S4 struct {
 
 func main() {
 	quick := flag.Bool("quick", false, "small inputs, one repetition of the slow runs; print one line per scenario")
-	only := flag.String("only", "S1,S2,S3,S4,S5,S6,S7", "scenarios to run")
+	only := flag.String("only", "S1,S2,S3,S4,S5,S6,S7,S8", "scenarios to run")
 	work := flag.String("work", "", "work directory for inputs, outputs and logs (default: a new temp dir, removed at the end unless -keep)")
 	keep := flag.Bool("keep", false, "keep the work directory (and S6's large inputs and outputs)")
 	results := flag.String("results", "bench/results", "where full runs write <date>.md, .json and plots")
@@ -171,7 +172,7 @@ func main() {
 	scen := []struct {
 		id string
 		fn func() error
-	}{{"S1", r.s1}, {"S2", r.s2}, {"S3", r.s3}, {"S4", r.s4}, {"S5", r.s5}, {"S6", r.s6}, {"S7", r.s7}}
+	}{{"S1", r.s1}, {"S2", r.s2}, {"S3", r.s3}, {"S4", r.s4}, {"S5", r.s5}, {"S6", r.s6}, {"S7", r.s7}, {"S8", r.s8}}
 	for _, s := range scen {
 		if !want[s.id] {
 			continue

@@ -231,6 +231,7 @@ func (r *runner) summary() string {
 	}
 	r.summaryS6(row)
 	r.summaryS7(row)
+	r.summaryS8(row)
 	return b.String()
 }
 
@@ -259,10 +260,10 @@ func (r *runner) markdown(base string, plots []string) string {
 		}
 		b.WriteString("\n")
 	}
-	titles := map[string]string{"S1": "S1: engine", "S2": "S2: window length", "S3": "S3: number of keys", "S4": "S4: Cassandra sink", "S5": "S5: failover", "S6": "S6: WordCount", "S7": "S7: Kafka"}
-	for _, s := range []string{"S1", "S2", "S3", "S4", "S5", "S6", "S7"} {
+	titles := map[string]string{"S1": "S1: engine", "S2": "S2: window length", "S3": "S3: number of keys", "S4": "S4: Cassandra sink", "S5": "S5: failover", "S6": "S6: WordCount", "S7": "S7: Kafka", "S8": "S8: hot path and checkpoints (topspeed only)"}
+	for _, s := range []string{"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"} {
 		cs := r.cases(s)
-		if len(cs) == 0 && !(s == "S4" && r.rep.S4 != nil) && !(s == "S5" && r.rep.Failover != nil) {
+		if len(cs) == 0 && !(s == "S4" && r.rep.S4 != nil) && !(s == "S5" && r.rep.Failover != nil) && !(s == "S8" && r.rep.S8 != nil) {
 			continue
 		}
 		fmt.Fprintf(&b, "## %s\n\n", titles[s])
@@ -288,6 +289,8 @@ func (r *runner) markdown(base string, plots []string) string {
 			}
 		case "S5":
 			r.failoverMD(&b)
+		case "S8":
+			r.s8MD(&b)
 		default:
 			r.casesMD(&b, s, cs)
 		}

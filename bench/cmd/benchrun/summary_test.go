@@ -62,3 +62,17 @@ func TestSummaryS1S6(t *testing.T) {
 		t.Errorf("S6 note: %q", n)
 	}
 }
+
+// TestParseGoBench reads go test -bench lines with custom metrics.
+func TestParseGoBench(t *testing.T) {
+	out := "goos: linux\nBenchmarkParseOnly/Lines-2         	       3	         0.0000006 allocs/event	  21584664 events/s\nBenchmarkPipeline/parallelism=2-2  	       3	         0.0006299 allocs/event	  12048217 events/s\nPASS\n"
+	got := parseGoBench(out)
+	if len(got) != 2 || got[0].Name != "BenchmarkParseOnly/Lines" || got[1].Name != "BenchmarkPipeline/parallelism=2" ||
+		got[1].EvPerS != 12048217 || got[1].Allocs != 0.0006299 || got[1].Samples != 3 {
+		t.Fatalf("parseGoBench: %+v", got)
+	}
+	kv := parseKV(" cars=1000000 pause_p99_ms=5.85 incremental_pct=1.2 note=x")
+	if kv["cars"] != 1e6 || kv["pause_p99_ms"] != 5.85 || kv["note"] != "x" {
+		t.Fatalf("parseKV: %v", kv)
+	}
+}

@@ -58,10 +58,8 @@ func (r *runner) s8GoBench(s *S8) error {
 		return err
 	}
 	bin := filepath.Join(r.bin, "bench.test")
-	cmd := exec.Command("go", "test", "-c", "-o", bin, "./bench")
-	cmd.Dir = r.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go test -c ./bench: %v\n%s", err, out)
+	if err := r.goTool("test", "-c", "-o", bin, "./bench"); err != nil {
+		return err
 	}
 	c := Cmd{Args: []string{bin, "-test.run", "^$", "-test.bench", "ParseOnly|Pipeline", "-test.benchtime", "3x"},
 		Env: []string{"TOPSPEED_BENCH_FILE=" + in}}
@@ -113,10 +111,8 @@ func parseGoBench(out string) []GoBench {
 // s8Ckbench runs bench/ckbench.
 func (r *runner) s8Ckbench(s *S8) error {
 	bin := filepath.Join(r.bin, "ckbench")
-	cmd := exec.Command("go", "build", "-o", bin, "./bench/ckbench")
-	cmd.Dir = r.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./bench/ckbench: %v\n%s", err, out)
+	if err := r.goTool("build", "-o", bin, "./bench/ckbench"); err != nil {
+		return err
 	}
 	cars, n := "100,10000,1000000", "10"
 	if r.quick {
@@ -139,6 +135,16 @@ func (r *runner) s8Ckbench(s *S8) error {
 		table = append(table, l)
 	}
 	s.CkReport = strings.TrimSpace(strings.Join(table, "\n"))
+	return nil
+}
+
+// goTool runs the go command with args in the repository.
+func (r *runner) goTool(args ...string) error {
+	cmd := exec.Command("go", args...)
+	cmd.Dir = r.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 	return nil
 }
 

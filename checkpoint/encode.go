@@ -52,7 +52,8 @@ func writeNamed(w io.Writer, m map[string][]byte) error {
 }
 
 // writeState encodes every keyed stage's state: stage name, then its key
-// groups in increasing order, each with its blob.
+// groups in increasing order, each with its blob. It fails if an encoder
+// failed (engine.KeyedState.Resolve).
 func writeState(w io.Writer, ops map[string]*engine.KeyedState) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	bw.Write(magic[:])
@@ -71,13 +72,29 @@ func writeState(w io.Writer, ops map[string]*engine.KeyedState) error {
 		kgs := ops[n].KeyGroups()
 		put(uint64(len(kgs)))
 		for _, kg := range kgs {
-			b := ops[n].Get(kg)
+			// A key group's segments are written as one blob, their
+			// concatenation (see engine.Segment).
+			segs := ops[n].Segments(kg)
+			size := 0
+			for _, seg := range segs {
+				size += len(seg.Data)
+			}
 			put(uint64(kg))
-			put(uint64(len(b)))
-			bw.Write(b)
+			put(uint64(size))
+			for _, seg := range segs {
+				bw.Write(seg.Data)
+			}
 		}
 	}
-	return bw.Flush()
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := ops[n].Resolve(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reader decodes the framing with bounds checks: corrupt input gives an

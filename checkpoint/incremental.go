@@ -13,7 +13,7 @@ import (
 	"github.com/topspeed/topspeed/engine"
 )
 
-// SharedRef is, in a manifest of format version 2, a data file of an
+// SharedRef is, in a manifest of format version 2 or 3, a data file of an
 // earlier checkpoint of the same directory whose key groups this
 // checkpoint uses: an incremental checkpoint writes only the key groups
 // that changed and refers to the files that already hold the others.
@@ -24,8 +24,9 @@ type SharedRef struct {
 	// File is the file's name, size and CRC-32C, verified like the
 	// checkpoint's own files.
 	File FileEntry `json:"file"`
-	// Groups lists, per keyed stage, the key groups taken from the file.
-	Groups map[string][]int `json:"groups"`
+	// Groups lists, per keyed stage, the key groups taken from the file
+	// (format 2 only; format 3 lists them in Manifest.Chains).
+	Groups map[string][]int `json:"groups,omitempty"`
 }
 
 // groupKey names one key group of one keyed stage.
@@ -34,96 +35,201 @@ type groupKey struct {
 	kg    int
 }
 
-// groupLoc is where a key group's blob of a given generation was written.
-type groupLoc struct {
-	gen  uint64
+// piece is a run of a key group's segments written as one blob, and where:
+// the generations of those segments in order, the checkpoint directory and
+// the file.
+type piece struct {
+	gens []uint64
 	dir  string // checkpoint directory name
 	file FileEntry
 }
 
 // writtenIndex is where the key groups of the last checkpoint a Store wrote
-// are, for the next one to refer to. It is only ever used for a checkpoint
-// of the same term, so that a writer refers only to files of its own term,
-// which writers of older terms never prune.
+// are, piece by piece, for the next one to refer to. It is only ever used
+// for a checkpoint of the same term, so that a writer refers only to files
+// of its own term, which writers of older terms never prune.
 type writtenIndex struct {
 	term   uint64
-	groups map[groupKey]groupLoc
+	groups map[groupKey][]piece
 }
 
-// splitIncremental splits snap's keyed state into the key groups to write
-// and references to the files of the last checkpoint that already hold the
-// others (same generation, see engine.KeyedState). Without an index of the
-// same term, or for a savepoint, everything is written.
-func (s *Store) splitIncremental(snap *engine.Snapshot, term uint64) (map[string]*engine.KeyedState, []SharedRef) {
+// writePlan is what a checkpoint writes and refers to.
+type writePlan struct {
+	// own is the keyed state this checkpoint's state.bin holds: per key
+	// group, the segments no earlier file holds, written as one blob.
+	own map[string]*engine.KeyedState
+	// shared are the earlier files referred to.
+	shared []SharedRef
+	// chains (format 3) lists, per stage and key group taken at least in
+	// part from shared files, its pieces in order: 0 is this checkpoint's
+	// state.bin, i > 0 is shared[i-1].
+	chains map[string]map[int][]int
+	// pieces is the next writtenIndex; dir "" is this checkpoint.
+	pieces map[groupKey][]piece
+}
+
+// plan splits snap's keyed state into the segments to write and references
+// to the files of the last checkpoint that already hold the others (a
+// prefix of a key group's segments with the same generations, see
+// engine.Segment). Without an index of the same term, or for a savepoint,
+// everything is written.
+func (s *Store) plan(snap *engine.Snapshot, term uint64) writePlan {
 	s.idxMu.Lock()
 	idx := s.index
 	s.idxMu.Unlock()
-	if !s.incremental() || idx == nil || idx.term != term {
-		return snap.Operators, nil
+	full := writePlan{own: snap.Operators, pieces: map[groupKey][]piece{}}
+	if !s.incremental() {
+		return full
 	}
-	own := make(map[string]*engine.KeyedState, len(snap.Operators))
-	refs := map[string]*SharedRef{}
+	if idx == nil || idx.term != term {
+		for stage, st := range snap.Operators {
+			for _, kg := range st.KeyGroups() {
+				if gens := segmentGens(st.Segments(kg)); gens != nil {
+					full.pieces[groupKey{stage, kg}] = []piece{{gens: gens}}
+				}
+			}
+		}
+		return full
+	}
+	p := writePlan{own: make(map[string]*engine.KeyedState, len(snap.Operators)), chains: map[string]map[int][]int{}, pieces: map[groupKey][]piece{}}
+	files := map[string]int{} // dir/file -> index in p.shared, from 1
 	for stage, st := range snap.Operators {
 		mine := engine.NewKeyedState()
-		own[stage] = mine
+		p.own[stage] = mine
 		for _, kg := range st.KeyGroups() {
-			gen := st.Gen(kg)
-			loc, ok := idx.groups[groupKey{stage, kg}]
-			if gen == 0 || !ok || loc.gen != gen {
-				mine.PutGen(kg, gen, st.Get(kg))
-				continue
+			p.planGroup(groupKey{stage, kg}, st.Segments(kg), idx.groups[groupKey{stage, kg}], mine, files)
+		}
+	}
+	// A manifest must stay well below MaxManifestSize: else write in full.
+	if b, err := json.Marshal([]any{p.shared, p.chains}); err != nil || len(b) > MaxManifestSize/2 {
+		full.pieces = nil
+		return full
+	}
+	if len(p.shared) == 0 {
+		p.chains = nil
+	}
+	return p
+}
+
+// planGroup takes, for one key group, the longest prefix of segs that
+// earlier files hold (old, in order) and puts the rest into mine as one
+// blob.
+func (p *writePlan) planGroup(k groupKey, segs []engine.Segment, old []piece, mine *engine.KeyedState, files map[string]int) {
+	var chain []int
+	var pieces []piece
+	i := 0
+	for _, pc := range old {
+		if !samePrefix(segs[i:], pc.gens) {
+			break
+		}
+		ref := pc.dir + "/" + pc.file.Name
+		f := files[ref]
+		if f == 0 {
+			p.shared = append(p.shared, SharedRef{Checkpoint: pc.dir, File: pc.file})
+			f = len(p.shared)
+			files[ref] = f
+		}
+		chain = append(chain, f)
+		pieces = append(pieces, pc)
+		i += len(pc.gens)
+	}
+	if i < len(segs) {
+		mine.PutSegments(k.kg, segs[i:])
+		chain = append(chain, 0)
+		if gens := segmentGens(segs[i:]); gens != nil {
+			pieces = append(pieces, piece{gens: gens})
+		} else {
+			pieces = nil // never referred to: written again next time
+		}
+	}
+	if pieces != nil {
+		p.pieces[k] = pieces
+	}
+	if len(chain) > 1 || len(chain) == 1 && chain[0] != 0 {
+		if p.chains[k.stage] == nil {
+			p.chains[k.stage] = map[int][]int{}
+		}
+		p.chains[k.stage][k.kg] = chain
+	}
+}
+
+// samePrefix reports whether segs begins with segments of generations
+// gens, all non-zero.
+func samePrefix(segs []engine.Segment, gens []uint64) bool {
+	if len(gens) == 0 || len(gens) > len(segs) {
+		return false
+	}
+	for j, g := range gens {
+		if g == 0 || segs[j].Gen != g {
+			return false
+		}
+	}
+	return true
+}
+
+// segmentGens returns the generations of segs, or nil if one has none.
+func segmentGens(segs []engine.Segment) []uint64 {
+	gens := make([]uint64, len(segs))
+	for i, seg := range segs {
+		if seg.Gen == 0 {
+			return nil
+		}
+		gens[i] = seg.Gen
+	}
+	if len(gens) == 0 {
+		return nil
+	}
+	return gens
+}
+
+// manifestLayout records p's references in m: format 1 without any, format
+// 2 if every key group is one piece (in state.bin or in one shared file),
+// format 3 (chains) otherwise.
+func (p *writePlan) manifestLayout(m *Manifest) {
+	if len(p.shared) == 0 {
+		return
+	}
+	for _, kgs := range p.chains {
+		for _, c := range kgs {
+			if len(c) > 1 {
+				m.FormatVersion, m.Shared, m.Chains = FormatVersion, p.shared, p.chains
+				return
 			}
-			r := refs[loc.dir]
-			if r == nil {
-				r = &SharedRef{Checkpoint: loc.dir, File: loc.file, Groups: map[string][]int{}}
-				refs[loc.dir] = r
-			}
+		}
+	}
+	m.FormatVersion = formatShared
+	m.Shared = slices.Clone(p.shared)
+	for i := range m.Shared {
+		m.Shared[i].Groups = map[string][]int{}
+	}
+	for stage, kgs := range p.chains {
+		for kg, c := range kgs {
+			r := &m.Shared[c[0]-1]
 			r.Groups[stage] = append(r.Groups[stage], kg)
 		}
 	}
-	out := make([]SharedRef, 0, len(refs))
-	for _, r := range refs {
-		out = append(out, *r)
+	for i := range m.Shared {
+		for _, kgs := range m.Shared[i].Groups {
+			sort.Ints(kgs)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Checkpoint < out[j].Checkpoint })
-	// A manifest must stay well below MaxManifestSize: else write in full.
-	if b, err := json.Marshal(out); err != nil || len(b) > MaxManifestSize/2 {
-		return snap.Operators, nil
-	}
-	return own, out
 }
 
 func (s *Store) incremental() bool { return s.Incremental && s.kind == "checkpoint" }
 
 // remember makes the checkpoint just written in dir the base of the next
-// incremental one: every key group with a generation, in the file that
-// holds it.
-func (s *Store) remember(snap *engine.Snapshot, term uint64, dir string, state FileEntry, refs []SharedRef) {
-	if !s.incremental() {
+// incremental one: every key group whose segments all have a generation,
+// piece by piece, in the files that hold them.
+func (s *Store) remember(p writePlan, term uint64, dir string, state FileEntry) {
+	if !s.incremental() || p.pieces == nil {
 		return
 	}
-	idx := &writtenIndex{term: term, groups: map[groupKey]groupLoc{}}
-	shared := map[groupKey]SharedRef{}
-	for _, r := range refs {
-		for stage, kgs := range r.Groups {
-			for _, kg := range kgs {
-				shared[groupKey{stage, kg}] = r
-			}
+	idx := &writtenIndex{term: term, groups: p.pieces}
+	for k, pcs := range p.pieces {
+		if n := len(pcs); n > 0 && pcs[n-1].dir == "" {
+			pcs[n-1].dir, pcs[n-1].file = dir, state
 		}
-	}
-	for stage, st := range snap.Operators {
-		for _, kg := range st.KeyGroups() {
-			gen := st.Gen(kg)
-			if gen == 0 {
-				continue
-			}
-			k := groupKey{stage, kg}
-			if r, ok := shared[k]; ok {
-				idx.groups[k] = groupLoc{gen: gen, dir: r.Checkpoint, file: r.File}
-			} else {
-				idx.groups[k] = groupLoc{gen: gen, dir: dir, file: state}
-			}
-		}
+		idx.groups[k] = pcs
 	}
 	s.idxMu.Lock()
 	s.index = idx
@@ -138,10 +244,12 @@ func (s *Store) forget(dir string) {
 	if s.index == nil {
 		return
 	}
-	for _, loc := range s.index.groups {
-		if loc.dir == dir {
-			s.index = nil
-			return
+	for _, pcs := range s.index.groups {
+		for _, pc := range pcs {
+			if pc.dir == dir {
+				s.index = nil
+				return
+			}
 		}
 	}
 }
@@ -154,23 +262,12 @@ func loadShared(path string, m Manifest, snap *engine.Snapshot) (int64, error) {
 	var total int64
 	seen := map[string]bool{}
 	for _, r := range m.Shared {
-		if _, _, ok := parseDirName(r.Checkpoint); !ok || r.Checkpoint != filepath.Base(r.Checkpoint) || r.Checkpoint == filepath.Base(path) {
-			return 0, fmt.Errorf("shared file: bad checkpoint name %q", r.Checkpoint)
+		if err := checkSharedRef(path, r, seen); err != nil {
+			return 0, err
 		}
-		if r.File.Name != filepath.Base(r.File.Name) || r.File.Name == fileManifest {
-			return 0, fmt.Errorf("shared file: bad name %q", r.File.Name)
-		}
-		if seen[r.Checkpoint+"/"+r.File.Name] {
-			return 0, fmt.Errorf("shared file %s/%s listed twice", r.Checkpoint, r.File.Name)
-		}
-		seen[r.Checkpoint+"/"+r.File.Name] = true
-		b, err := readDataFile(filepath.Join(filepath.Dir(path), r.Checkpoint, r.File.Name), r.File)
+		ops, err := readSharedFile(path, r, m.MaxParallelism)
 		if err != nil {
-			return 0, fmt.Errorf("shared file of %s: %w", r.Checkpoint, err)
-		}
-		ops, err := readState(b, m.MaxParallelism)
-		if err != nil {
-			return 0, fmt.Errorf("shared file %s/%s: %w", r.Checkpoint, r.File.Name, err)
+			return 0, err
 		}
 		if err := takeGroups(r, ops, snap); err != nil {
 			return 0, err
@@ -249,4 +346,102 @@ func (s *Store) trim(name string, keepFiles map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// loadChains is loadShared for format 3: it replaces, in snap, every key
+// group Manifest.Chains lists by the concatenation of its pieces, verifying
+// every shared file like an own file. Every key group of state.bin must be
+// used exactly once: alone, or as a piece of its chain.
+func loadChains(path string, m Manifest, snap *engine.Snapshot) (int64, error) {
+	files := []map[string]*engine.KeyedState{snap.Operators}
+	var total int64
+	seen := map[string]bool{}
+	for _, r := range m.Shared {
+		if err := checkSharedRef(path, r, seen); err != nil {
+			return 0, err
+		}
+		if len(r.Groups) > 0 {
+			return 0, fmt.Errorf("shared file %s/%s: groups in a format-%d manifest", r.Checkpoint, r.File.Name, m.FormatVersion)
+		}
+		ops, err := readSharedFile(path, r, m.MaxParallelism)
+		if err != nil {
+			return 0, err
+		}
+		files = append(files, ops)
+		total += r.File.Size
+	}
+	for stage, kgs := range m.Chains {
+		dst := snap.Operators[stage]
+		if dst == nil {
+			return 0, fmt.Errorf("chains: stage %q is not in the checkpoint", stage)
+		}
+		for kg, chain := range kgs {
+			b, err := joinChain(files, stage, kg, chain, m.MaxParallelism)
+			if err != nil {
+				return 0, err
+			}
+			dst.Put(kg, b)
+		}
+	}
+	return total, nil
+}
+
+// joinChain concatenates the pieces of one key group, files[chain[i]]'s.
+func joinChain(files []map[string]*engine.KeyedState, stage string, kg int, chain []int, maxPar int) ([]byte, error) {
+	if kg < 0 || kg >= maxPar {
+		return nil, fmt.Errorf("chains: key group %d of stage %q outside [0, %d)", kg, stage, maxPar)
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("chains: key group %d of stage %q has no pieces", kg, stage)
+	}
+	var out []byte
+	own := false
+	for i, f := range chain {
+		if f < 0 || f >= len(files) {
+			return nil, fmt.Errorf("chains: key group %d of stage %q: file %d of %d", kg, stage, f, len(files))
+		}
+		if slices.Contains(chain[:i], f) {
+			return nil, fmt.Errorf("chains: key group %d of stage %q takes file %d twice", kg, stage, f)
+		}
+		st := files[f][stage]
+		if _, ok := slices.BinarySearch(st.KeyGroups(), kg); !ok {
+			return nil, fmt.Errorf("chains: no key group %d of stage %q in file %d", kg, stage, f)
+		}
+		own = own || f == 0
+		out = append(out, st.Get(kg)...)
+	}
+	if _, inOwn := slices.BinarySearch(files[0][stage].KeyGroups(), kg); inOwn && !own {
+		return nil, fmt.Errorf("key group %d of stage %q stored twice (state.bin and a chain without it)", kg, stage)
+	}
+	return out, nil
+}
+
+// checkSharedRef checks a shared file's names: a sibling checkpoint, a
+// plain file name, listed once.
+func checkSharedRef(path string, r SharedRef, seen map[string]bool) error {
+	if _, _, ok := parseDirName(r.Checkpoint); !ok || r.Checkpoint != filepath.Base(r.Checkpoint) || r.Checkpoint == filepath.Base(path) {
+		return fmt.Errorf("shared file: bad checkpoint name %q", r.Checkpoint)
+	}
+	if r.File.Name != filepath.Base(r.File.Name) || r.File.Name == fileManifest {
+		return fmt.Errorf("shared file: bad name %q", r.File.Name)
+	}
+	if seen[r.Checkpoint+"/"+r.File.Name] {
+		return fmt.Errorf("shared file %s/%s listed twice", r.Checkpoint, r.File.Name)
+	}
+	seen[r.Checkpoint+"/"+r.File.Name] = true
+	return nil
+}
+
+// readSharedFile reads and decodes a shared state file, verified like an
+// own file (regular file, recorded size, CRC-32C).
+func readSharedFile(path string, r SharedRef, maxPar int) (map[string]*engine.KeyedState, error) {
+	b, err := readDataFile(filepath.Join(filepath.Dir(path), r.Checkpoint, r.File.Name), r.File)
+	if err != nil {
+		return nil, fmt.Errorf("shared file of %s: %w", r.Checkpoint, err)
+	}
+	ops, err := readState(b, maxPar)
+	if err != nil {
+		return nil, fmt.Errorf("shared file %s/%s: %w", r.Checkpoint, r.File.Name, err)
+	}
+	return ops, nil
 }

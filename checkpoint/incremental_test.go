@@ -65,7 +65,7 @@ func TestIncrementalWritesOnlyChangedGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Manifest.FormatVersion != formatFull || second.Manifest.FormatVersion != FormatVersion {
+	if first.Manifest.FormatVersion != formatFull || second.Manifest.FormatVersion != formatShared {
 		t.Fatalf("format versions %d, %d", first.Manifest.FormatVersion, second.Manifest.FormatVersion)
 	}
 	if len(second.Manifest.Shared) != 1 || len(second.Manifest.Shared[0].Groups["speed"]) != 15 || second.Bytes >= first.Bytes {

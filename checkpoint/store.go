@@ -22,12 +22,19 @@ import (
 )
 
 // FormatVersion is the newest on-disk format described in FORMAT.md: 2 adds
-// shared files (incremental checkpoints). A checkpoint without shared
-// files is written as version 1, which older builds read; Load reads both.
-const FormatVersion = 2
+// shared files (incremental checkpoints), 3 chains of them (a key group in
+// several pieces: a base and deltas). A checkpoint without shared files is
+// written as version 1, one whose key groups are each in one file as
+// version 2, which older builds read; Load reads all three.
+const FormatVersion = 3
 
-// formatFull is the format of a checkpoint that holds all its state.
-const formatFull = 1
+// formatFull is the format of a checkpoint that holds all its state;
+// formatShared the format of one that refers to earlier files, one file
+// per key group.
+const (
+	formatFull   = 1
+	formatShared = 2
+)
 
 // Sentinel errors.
 var (
@@ -55,9 +62,13 @@ type Manifest struct {
 	MaxParallelism int              `json:"max_parallelism"`
 	Watermarks     map[string]int64 `json:"watermarks,omitempty"`
 	Files          []FileEntry      `json:"files"`
-	// Shared (format 2) are earlier checkpoints' files holding the key
-	// groups this checkpoint did not write again.
+	// Shared (format 2 and 3) are earlier checkpoints' files holding the key
+	// groups, or pieces of them, this checkpoint did not write again.
 	Shared []SharedRef `json:"shared,omitempty"`
+	// Chains (format 3) lists, per stage and key group, the files holding
+	// its pieces in order: 0 is state.bin, i > 0 is Shared[i-1]. A key
+	// group not listed is in state.bin alone.
+	Chains map[string]map[int][]int `json:"chains,omitempty"`
 }
 
 // FileEntry is one data file of a checkpoint.
@@ -272,10 +283,9 @@ func manifestMaxParallelism(snap *engine.Snapshot, meta Meta) (int, error) {
 func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapshot, meta Meta, maxPar int) (Info, error) {
 	m := Manifest{FormatVersion: formatFull, ID: snap.ID, Term: meta.Term, Kind: s.kind, Created: time.Now().UTC(),
 		Fingerprint: meta.Fingerprint, MaxParallelism: maxPar, Watermarks: snap.Watermarks}
-	ops, shared := s.splitIncremental(snap, meta.Term)
-	if len(shared) > 0 {
-		m.FormatVersion, m.Shared = FormatVersion, shared
-	}
+	plan := s.plan(snap, meta.Term)
+	plan.manifestLayout(&m)
+	ops, shared := plan.own, plan.shared
 	abandon := func(before string) (Info, error) {
 		return Info{}, fmt.Errorf("checkpoint %d: abandoned before %s: %w", snap.ID, before, context.Cause(ctx))
 	}
@@ -327,7 +337,7 @@ func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapsh
 	if err := syncDir(s.dir); err != nil {
 		return Info{}, err
 	}
-	s.remember(snap, meta.Term, filepath.Base(path), m.Files[len(m.Files)-1], shared)
+	s.remember(plan, meta.Term, filepath.Base(path), m.Files[len(m.Files)-1])
 	if s.Hook != nil {
 		s.Hook("complete", snap.ID)
 	}
@@ -487,11 +497,14 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 	if err := dec.Decode(&m); err != nil {
 		return bad("manifest: %v", err)
 	}
-	if m.FormatVersion != formatFull && m.FormatVersion != FormatVersion {
-		return bad("format version %d, this build reads %d and %d", m.FormatVersion, formatFull, FormatVersion)
+	if m.FormatVersion < formatFull || m.FormatVersion > FormatVersion {
+		return bad("format version %d, this build reads %d to %d", m.FormatVersion, formatFull, FormatVersion)
 	}
 	if m.FormatVersion == formatFull && len(m.Shared) > 0 {
 		return bad("format version %d with shared files", m.FormatVersion)
+	}
+	if m.FormatVersion != FormatVersion && m.Chains != nil {
+		return bad("format version %d with chains", m.FormatVersion)
 	}
 	if m.MaxParallelism < 1 {
 		return bad("manifest: max parallelism %d", m.MaxParallelism)
@@ -530,7 +543,12 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 	if snap.Operators, err = readState(data[fileState], m.MaxParallelism); err != nil {
 		return bad("%s: %v", fileState, err)
 	}
-	sharedBytes, err := loadShared(path, m, snap)
+	var sharedBytes int64
+	if m.FormatVersion == FormatVersion {
+		sharedBytes, err = loadChains(path, m, snap)
+	} else {
+		sharedBytes, err = loadShared(path, m, snap)
+	}
 	if err != nil {
 		return bad("%v", err)
 	}

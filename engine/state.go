@@ -27,6 +27,10 @@ import (
 // a blob with generation 0 is always written. Take generations from
 // NewStateGen.
 //
+// A key group may also be put as several segments (PutSegments): a base
+// and deltas, each with its own generation, so that the store writes only
+// the segments it has not written yet (see Segment).
+//
 // Concurrency: a KeyedState is filled by one goroutine; the engine then
 // hands it to another, which runs the encoders (Resolve). It is not safe
 // for concurrent use.
@@ -34,7 +38,8 @@ type KeyedState struct {
 	groups  map[int][]byte
 	gens    map[int]uint64
 	pending map[int]deferredGroup
-	err     error // the first encoder error seen by Get
+	chains  map[int][]Segment // key groups put with more than one segment
+	err     error             // the first encoder error seen by Get
 }
 
 // deferredGroup is a key group whose blob an encoder makes later.
@@ -60,6 +65,7 @@ func (s *KeyedState) Put(kg int, data []byte) { s.PutGen(kg, 0, data) }
 // group that did not change since its previous checkpoint with that
 // checkpoint's blob and generation.
 func (s *KeyedState) PutGen(kg int, gen uint64, data []byte) {
+	delete(s.chains, kg)
 	s.groups[kg] = data
 	s.setGen(kg, gen)
 	delete(s.pending, kg)
@@ -75,6 +81,7 @@ func (s *KeyedState) PutFunc(kg int, gen uint64, encode func() ([]byte, error)) 
 		s.pending = map[int]deferredGroup{}
 	}
 	delete(s.groups, kg)
+	delete(s.chains, kg)
 	s.pending[kg] = deferredGroup{gen: gen, encode: encode}
 }
 
@@ -90,9 +97,14 @@ func (s *KeyedState) setGen(kg int, gen uint64) {
 }
 
 // Gen returns the generation of key group kg's blob, 0 if it has none.
+// For a key group put as segments it is the last segment's generation (a
+// chain is identified by its last segment), 0 if a segment has none.
 func (s *KeyedState) Gen(kg int) uint64 {
 	if s == nil {
 		return 0
+	}
+	if c, ok := s.chains[kg]; ok {
+		return chainGen(c)
 	}
 	if d, ok := s.pending[kg]; ok {
 		return d.gen
@@ -107,8 +119,11 @@ func (s *KeyedState) Resolve() error {
 	if s == nil {
 		return nil
 	}
-	kgs := make([]int, 0, len(s.pending))
+	kgs := make([]int, 0, len(s.pending)+len(s.chains))
 	for kg := range s.pending {
+		kgs = append(kgs, kg)
+	}
+	for kg := range s.chains {
 		kgs = append(kgs, kg)
 	}
 	sort.Ints(kgs)
@@ -121,6 +136,9 @@ func (s *KeyedState) Resolve() error {
 }
 
 func (s *KeyedState) resolve(kg int) error {
+	if c, ok := s.chains[kg]; ok {
+		return s.resolveChain(kg, c)
+	}
 	d, ok := s.pending[kg]
 	if !ok {
 		return nil
@@ -146,6 +164,12 @@ func (s *KeyedState) Get(kg int) []byte {
 	if s == nil {
 		return nil
 	}
+	if c, ok := s.chains[kg]; ok {
+		if s.resolveChain(kg, c) != nil {
+			return nil
+		}
+		return concatSegments(c)
+	}
 	if _, ok := s.pending[kg]; ok {
 		_ = s.resolve(kg)
 	}
@@ -157,11 +181,14 @@ func (s *KeyedState) KeyGroups() []int {
 	if s == nil {
 		return nil
 	}
-	kgs := make([]int, 0, len(s.groups)+len(s.pending))
+	kgs := make([]int, 0, len(s.groups)+len(s.pending)+len(s.chains))
 	for kg := range s.groups {
 		kgs = append(kgs, kg)
 	}
 	for kg := range s.pending {
+		kgs = append(kgs, kg)
+	}
+	for kg := range s.chains {
 		kgs = append(kgs, kg)
 	}
 	sort.Ints(kgs)
@@ -196,6 +223,10 @@ func (s *KeyedState) Merge(o *KeyedState) {
 }
 
 func (s *KeyedState) copyGroup(o *KeyedState, kg int) {
+	if c, ok := o.chains[kg]; ok {
+		s.PutSegments(kg, c)
+		return
+	}
 	if d, ok := o.pending[kg]; ok {
 		s.PutFunc(kg, d.gen, d.encode)
 		return

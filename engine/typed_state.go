@@ -301,15 +301,18 @@ func (b *StateBackend) wrap(st *KeyedState, ts *typedSections) {
 	}
 	for i := range b.groups.End - b.groups.Start {
 		kg := b.groups.Start + i
-		raw, hasRaw := st.groups[kg]
 		count := 0
 		var sections []byte
 		if ts != nil {
 			count, sections = ts.counts[i], ts.sections[i]
 		}
-		if count == 0 && !bytes.HasPrefix(raw, []byte(stateMagic)) {
+		if count == 0 && !st.hasPrefix(kg, []byte(stateMagic)) {
 			continue
 		}
+		_, hasRaw := st.groups[kg]
+		_, chained := st.chains[kg]
+		raw := st.Get(kg) // a chain of segments becomes one blob
+		hasRaw = hasRaw || chained
 		env := binary.AppendUvarint([]byte(stateMagic), uint64(count))
 		env = append(env, sections...)
 		if hasRaw {
@@ -344,10 +347,11 @@ func appendSection(dst []byte, s typedState, entries int, data []byte) []byte {
 func (b *StateBackend) restore(restored *KeyedState) (*KeyedState, error) {
 	raw := NewKeyedState()
 	b.restored = map[string]*restoredState{}
-	for kg, blob := range restored.groups {
+	for _, kg := range restored.KeyGroups() {
 		if !b.groups.Contains(kg) {
 			continue
 		}
+		blob := restored.Get(kg)
 		if !bytes.HasPrefix(blob, []byte(stateMagic)) {
 			raw.groups[kg] = blob
 			continue

@@ -170,22 +170,50 @@ type DeltaTimeMax[K comparable, T any] struct {
 // (dtmKey.ver < epoch), and keys itself is copied before an entry is
 // replaced (shared); new keys are appended beyond n, which the encoder
 // does not read.
+//
+// Deltas: the group's state is a chain of segments, a base (every key)
+// and deltas (the keys changed since the segment before). dirtyIdx lists
+// the keys changed or added since the last checkpoint (by index in keys;
+// dtmKey.mark says whether a key is listed), encIdx the list a running
+// delta encoder reads; the two swap at a checkpoint, so that tracking
+// allocates nothing in steady state.
 type dtmGroup[T any] struct {
-	kg     int
-	keys   []*dtmKey[T]
-	shared bool // keys' array is still read by an encoder: copy before replacing an entry
-	dirty  bool // a key changed or was added since the last checkpoint
-	gen    uint64
-	frozen atomic.Uint64
-	// cache is the blob of the group's last encoding and its generation;
-	// the group is unchanged since if !dirty and cache.gen == gen.
-	cache atomic.Pointer[dtmBlob]
+	kg       int
+	keys     []*dtmKey[T]
+	shared   bool // keys' array is still read by an encoder: copy before replacing an entry
+	dirty    bool // a key changed or was added since the last checkpoint
+	dirtyIdx []int32
+	encIdx   []int32
+	gen      uint64 // generation of the last segment put
+	frozen   atomic.Uint64
+	// cache is the chain of the group's encoded segments; the group is
+	// unchanged since if !dirty and cache.last() == gen. An encoder
+	// publishes a new chain; the operator reads it at the next barrier.
+	cache atomic.Pointer[dtmChain]
 }
 
-type dtmBlob struct {
-	gen  uint64
-	blob []byte
+// dtmChain is a key group's encoded segments: a base and deltas. It is
+// never modified once published.
+type dtmChain struct {
+	segs      []engine.Segment
+	baseBytes int // size of the base
+	baseKeys  int // keys in the base
+	deltas    int // total size of the deltas
 }
+
+func (c *dtmChain) last() uint64 { return c.segs[len(c.segs)-1].Gen }
+
+// Chain bounds: a changed key group gets a delta segment only while its
+// chain is short and its deltas small beside the base; else a new base
+// (compaction). They bound what a restore decodes beyond the base (half
+// of it) and the pieces a manifest lists per key group.
+const (
+	// dtmMaxChain is the most segments (base included) of a chain.
+	dtmMaxChain = 16
+	// dtmMaxDeltaPct is the most the deltas of a chain may add up to, in
+	// percent of the base's size.
+	dtmMaxDeltaPct = 50
+)
 
 // dtmKey is the state of one key.
 type dtmKey[T any] struct {
@@ -193,6 +221,7 @@ type dtmKey[T any] struct {
 	g         *dtmGroup[T]
 	idx       int32  // index in g.keys
 	ver       uint64 // epoch at which this copy was made
+	mark      uint64 // epoch+1 when listed in g.dirtyIdx
 	lastFired T
 	hasLast   bool // also: the key has seen an element, maxTs is valid
 	maxTs     int64
@@ -305,15 +334,26 @@ func (o *DeltaTimeMax[K, T]) addKey(key K, s *dtmKey[T]) {
 	}
 	s.g, s.idx, s.ver = g, int32(len(g.keys)), o.epoch
 	g.keys = append(g.keys, s)
-	g.dirty = true
+	o.markDirty(s)
 	o.states[key] = s
+}
+
+// markDirty marks s's group changed and lists s among the keys the group's
+// next delta holds.
+func (o *DeltaTimeMax[K, T]) markDirty(s *dtmKey[T]) {
+	g := s.g
+	g.dirty = true
+	if s.mark != o.epoch+1 {
+		s.mark = o.epoch + 1
+		g.dirtyIdx = append(g.dirtyIdx, s.idx)
+	}
 }
 
 // writable returns o.last (the state of o.lastKey), copied first if a
 // running snapshot may still read it, and marks its group changed.
 func (o *DeltaTimeMax[K, T]) writable(s *dtmKey[T]) *dtmKey[T] {
 	g := s.g
-	g.dirty = true
+	o.markDirty(s)
 	if s.ver == o.epoch || g.frozen.Load() == 0 {
 		return s
 	}
@@ -444,20 +484,42 @@ func (o *DeltaTimeMax[K, T]) Close(*engine.Output[T]) error {
 	return nil
 }
 
-const dtmStateVersion = 1
+// State versions: 1 is a whole key group (older builds); 2 a segment of
+// a chain, with a tag per entry. Both may be concatenated.
+const (
+	dtmStateV1 = 1
+	dtmStateV2 = 2
+)
 
-// OnCheckpoint puts each key group's keys into state, asynchronously: a
-// key group unchanged since the last checkpoint is put with that
-// checkpoint's blob and generation; a changed one is frozen (see dtmGroup)
-// and put with an encoder (engine.KeyedState.PutFunc), which the engine
-// runs on another goroutine. The call itself is O(key groups). It fails if
-// Codec is missing. The encoders of one checkpoint must have returned (or
-// be dropped) before the next OnCheckpoint, as the engine ensures.
+// Entry tags of a version-2 segment.
+const (
+	dtmPut    = 0 // the key's whole state: added or replaced
+	dtmDelete = 1 // the key is removed
+)
+
+// OnCheckpoint puts each key group's keys into state as a chain of
+// segments (engine.KeyedState.PutSegments), asynchronously: a key group
+// unchanged since the last checkpoint is put with the segments and
+// generations its encoders cached; a changed one is frozen (see dtmGroup)
+// and gets a new segment, encoded on another goroutine: a delta of the
+// keys changed since the last checkpoint if the chain stays within
+// dtmMaxChain and dtmMaxDeltaPct, else a new base. The call itself is
+// O(key groups). It fails if Codec is missing. The encoders of one
+// checkpoint must have returned (or be dropped) before the next
+// OnCheckpoint, as the engine ensures; a group whose last encoder did not
+// run gets a new base.
 //
-// Format (version 1) per key group: version byte, uvarint key count, then
-// per key: varint maxTs, last-fired element (the key is recomputed from it), mode byte (0 deque,
-// 1 heap), uvarint n and n × (varint timestamp, element) in arrival order,
-// leaving out elements with timestamp <= maxTs - Evict.
+// Format: a key group's state is its segments concatenated. A segment
+// (version 2) is the version byte 2, uvarint entry count, then per entry
+// a tag byte: 0 (put) followed by the key's state, or 1 (delete) followed
+// by an element of the key (the key is recomputed from it). A key's state
+// is: varint maxTs, last-fired element (the key is recomputed from it),
+// mode byte (0 deque, 1 heap), uvarint n and n × (varint timestamp,
+// element) in arrival order, leaving out elements with timestamp <=
+// maxTs - Evict. A version-1 blob (older builds) is the version byte 1,
+// uvarint key count and the keys' states without tags. Decoding applies
+// the entries in order; a later put replaces a key, a delete removes it
+// (DeltaTimeMax never removes keys, so it writes no deletes).
 func (o *DeltaTimeMax[K, T]) OnCheckpoint(_ uint64, state *engine.KeyedState) error {
 	if o.cfg.Codec == nil {
 		return errNoElemCodec
@@ -467,61 +529,120 @@ func (o *DeltaTimeMax[K, T]) OnCheckpoint(_ uint64, state *engine.KeyedState) er
 		if g == nil || len(g.keys) == 0 {
 			continue
 		}
-		if c := g.cache.Load(); !g.dirty && c != nil && c.gen == g.gen {
-			state.PutGen(g.kg, c.gen, c.blob)
+		c := g.cache.Load()
+		if c != nil && c.last() != g.gen {
+			c = nil // the last encoder did not run
+		}
+		if !g.dirty && c != nil {
+			state.PutSegments(g.kg, c.segs)
 			continue
 		}
 		g.dirty, g.shared, g.gen = false, true, engine.NewStateGen()
 		g.frozen.Store(g.gen)
-		gen, keys, hint := g.gen, g.keys, 0
-		if c := g.cache.Load(); c != nil {
-			hint = len(c.blob) + len(c.blob)/8
+		g.dirtyIdx, g.encIdx = g.encIdx[:0], g.dirtyIdx
+		if c != nil && o.deltaFits(c, len(g.encIdx)) {
+			state.PutSegments(g.kg, o.deltaSegment(g, c))
+		} else {
+			state.PutSegments(g.kg, o.baseSegment(g, c))
 		}
-		state.PutFunc(g.kg, gen, func() ([]byte, error) {
-			b := o.encodeGroup(make([]byte, 0, hint), keys)
-			g.cache.Store(&dtmBlob{gen: gen, blob: b})
-			g.frozen.CompareAndSwap(gen, 0)
-			return b, nil
-		})
 	}
 	return nil
 }
 
-// encodeGroup appends the encoding of keys (see OnCheckpoint) to b. It
-// reads only the keys, their contents and o's immutable configuration, so
-// it may run on another goroutine while they are frozen.
-func (o *DeltaTimeMax[K, T]) encodeGroup(b []byte, keys []*dtmKey[T]) []byte {
-	b = binary.AppendUvarint(append(b, dtmStateVersion), uint64(len(keys)))
+// deltaFits reports whether a delta of n keys may extend chain c.
+func (o *DeltaTimeMax[K, T]) deltaFits(c *dtmChain, n int) bool {
+	if len(c.segs) >= dtmMaxChain || c.baseKeys == 0 {
+		return false
+	}
+	estimate := c.baseBytes / c.baseKeys * n
+	return (c.deltas+estimate)*100 <= c.baseBytes*dtmMaxDeltaPct
+}
+
+// baseSegment returns the segments of a new chain: a base of the group's
+// keys at the barrier, encoded later.
+func (o *DeltaTimeMax[K, T]) baseSegment(g *dtmGroup[T], c *dtmChain) []engine.Segment {
+	gen, keys, hint := g.gen, g.keys, 0
+	if c != nil {
+		hint = c.baseBytes + c.baseBytes/8
+	}
+	return []engine.Segment{{Gen: gen, Encode: func() ([]byte, error) {
+		b := o.encodeGroup(make([]byte, 0, hint), keys, nil)
+		g.cache.Store(&dtmChain{segs: []engine.Segment{{Gen: gen, Data: b}}, baseBytes: len(b), baseKeys: len(keys)})
+		g.frozen.CompareAndSwap(gen, 0)
+		return b, nil
+	}}}
+}
+
+// deltaSegment returns chain c extended by a delta of the keys listed in
+// g.encIdx at the barrier, encoded later.
+func (o *DeltaTimeMax[K, T]) deltaSegment(g *dtmGroup[T], c *dtmChain) []engine.Segment {
+	gen, keys, idx := g.gen, g.keys, g.encIdx
+	segs := make([]engine.Segment, len(c.segs), len(c.segs)+1)
+	copy(segs, c.segs)
+	return append(segs, engine.Segment{Gen: gen, Encode: func() ([]byte, error) {
+		b := o.encodeGroup(nil, keys, idx)
+		next := *c
+		next.segs = append(c.segs[:len(c.segs):len(c.segs)], engine.Segment{Gen: gen, Data: b})
+		next.deltas += len(b)
+		g.cache.Store(&next)
+		g.frozen.CompareAndSwap(gen, 0)
+		return b, nil
+	}})
+}
+
+// encodeGroup appends a version-2 segment to b (see OnCheckpoint) that
+// puts keys, or only keys[i] for i in idx if idx is not nil. It reads only
+// those keys, their contents and o's immutable configuration, so it may
+// run on another goroutine while they are frozen.
+func (o *DeltaTimeMax[K, T]) encodeGroup(b []byte, keys []*dtmKey[T], idx []int32) []byte {
+	n := len(keys)
+	if idx != nil {
+		n = len(idx)
+	}
+	b = binary.AppendUvarint(append(b, dtmStateV2), uint64(n))
 	var items []dtmItem[T]
-	for _, s := range keys {
-		b = binary.AppendVarint(b, s.maxTs)
-		b = o.cfg.Codec.Append(b, s.lastFired)
-		cutoff := evictCutoff(s.maxTs, o.size)
-		if !s.heapMode {
-			b = append(b, 0)
-			b = binary.AppendUvarint(b, uint64(s.deque.len()))
-			for i := 0; i < s.deque.len(); i++ {
-				e := s.deque.at(i)
-				b = o.cfg.Codec.Append(binary.AppendVarint(b, e.Timestamp), e.Value)
-			}
-			continue
+	for i := range n {
+		s := keys[i]
+		if idx != nil {
+			s = keys[idx[i]]
 		}
-		items = items[:0]
-		for _, it := range s.heap.s {
-			if it.e.Timestamp > cutoff {
-				items = append(items, it)
-			}
-		}
-		slices.SortFunc(items, func(a, b dtmItem[T]) int { return cmp.Compare(a.seq, b.seq) })
-		b = append(b, 1)
-		b = binary.AppendUvarint(b, uint64(len(items)))
-		for _, it := range items {
-			b = o.cfg.Codec.Append(binary.AppendVarint(b, it.e.Timestamp), it.e.Value)
-		}
+		b = append(b, dtmPut)
+		b, items = o.appendKey(b, s, items)
 	}
 	return b
 }
 
+// appendKey appends the state of key s; items is scratch space.
+func (o *DeltaTimeMax[K, T]) appendKey(b []byte, s *dtmKey[T], items []dtmItem[T]) ([]byte, []dtmItem[T]) {
+	b = binary.AppendVarint(b, s.maxTs)
+	b = o.cfg.Codec.Append(b, s.lastFired)
+	cutoff := evictCutoff(s.maxTs, o.size)
+	if !s.heapMode {
+		b = append(b, 0)
+		b = binary.AppendUvarint(b, uint64(s.deque.len()))
+		for i := 0; i < s.deque.len(); i++ {
+			e := s.deque.at(i)
+			b = o.cfg.Codec.Append(binary.AppendVarint(b, e.Timestamp), e.Value)
+		}
+		return b, items
+	}
+	items = items[:0]
+	for _, it := range s.heap.s {
+		if it.e.Timestamp > cutoff {
+			items = append(items, it)
+		}
+	}
+	slices.SortFunc(items, func(a, b dtmItem[T]) int { return cmp.Compare(a.seq, b.seq) })
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(items)))
+	for _, it := range items {
+		b = o.cfg.Codec.Append(binary.AppendVarint(b, it.e.Timestamp), it.e.Value)
+	}
+	return b, items
+}
+
+// restoreGroup restores key group kg from b, its segments concatenated
+// (see OnCheckpoint).
 func (o *DeltaTimeMax[K, T]) restoreGroup(kg int, b []byte) error {
 	if len(b) == 0 {
 		return nil
@@ -529,37 +650,85 @@ func (o *DeltaTimeMax[K, T]) restoreGroup(kg int, b []byte) error {
 	if o.cfg.Codec == nil {
 		return errNoElemCodec
 	}
-	if b[0] != dtmStateVersion {
-		return fmt.Errorf("window: unsupported DeltaTimeMax state version %d", b[0])
-	}
-	r := &reader{b: b[1:]}
-	for n := r.count(); n > 0 && r.err == nil; n-- {
-		s := &dtmKey[T]{hasLast: true, kg: int32(kg)}
-		s.maxTs = r.varint()
-		s.lastFired = readValue(r, o.cfg.Codec)
-		if r.err != nil {
-			break
+	r := &reader{b: b}
+	inSegment := map[K]bool{}
+	for seg := 0; len(r.b) > 0 && r.err == nil; seg++ {
+		version := r.byte()
+		if version != dtmStateV1 && version != dtmStateV2 {
+			return fmt.Errorf("window: segment %d: unsupported DeltaTimeMax state version %d", seg, version)
 		}
-		k := o.keys.Key(s.lastFired)
-		if o.keys.KeyGroup(k) != kg {
-			return fmt.Errorf("window: restored key %v belongs to key group %d, not %d", k, o.keys.KeyGroup(k), kg)
+		clear(inSegment)
+		for n := r.count(); n > 0 && r.err == nil; n-- {
+			tag := byte(dtmPut)
+			if version == dtmStateV2 {
+				tag = r.byte()
+			}
+			if err := o.restoreEntry(r, kg, tag, inSegment); err != nil {
+				return fmt.Errorf("window: segment %d: %w", seg, err)
+			}
 		}
-		heapMode := r.byte() == 1
-		for m := r.count(); m > 0 && r.err == nil; m-- {
-			ts := r.varint()
-			s.deque.pushBack(Element[T]{Timestamp: ts, Value: readValue(r, o.cfg.Codec)})
-		}
-		if heapMode {
-			o.toHeap(s)
-		}
-		if _, dup := o.states[k]; dup {
-			return fmt.Errorf("window: restored key %v twice", k)
-		}
-		o.addKey(k, s)
-	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail(errCorrupt)
 	}
 	o.last = nil
 	return r.err
+}
+
+// restoreEntry decodes one entry of a segment of key group kg: a put
+// (a key's state, added or replacing the key) or a delete.
+func (o *DeltaTimeMax[K, T]) restoreEntry(r *reader, kg int, tag byte, inSegment map[K]bool) error {
+	if tag != dtmPut && tag != dtmDelete {
+		r.fail(errCorrupt)
+		return fmt.Errorf("entry tag %d: %w", tag, errCorrupt)
+	}
+	s := &dtmKey[T]{hasLast: true, kg: int32(kg)}
+	if tag == dtmPut {
+		s.maxTs = r.varint()
+	}
+	s.lastFired = readValue(r, o.cfg.Codec)
+	if r.err != nil {
+		return r.err
+	}
+	k := o.keys.Key(s.lastFired)
+	if o.keys.KeyGroup(k) != kg {
+		return fmt.Errorf("restored key %v belongs to key group %d, not %d", k, o.keys.KeyGroup(k), kg)
+	}
+	if inSegment[k] {
+		return fmt.Errorf("restored key %v twice", k)
+	}
+	inSegment[k] = true
+	old := o.states[k]
+	if tag == dtmDelete {
+		if old == nil {
+			return fmt.Errorf("delete of key %v, which no earlier segment put", k)
+		}
+		o.removeKey(k, old)
+		return nil
+	}
+	heapMode := r.byte() == 1
+	for m := r.count(); m > 0 && r.err == nil; m-- {
+		ts := r.varint()
+		s.deque.pushBack(Element[T]{Timestamp: ts, Value: readValue(r, o.cfg.Codec)})
+	}
+	if heapMode {
+		o.toHeap(s)
+	}
+	if old != nil {
+		s.g, s.idx, s.ver, s.mark = old.g, old.idx, old.ver, old.mark
+		old.g.keys[old.idx] = s
+		o.states[k] = s
+		return r.err
+	}
+	o.addKey(k, s)
+	return r.err
+}
+
+// removeKey removes key k (state s) from the operator and its key group.
+// Only a restore removes keys.
+func (o *DeltaTimeMax[K, T]) removeKey(k K, s *dtmKey[T]) {
+	g := s.g
+	last := g.keys[len(g.keys)-1]
+	g.keys[s.idx], last.idx = last, s.idx
+	g.keys[len(g.keys)-1] = nil
+	g.keys = g.keys[:len(g.keys)-1]
+	g.dirty = true
+	delete(o.states, k)
 }

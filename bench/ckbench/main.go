@@ -1,11 +1,13 @@
 // Command ckbench measures checkpoints of the TopSpeed job: the pause each
 // checkpoint causes on the hot path (p50/p99 over every part), the
 // checkpoint's duration (barrier to durable manifest), the bytes each
-// checkpoint writes (incremental: only the key groups that changed) beside
-// the full size, the bytes of a checkpoint after only 1% of the cars
-// reported, and the time to restore, at several numbers of cars.
+// checkpoint writes (incremental: only the segments of key groups that
+// changed, deltas of their changed keys) beside the full size, the bytes
+// of a checkpoint after only 1% of the cars reported, as a percentage of
+// the full size, and the time to restore the newest checkpoint (its chains
+// of files included), at several numbers of cars.
 //
-//	go run ./bench/ckbench -cars 100,10000,1000000
+//	go run ./bench/ckbench -cars 100,10000,1000000 -checkpoints 10
 package main
 
 import (
@@ -31,7 +33,7 @@ func main() {
 	n := flag.Int("checkpoints", 10, "checkpoints per car count")
 	par := flag.Int("parallelism", 2, "parallelism")
 	flag.Parse()
-	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | operator pause p99 | duration p50 | duration max | full size | written p50 | written after 1%% of cars reported | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | operator pause p99 | duration p50 | duration max | full size | written p50 | written after 1%% of cars reported (of full) | files restored | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range strings.Split(*carsFlag, ",") {
 		cars, err := strconv.Atoi(c)
 		if err != nil {
@@ -82,12 +84,14 @@ func measure(cars, n, par int) error {
 	var pauses, opPauses, durations []time.Duration
 	var written []int64
 	var size int64
+	var full int64 // the full size of the last checkpoint taken
 	take := func() (checkpoint.Info, error) {
 		t0 := time.Now()
 		snap, err := p.Checkpoint(ctx)
 		if err != nil {
 			return checkpoint.Info{}, err
 		}
+		full = fullSize(snap)
 		info, err := store.Write(context.Background(), snap, checkpoint.Meta{Fingerprint: "bench", MaxParallelism: engine.DefaultMaxParallelism})
 		if err != nil {
 			return info, err
@@ -105,7 +109,7 @@ func measure(cars, n, par int) error {
 		if err != nil {
 			return err
 		}
-		size = info.Bytes + info.SharedBytes
+		size = full
 		if i > 0 { // the first one of a run is always full
 			written = append(written, info.Bytes)
 		}
@@ -123,7 +127,7 @@ func measure(cars, n, par int) error {
 	for counted.n.Load() < counted.limit.Load() {
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // until the operator has them
 	onePct, err := take()
 	if err != nil {
 		return err
@@ -134,7 +138,7 @@ func measure(cars, n, par int) error {
 	// Restore: load and verify the newest checkpoint, then decode every key
 	// group into fresh operators (what a restarted job does at Open).
 	t0 := time.Now()
-	snap, _, err := store.Latest("bench", nil)
+	snap, latest, err := store.Latest("bench", nil)
 	if err != nil {
 		return err
 	}
@@ -156,10 +160,31 @@ func measure(cars, n, par int) error {
 		return fmt.Errorf("restored %d cars, want %d", restoredKeys, cars)
 	}
 	slices.Sort(written)
-	fmt.Printf("| %d | %d | %v | %v | %v | %v | %v | %s | %s | %s (%.1f%%) | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99), q(opPauses, 0.99),
+	fmt.Printf("| %d | %d | %v | %v | %v | %v | %v | %s | %s | %s (%.1f%%) | %d (format %d) | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99), q(opPauses, 0.99),
 		q(durations, 0.5), q(durations, 1), mb(size), mb(written[len(written)/2]), mb(onePct.Bytes),
-		100*float64(onePct.Bytes)/float64(onePct.Bytes+onePct.SharedBytes), load.Round(time.Millisecond), decode.Round(time.Millisecond))
+		100*float64(onePct.Bytes)/float64(full), 1+len(latest.Manifest.Shared), latest.Manifest.FormatVersion,
+		load.Round(time.Millisecond), decode.Round(time.Millisecond))
 	return nil
+}
+
+// fullSize is about what snap takes written in full: its sources, sinks
+// and every key group's segments (the framing left out).
+func fullSize(snap *engine.Snapshot) int64 {
+	var n int64
+	for _, b := range snap.Sources {
+		n += int64(len(b))
+	}
+	for _, b := range snap.Sinks {
+		n += int64(len(b))
+	}
+	for _, st := range snap.Operators {
+		for _, kg := range st.KeyGroups() {
+			for _, seg := range st.Segments(kg) {
+				n += int64(len(seg.Data))
+			}
+		}
+	}
+	return n
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.2f MB", float64(n)/1e6) }
@@ -203,3 +228,4 @@ func (c *countingSource) Read(ctx context.Context, buf []topspeed.Car) (int, err
 	c.n.Add(int64(n))
 	return n, err
 }
+

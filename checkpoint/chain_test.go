@@ -24,7 +24,7 @@ import (
 type kvOp struct {
 	vals   map[int]map[uint64]uint64
 	chains map[int][]engine.Segment
-	dirty  map[int]map[uint64]bool // keys changed since the last checkpoint
+	dirty  map[int]map[uint64]bool   // keys changed since the last checkpoint
 	prev   map[int]map[uint64]uint64 // vals at the last checkpoint
 }
 

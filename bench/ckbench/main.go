@@ -228,4 +228,3 @@ func (c *countingSource) Read(ctx context.Context, buf []topspeed.Car) (int, err
 	c.n.Add(int64(n))
 	return n, err
 }
-

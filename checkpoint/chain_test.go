@@ -324,15 +324,7 @@ func TestBrokenChainFileInvalidates(t *testing.T) {
 				if which == "delta" {
 					f, want = filepath.Join(delta.Path, fileState), base.Path
 				}
-				var err error
-				if damage == "missing" {
-					err = os.Remove(f)
-				} else {
-					err = os.WriteFile(f, []byte("TSCK\x01garbage of another length"), 0o644)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				damageFile(t, f, damage)
 				if _, _, err := Load(last.Path); !errors.Is(err, ErrInvalid) {
 					t.Fatalf("checkpoint with a %s %s file: %v", damage, which, err)
 				}
@@ -407,6 +399,21 @@ func writeManifest(t *testing.T, dir string, m Manifest) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, fileManifest), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damageFile removes f ("missing") or replaces it by garbage of another
+// size ("corrupt").
+func damageFile(t *testing.T, f, damage string) {
+	t.Helper()
+	var err error
+	if damage == "missing" {
+		err = os.Remove(f)
+	} else {
+		err = os.WriteFile(f, []byte("TSCK\x01garbage of another length"), 0o644)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -131,15 +131,7 @@ func TestBrokenSharedFileInvalidates(t *testing.T) {
 			if err != nil || len(inc.Manifest.Shared) == 0 {
 				t.Fatalf("%v %+v", err, inc.Manifest)
 			}
-			f := filepath.Join(base.Path, fileState)
-			if damage == "missing" {
-				err = os.Remove(f)
-			} else {
-				err = os.WriteFile(f, []byte("TSCK\x01garbage of another length"), 0o644)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			damageFile(t, filepath.Join(base.Path, fileState), damage)
 			if _, _, err := Load(inc.Path); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("checkpoint with a %s shared file: %v", damage, err)
 			}
@@ -193,22 +185,7 @@ func TestIncrementalRetention(t *testing.T) {
 			}
 		}
 		// Every file left is needed by a retained checkpoint.
-		need := map[string]bool{}
-		for _, p := range order[max(0, len(order)-retain):] {
-			_, info, _ := Load(p)
-			for _, f := range info.Manifest.Files {
-				need[filepath.Join(p, f.Name)] = true
-			}
-			for _, r := range info.Manifest.Shared {
-				need[filepath.Join(s.Dir(), r.Checkpoint, r.File.Name)] = true
-			}
-		}
-		files, _ := filepath.Glob(filepath.Join(s.Dir(), "chk-*", "*"))
-		for _, f := range files {
-			if !need[f] && filepath.Base(f) != fileManifest {
-				t.Fatalf("%s is left although no retained checkpoint needs it", f)
-			}
-		}
+		checkOnlyNeededFiles(t, s, order, retain)
 	})
 }
 

@@ -34,6 +34,21 @@ func canonical(t tb, spec DeltaTimeMaxSpec[car], maxPar int, st *engine.KeyedSta
 	return out
 }
 
+// fedCars returns an operator that has seen one record of each of n cars,
+// car i at time ts(i), and the records.
+func fedCars(t tb, spec DeltaTimeMaxSpec[car], maxPar, n int, ts func(int) int64) (*DeltaTimeMax[int32, car], []car) {
+	o := newFused(t, spec, maxPar)
+	in := make([]car, n)
+	for i := range in {
+		in[i] = car{ID: int32(i), Speed: 1, Dist: 1, TS: ts(i)}
+	}
+	var out engine.Output[car]
+	if err := o.ProcessBatch(in, &out); err != nil {
+		t.Fatal(err)
+	}
+	return o, in
+}
+
 // checkpointNow takes a checkpoint of o and resolves it.
 func checkpointNow(t tb, o *DeltaTimeMax[int32, car], id uint64) *engine.KeyedState {
 	st := engine.NewKeyedState()
@@ -51,15 +66,8 @@ func checkpointNow(t tb, o *DeltaTimeMax[int32, car], id uint64) *engine.KeyedSt
 // groups keep their segments; the chain restores to the same state.
 func TestDeltaSegmentHoldsOnlyChangedKeys(t *testing.T) {
 	spec := carSpec(time.Second, 1)
-	o := newFused(t, spec, 4)
+	o, in := fedCars(t, spec, 4, 100, func(i int) int64 { return int64(i) })
 	var out engine.Output[car]
-	var in []car
-	for i := range 100 {
-		in = append(in, car{ID: int32(i), Speed: 1, Dist: 1, TS: int64(i)})
-	}
-	if err := o.ProcessBatch(in, &out); err != nil {
-		t.Fatal(err)
-	}
 	first := checkpointNow(t, o, 1)
 	if err := o.ProcessBatch([]car{{ID: 7, Speed: 3, Dist: 5, TS: 100}}, &out); err != nil {
 		t.Fatal(err)
@@ -95,15 +103,8 @@ func TestDeltaSegmentHoldsOnlyChangedKeys(t *testing.T) {
 // gives a new base at once.
 func TestChainCompacts(t *testing.T) {
 	spec := carSpec(time.Second, 1)
-	o := newFused(t, spec, 1)
+	o, in := fedCars(t, spec, 1, 200, func(int) int64 { return 0 })
 	var out engine.Output[car]
-	var in []car
-	for i := range 200 {
-		in = append(in, car{ID: int32(i), Speed: 1, Dist: 1, TS: 0})
-	}
-	if err := o.ProcessBatch(in, &out); err != nil {
-		t.Fatal(err)
-	}
 	longest := 0
 	for i := range 3 * dtmMaxChain {
 		if err := o.ProcessBatch([]car{{ID: 3, Speed: 2, Dist: float64(i), TS: int64(i)}}, &out); err != nil {

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -119,7 +120,11 @@ func decodeKV(kg int, b []byte, vals map[uint64]uint64) error {
 }
 
 func kvSnapshot(id uint64, st *engine.KeyedState) *engine.Snapshot {
-	return &engine.Snapshot{ID: id, MaxParallelism: kvMaxPar, Sources: map[string][]byte{"src": binary.AppendUvarint(nil, id)},
+	return kvSnapshotSrc(id, st, binary.AppendUvarint(nil, id))
+}
+
+func kvSnapshotSrc(id uint64, st *engine.KeyedState, src []byte) *engine.Snapshot {
+	return &engine.Snapshot{ID: id, MaxParallelism: kvMaxPar, Sources: map[string][]byte{"src": src, "small": {byte(id)}},
 		Sinks: map[string][]byte{}, Watermarks: map[string]int64{}, Operators: map[string]*engine.KeyedState{"kv": st}}
 }
 
@@ -155,8 +160,10 @@ func (o *kvOp) flat() map[uint64]uint64 {
 // the operator restored from the latest checkpoint); the latest
 // checkpoint, restored at parallelism 1..4, always equals the state at its
 // barrier, and the directory keeps exactly the files retained checkpoints
-// need.
+// need. The source's state is large enough to be split in chunks (small
+// chunks for the test) and changes in random places.
 func TestChainsRestoreTheModel(t *testing.T) {
+	defer smallChunks()()
 	rapid.Check(t, func(t *rapid.T) {
 		dir, err := os.MkdirTemp("", "ckchain")
 		if err != nil {
@@ -171,6 +178,8 @@ func TestChainsRestoreTheModel(t *testing.T) {
 		o := newKV()
 		var lastWritten map[uint64]uint64
 		var order []string
+		src := make([]byte, rapid.IntRange(chunkedMin, 4*chunkedMin).Draw(t, "source size"))
+		var lastSrc []byte
 		compact := func(int) bool { return rapid.IntRange(0, 5).Draw(t, "compact") == 0 }
 		for id := uint64(1); id <= uint64(rapid.IntRange(1, 30).Draw(t, "checkpoints")); id++ {
 			for range rapid.IntRange(0, 6).Draw(t, "ops") {
@@ -183,7 +192,14 @@ func TestChainsRestoreTheModel(t *testing.T) {
 				}
 				o.put(k, rapid.Uint64Range(0, 1000).Draw(t, "value"))
 			}
-			snap := kvSnapshot(id, o.checkpoint(compact))
+			src = slices.Clone(src)
+			for range rapid.IntRange(0, 3).Draw(t, "source changes") {
+				src[rapid.IntRange(0, len(src)-1).Draw(t, "at")]++
+			}
+			if rapid.IntRange(0, 9).Draw(t, "resize") == 0 {
+				src = append(src, 1)
+			}
+			snap := kvSnapshotSrc(id, o.checkpoint(compact), src)
 			switch rapid.IntRange(0, 5).Draw(t, "fate") {
 			case 0: // never written
 				continue
@@ -209,19 +225,22 @@ func TestChainsRestoreTheModel(t *testing.T) {
 				for k, v := range restoreKV(t, latest, 1) {
 					o.put(k, v)
 				}
-				snap = kvSnapshot(id, o.checkpoint(compact))
+				snap = kvSnapshotSrc(id, o.checkpoint(compact), src)
 			}
 			info, err := s.Write(context.Background(), snap, Meta{Fingerprint: "kv"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			lastWritten, order = o.flat(), append(order, info.Path)
+			lastWritten, lastSrc, order = o.flat(), src, append(order, info.Path)
 			latest, linfo, err := s.Latest("kv", nil)
 			if err != nil || linfo.Path != info.Path {
 				t.Fatalf("checkpoint %d: Latest %s, %v", id, linfo.Path, err)
 			}
 			if got := restoreKV(t, latest, rapid.IntRange(1, 4).Draw(t, "parallelism")); !maps.Equal(got, lastWritten) {
 				t.Fatalf("checkpoint %d (format %d): restored %v, want %v", id, info.Manifest.FormatVersion, got, lastWritten)
+			}
+			if !bytes.Equal(latest.Sources["src"], lastSrc) || latest.Sources["small"][0] != byte(id) {
+				t.Fatalf("checkpoint %d (format %d, chunked %v): sources differ", id, info.Manifest.FormatVersion, info.Manifest.SourceChunks != nil)
 			}
 		}
 		checkOnlyNeededFiles(t, s, order, retain)
@@ -306,8 +325,8 @@ func TestChainLoads(t *testing.T) {
 	if _, has9 := vals[9]; has9 {
 		t.Fatal("key 9 was deleted")
 	}
-	if info.Bytes >= base.Bytes/4 {
-		t.Fatalf("the last checkpoint wrote %d bytes, the base %d", info.Bytes, base.Bytes)
+	if mine, all := info.Manifest.Files[2].Size, base.Manifest.Files[2].Size; mine >= all/4 {
+		t.Fatalf("the last checkpoint's state.bin has %d bytes, the base's %d", mine, all)
 	}
 }
 
@@ -415,5 +434,59 @@ func damageFile(t *testing.T, f, damage string) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// smallChunks makes sources of 64 bytes or more split in chunks of 16
+// bytes, until the returned func is called.
+func smallChunks() func() {
+	size, least := chunkSize, chunkedMin
+	chunkSize, chunkedMin = 16, 64
+	return func() { chunkSize, chunkedMin = size, least }
+}
+
+// TestSourceChunks: a large source blob changed in one place is written
+// as that chunk only, and loads whole; broken chunk lists are invalid.
+func TestSourceChunks(t *testing.T) {
+	defer smallChunks()()
+	s := newStore(t, 0)
+	src := bytes.Repeat([]byte("0123456789abcdef"), 10)
+	first, err := s.Write(context.Background(), kvSnapshotSrc(1, engine.NewKeyedState(), src), Meta{Fingerprint: "fp-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = slices.Clone(src)
+	src[40] = 'X'
+	second, err := s.Write(context.Background(), kvSnapshotSrc(2, engine.NewKeyedState(), src), Meta{Fingerprint: "fp-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := second.Manifest.SourceChunks["src"]
+	if second.Manifest.FormatVersion != FormatVersion || fmt.Sprint(cb.Files) != "[1 1 0 1 1 1 1 1 1 1]" || second.Manifest.Files[0].Size >= first.Manifest.Files[0].Size-100 {
+		t.Fatalf("second: format %d, chunks %+v, sources.bin %d bytes (first %d)", second.Manifest.FormatVersion, cb, second.Manifest.Files[0].Size, first.Manifest.Files[0].Size)
+	}
+	snap, _, err := Load(second.Path)
+	if err != nil || !bytes.Equal(snap.Sources["src"], src) {
+		t.Fatalf("loaded %q, %v", snap.Sources["src"], err)
+	}
+	for name, edit := range map[string]func(cb *ChunkedBlob){
+		"offset beyond the entry": func(cb *ChunkedBlob) { cb.Offsets[9] = 1000 },
+		"negative offset":         func(cb *ChunkedBlob) { cb.Offsets[0] = -1 },
+		"own entry not used":      func(cb *ChunkedBlob) { cb.Files[2] = 1 },
+		"file out of range":       func(cb *ChunkedBlob) { cb.Files[1] = 5 },
+		"too few chunks":          func(cb *ChunkedBlob) { cb.Files, cb.Offsets = cb.Files[1:], cb.Offsets[1:] },
+		"overlapping chunks":      func(cb *ChunkedBlob) { cb.Size, cb.Files, cb.Offsets = 320, slices.Repeat(cb.Files, 2), slices.Repeat(cb.Offsets, 2) },
+		"zero chunk":              func(cb *ChunkedBlob) { cb.Chunk = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := second.Manifest
+			c := ChunkedBlob{Size: cb.Size, Chunk: cb.Chunk, Files: slices.Clone(cb.Files), Offsets: slices.Clone(cb.Offsets)}
+			edit(&c)
+			m.SourceChunks = map[string]ChunkedBlob{"src": c}
+			writeManifest(t, second.Path, m)
+			if _, _, err := Load(second.Path); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("loaded: %v", err)
+			}
+		})
 	}
 }

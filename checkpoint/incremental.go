@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,8 +50,9 @@ type piece struct {
 // for a checkpoint of the same term, so that a writer refers only to files
 // of its own term, which writers of older terms never prune.
 type writtenIndex struct {
-	term   uint64
-	groups map[groupKey][]piece
+	term    uint64
+	groups  map[groupKey][]piece
+	sources map[string]writtenSource // source blobs of chunkedMin bytes or more
 }
 
 // writePlan is what a checkpoint writes and refers to.
@@ -66,6 +68,12 @@ type writePlan struct {
 	chains map[string]map[int][]int
 	// pieces is the next writtenIndex; dir "" is this checkpoint.
 	pieces map[groupKey][]piece
+	// sources is what this checkpoint's sources.bin holds; chunked (format
+	// 3) the sources taken at least in part from earlier files; next the
+	// next writtenIndex's sources.
+	sources map[string][]byte
+	chunked map[string]ChunkedBlob
+	next    map[string]writtenSource
 }
 
 // plan splits snap's keyed state into the segments to write and references
@@ -77,22 +85,15 @@ func (s *Store) plan(snap *engine.Snapshot, term uint64) writePlan {
 	s.idxMu.Lock()
 	idx := s.index
 	s.idxMu.Unlock()
-	full := writePlan{own: snap.Operators, pieces: map[groupKey][]piece{}}
 	if !s.incremental() {
-		return full
+		return writePlan{own: snap.Operators, sources: snap.Sources}
 	}
 	if idx == nil || idx.term != term {
-		for stage, st := range snap.Operators {
-			for _, kg := range st.KeyGroups() {
-				if gens := segmentGens(st.Segments(kg)); gens != nil {
-					full.pieces[groupKey{stage, kg}] = []piece{{gens: gens}}
-				}
-			}
-		}
-		return full
+		return fullPlan(snap)
 	}
 	p := writePlan{own: make(map[string]*engine.KeyedState, len(snap.Operators)), chains: map[string]map[int][]int{}, pieces: map[groupKey][]piece{}}
 	files := map[string]int{} // dir/file -> index in p.shared, from 1
+	p.sources, p.chunked, p.next = planSources(snap.Sources, idx.sources, &p, files)
 	for stage, st := range snap.Operators {
 		mine := engine.NewKeyedState()
 		p.own[stage] = mine
@@ -101,12 +102,25 @@ func (s *Store) plan(snap *engine.Snapshot, term uint64) writePlan {
 		}
 	}
 	// A manifest must stay well below MaxManifestSize: else write in full.
-	if b, err := json.Marshal([]any{p.shared, p.chains}); err != nil || len(b) > MaxManifestSize/2 {
-		full.pieces = nil
-		return full
+	if b, err := json.Marshal([]any{p.shared, p.chains, p.chunked}); err != nil || len(b) > MaxManifestSize/2 {
+		return fullPlan(snap)
 	}
 	if len(p.shared) == 0 {
 		p.chains = nil
+	}
+	return p
+}
+
+// fullPlan writes everything and indexes it for the next checkpoint.
+func fullPlan(snap *engine.Snapshot) writePlan {
+	p := writePlan{own: snap.Operators, pieces: map[groupKey][]piece{}, sources: snap.Sources}
+	_, _, p.next = planSources(snap.Sources, nil, nil, nil)
+	for stage, st := range snap.Operators {
+		for _, kg := range st.KeyGroups() {
+			if gens := segmentGens(st.Segments(kg)); gens != nil {
+				p.pieces[groupKey{stage, kg}] = []piece{{gens: gens}}
+			}
+		}
 	}
 	return p
 }
@@ -122,14 +136,7 @@ func (p *writePlan) planGroup(k groupKey, segs []engine.Segment, old []piece, mi
 		if !samePrefix(segs[i:], pc.gens) {
 			break
 		}
-		ref := pc.dir + "/" + pc.file.Name
-		f := files[ref]
-		if f == 0 {
-			p.shared = append(p.shared, SharedRef{Checkpoint: pc.dir, File: pc.file})
-			f = len(p.shared)
-			files[ref] = f
-		}
-		chain = append(chain, f)
+		chain = append(chain, p.sharedFile(pc.dir, pc.file, files))
 		pieces = append(pieces, pc)
 		i += len(pc.gens)
 	}
@@ -189,6 +196,10 @@ func (p *writePlan) manifestLayout(m *Manifest) {
 	if len(p.shared) == 0 {
 		return
 	}
+	if len(p.chunked) > 0 {
+		m.FormatVersion, m.Shared, m.Chains, m.SourceChunks = FormatVersion, p.shared, p.chains, p.chunked
+		return
+	}
 	for _, kgs := range p.chains {
 		for _, c := range kgs {
 			if len(c) > 1 {
@@ -220,11 +231,18 @@ func (s *Store) incremental() bool { return s.Incremental && s.kind == "checkpoi
 // remember makes the checkpoint just written in dir the base of the next
 // incremental one: every key group whose segments all have a generation,
 // piece by piece, in the files that hold them.
-func (s *Store) remember(p writePlan, term uint64, dir string, state FileEntry) {
+func (s *Store) remember(p writePlan, term uint64, dir string, sources, state FileEntry) {
 	if !s.incremental() || p.pieces == nil {
 		return
 	}
-	idx := &writtenIndex{term: term, groups: p.pieces}
+	for _, ws := range p.next {
+		for i := range ws.chunks {
+			if ws.chunks[i].dir == "" {
+				ws.chunks[i].dir, ws.chunks[i].file = dir, sources
+			}
+		}
+	}
+	idx := &writtenIndex{term: term, groups: p.pieces, sources: p.next}
 	for k, pcs := range p.pieces {
 		if n := len(pcs); n > 0 && pcs[n-1].dir == "" {
 			pcs[n-1].dir, pcs[n-1].file = dir, state
@@ -252,6 +270,14 @@ func (s *Store) forget(dir string) {
 			}
 		}
 	}
+	for _, ws := range s.index.sources {
+		for _, c := range ws.chunks {
+			if c.dir == dir {
+				s.index = nil
+				return
+			}
+		}
+	}
 }
 
 // loadShared adds to snap the key groups a version-2 manifest takes from
@@ -265,7 +291,10 @@ func loadShared(path string, m Manifest, snap *engine.Snapshot) (int64, error) {
 		if err := checkSharedRef(path, r, seen); err != nil {
 			return 0, err
 		}
-		ops, err := readSharedFile(path, r, m.MaxParallelism)
+		if r.File.Name != fileState {
+			return 0, fmt.Errorf("shared file %s/%s in a format-%d manifest", r.Checkpoint, r.File.Name, m.FormatVersion)
+		}
+		ops, _, err := readSharedFile(path, r, m.MaxParallelism)
 		if err != nil {
 			return 0, err
 		}
@@ -354,6 +383,7 @@ func (s *Store) trim(name string, keepFiles map[string]bool) error {
 // used exactly once: alone, or as a piece of its chain.
 func loadChains(path string, m Manifest, snap *engine.Snapshot) (int64, error) {
 	files := []map[string]*engine.KeyedState{snap.Operators}
+	named := []map[string][]byte{snap.Sources}
 	var total int64
 	seen := map[string]bool{}
 	for _, r := range m.Shared {
@@ -363,13 +393,22 @@ func loadChains(path string, m Manifest, snap *engine.Snapshot) (int64, error) {
 		if len(r.Groups) > 0 {
 			return 0, fmt.Errorf("shared file %s/%s: groups in a format-%d manifest", r.Checkpoint, r.File.Name, m.FormatVersion)
 		}
-		ops, err := readSharedFile(path, r, m.MaxParallelism)
+		ops, srcs, err := readSharedFile(path, r, m.MaxParallelism)
 		if err != nil {
 			return 0, err
 		}
-		files = append(files, ops)
+		files, named = append(files, ops), append(named, srcs)
 		total += r.File.Size
 	}
+	chunked := map[string][]byte{}
+	for name, cb := range m.SourceChunks {
+		b, err := joinChunks(name, cb, named)
+		if err != nil {
+			return 0, err
+		}
+		chunked[name] = b
+	}
+	maps.Copy(snap.Sources, chunked)
 	for stage, kgs := range m.Chains {
 		dst := snap.Operators[stage]
 		if dst == nil {
@@ -404,6 +443,9 @@ func joinChain(files []map[string]*engine.KeyedState, stage string, kg int, chai
 			return nil, fmt.Errorf("chains: key group %d of stage %q takes file %d twice", kg, stage, f)
 		}
 		st := files[f][stage]
+		if files[f] == nil {
+			return nil, fmt.Errorf("chains: key group %d of stage %q: file %d is no state file", kg, stage, f)
+		}
 		if _, ok := slices.BinarySearch(st.KeyGroups(), kg); !ok {
 			return nil, fmt.Errorf("chains: no key group %d of stage %q in file %d", kg, stage, f)
 		}
@@ -432,16 +474,24 @@ func checkSharedRef(path string, r SharedRef, seen map[string]bool) error {
 	return nil
 }
 
-// readSharedFile reads and decodes a shared state file, verified like an
-// own file (regular file, recorded size, CRC-32C).
-func readSharedFile(path string, r SharedRef, maxPar int) (map[string]*engine.KeyedState, error) {
+// readSharedFile reads and decodes a shared file, verified like an own
+// file (regular file, recorded size, CRC-32C): a state.bin into ops, a
+// sources.bin (format 3) into srcs.
+func readSharedFile(path string, r SharedRef, maxPar int) (ops map[string]*engine.KeyedState, srcs map[string][]byte, err error) {
+	if r.File.Name != fileState && r.File.Name != fileSources {
+		return nil, nil, fmt.Errorf("shared file %s/%s: neither %s nor %s", r.Checkpoint, r.File.Name, fileState, fileSources)
+	}
 	b, err := readDataFile(filepath.Join(filepath.Dir(path), r.Checkpoint, r.File.Name), r.File)
 	if err != nil {
-		return nil, fmt.Errorf("shared file of %s: %w", r.Checkpoint, err)
+		return nil, nil, fmt.Errorf("shared file of %s: %w", r.Checkpoint, err)
 	}
-	ops, err := readState(b, maxPar)
+	if r.File.Name == fileSources {
+		srcs, err = readNamed(b)
+	} else {
+		ops, err = readState(b, maxPar)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("shared file %s/%s: %w", r.Checkpoint, r.File.Name, err)
+		return nil, nil, fmt.Errorf("shared file %s/%s: %w", r.Checkpoint, r.File.Name, err)
 	}
-	return ops, nil
+	return ops, srcs, nil
 }

@@ -69,6 +69,9 @@ type Manifest struct {
 	// its pieces in order: 0 is state.bin, i > 0 is Shared[i-1]. A key
 	// group not listed is in state.bin alone.
 	Chains map[string]map[int][]int `json:"chains,omitempty"`
+	// SourceChunks (format 3) are the sources whose state is split in
+	// chunks, some in earlier checkpoints' sources.bin.
+	SourceChunks map[string]ChunkedBlob `json:"source_chunks,omitempty"`
 }
 
 // FileEntry is one data file of a checkpoint.
@@ -293,7 +296,7 @@ func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapsh
 		name  string
 		write func(io.Writer) error
 	}{
-		{fileSources, func(w io.Writer) error { return writeNamed(w, snap.Sources) }},
+		{fileSources, func(w io.Writer) error { return writeNamed(w, plan.sources) }},
 		{fileSinks, func(w io.Writer) error { return writeNamed(w, snap.Sinks) }},
 		{fileState, func(w io.Writer) error { return writeState(w, ops) }},
 	}
@@ -337,7 +340,7 @@ func (s *Store) writeFiles(ctx context.Context, path string, snap *engine.Snapsh
 	if err := syncDir(s.dir); err != nil {
 		return Info{}, err
 	}
-	s.remember(plan, meta.Term, filepath.Base(path), m.Files[len(m.Files)-1])
+	s.remember(plan, meta.Term, filepath.Base(path), m.Files[0], m.Files[len(m.Files)-1])
 	if s.Hook != nil {
 		s.Hook("complete", snap.ID)
 	}
@@ -503,8 +506,8 @@ func Load(path string) (*engine.Snapshot, Info, error) {
 	if m.FormatVersion == formatFull && len(m.Shared) > 0 {
 		return bad("format version %d with shared files", m.FormatVersion)
 	}
-	if m.FormatVersion != FormatVersion && m.Chains != nil {
-		return bad("format version %d with chains", m.FormatVersion)
+	if m.FormatVersion != FormatVersion && (m.Chains != nil || m.SourceChunks != nil) {
+		return bad("format version %d with chains or source chunks", m.FormatVersion)
 	}
 	if m.MaxParallelism < 1 {
 		return bad("manifest: max parallelism %d", m.MaxParallelism)

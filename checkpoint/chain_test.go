@@ -475,8 +475,10 @@ func TestSourceChunks(t *testing.T) {
 		"own entry not used":      func(cb *ChunkedBlob) { cb.Files[2] = 1 },
 		"file out of range":       func(cb *ChunkedBlob) { cb.Files[1] = 5 },
 		"too few chunks":          func(cb *ChunkedBlob) { cb.Files, cb.Offsets = cb.Files[1:], cb.Offsets[1:] },
-		"overlapping chunks":      func(cb *ChunkedBlob) { cb.Size, cb.Files, cb.Offsets = 320, slices.Repeat(cb.Files, 2), slices.Repeat(cb.Offsets, 2) },
-		"zero chunk":              func(cb *ChunkedBlob) { cb.Chunk = 0 },
+		"overlapping chunks": func(cb *ChunkedBlob) {
+			cb.Size, cb.Files, cb.Offsets = 320, slices.Repeat(cb.Files, 2), slices.Repeat(cb.Offsets, 2)
+		},
+		"zero chunk": func(cb *ChunkedBlob) { cb.Chunk = 0 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := second.Manifest

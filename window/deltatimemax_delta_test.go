@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -275,4 +276,49 @@ func TestChainsThroughTheStore(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDirtyTrackingNoAllocs: between checkpoints that produce deltas,
+// processing records (which marks keys dirty) allocates nothing once the
+// dirty lists have grown.
+func TestDirtyTrackingNoAllocs(t *testing.T) {
+	o := newFused(t, carSpec(10*time.Second, 50), 128)
+	batch := make([]car, 100)
+	i := 0
+	run := func(keys int) {
+		for j := range batch {
+			batch[j] = car{ID: int32(i % keys), Speed: int32(i*7919) % 200, Dist: float64(i) * 0.6, TS: int64(i) * 10}
+			i++
+		}
+		o.out = o.out[:0]
+		for j := range batch {
+			o.process(&batch[j])
+		}
+	}
+	for range 50 { // every key exists and has grown its buffers
+		run(1000)
+	}
+	var before, after runtime.MemStats
+	var allocs uint64
+	deltas := 0
+	for id := range uint64(40) {
+		st := checkpointNow(t, o, id+1)
+		for _, kg := range st.KeyGroups() {
+			if len(st.Segments(kg)) > 1 {
+				deltas++
+			}
+		}
+		runtime.ReadMemStats(&before)
+		run(1000)
+		runtime.ReadMemStats(&after)
+		if id >= 20 {
+			allocs += after.Mallocs - before.Mallocs
+		}
+	}
+	if deltas == 0 {
+		t.Fatal("no delta segments: the test does not exercise dirty tracking")
+	}
+	if allocs != 0 {
+		t.Errorf("%d allocations in 20 batches between checkpoints", allocs)
+	}
 }

@@ -33,29 +33,42 @@ func main() {
 	n := flag.Int("checkpoints", 10, "checkpoints per car count")
 	par := flag.Int("parallelism", 2, "parallelism")
 	flag.Parse()
+	if *n < 2 || *n > 1000 || *par < 1 || *par > 64 {
+		fmt.Fprintf(os.Stderr, "ckbench: -checkpoints %d (2..1000) or -parallelism %d (1..64) out of range\n", *n, *par)
+		os.Exit(2)
+	}
 	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | operator pause p99 | duration p50 | duration max | full size | written p50 | written after 1%% of cars reported (of full) | files restored | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var kvs []string
 	for _, c := range strings.Split(*carsFlag, ",") {
 		cars, err := strconv.Atoi(c)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
+		if err != nil || cars < 1 || cars > 10_000_000 {
+			fmt.Fprintf(os.Stderr, "ckbench: -cars: %q is not a count from 1 to 10000000\n", c)
 			os.Exit(2)
 		}
-		if err := measure(cars, *n, *par); err != nil {
+		kv, err := measure(cars, *n, *par)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "ckbench:", err)
 			os.Exit(1)
 		}
+		kvs = append(kvs, kv)
+	}
+	// Machine-readable, after the table (bench/cmd/benchrun's S8 reads them).
+	for _, kv := range kvs {
+		fmt.Println(kv)
 	}
 }
 
-func measure(cars, n, par int) error {
+// measure runs the job with cars cars, prints its row of the table and
+// returns its "ckbench:" line of key=value fields.
+func measure(cars, n, par int) (string, error) {
 	dir, err := os.MkdirTemp("", "ckbench")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.RemoveAll(dir)
 	store, err := checkpoint.NewStore(dir, 2, "checkpoint", nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	g := topspeed.DefaultGeneratorConfig()
 	g.Cars, g.Rate, g.Synthetic, g.Seed = cars, 0, true, 1
@@ -63,7 +76,7 @@ func measure(cars, n, par int) error {
 	g.Interval = 100 * time.Millisecond / time.Duration(min(cars, 1000)) // every car reports about every 100 ms..100 s
 	gen, err := topspeed.NewGenerator(g)
 	if err != nil {
-		return err
+		return "", err
 	}
 	p := engine.New(engine.WithParallelism(par))
 	counted := &countingSource{Generator: gen}
@@ -107,7 +120,7 @@ func measure(cars, n, par int) error {
 	for i := 0; i < n; i++ {
 		info, err := take()
 		if err != nil {
-			return err
+			return "", err
 		}
 		size = full
 		if i > 0 { // the first one of a run is always full
@@ -121,7 +134,7 @@ func measure(cars, n, par int) error {
 	counted.limit.Store(counted.n.Load())
 	time.Sleep(200 * time.Millisecond)
 	if _, err := take(); err != nil {
-		return err
+		return "", err
 	}
 	counted.limit.Add(int64(max(1, cars/100)))
 	for counted.n.Load() < counted.limit.Load() {
@@ -130,7 +143,7 @@ func measure(cars, n, par int) error {
 	time.Sleep(300 * time.Millisecond) // until the operator has them
 	onePct, err := take()
 	if err != nil {
-		return err
+		return "", err
 	}
 	cancel()
 	<-done
@@ -140,7 +153,7 @@ func measure(cars, n, par int) error {
 	t0 := time.Now()
 	snap, latest, err := store.Latest("bench", nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	load := time.Since(t0)
 	t1 := time.Now()
@@ -151,20 +164,23 @@ func measure(cars, n, par int) error {
 		kgs := engine.KeyGroupRangeFor(i, engine.DefaultMaxParallelism, par)
 		if err := op.Open(engine.OperatorContext{Context: context.Background(), Subtask: i, Parallelism: par, KeyGroups: kgs,
 			MaxParallelism: engine.DefaultMaxParallelism, Restored: snap.Operators[topspeed.StageName].Subset(kgs)}); err != nil {
-			return err
+			return "", err
 		}
 		restoredKeys += op.(*window.DeltaTimeMax[int32, topspeed.Car]).Keys()
 	}
 	decode := time.Since(t1)
 	if restoredKeys != cars {
-		return fmt.Errorf("restored %d cars, want %d", restoredKeys, cars)
+		return "", fmt.Errorf("restored %d cars, want %d", restoredKeys, cars)
 	}
 	slices.Sort(written)
 	fmt.Printf("| %d | %d | %v | %v | %v | %v | %v | %s | %s | %s (%.1f%%) | %d (format %d) | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99), q(opPauses, 0.99),
 		q(durations, 0.5), q(durations, 1), mb(size), mb(written[len(written)/2]), mb(onePct.Bytes),
 		100*float64(onePct.Bytes)/float64(full), 1+len(latest.Manifest.Shared), latest.Manifest.FormatVersion,
 		load.Round(time.Millisecond), decode.Round(time.Millisecond))
-	return nil
+	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64) }
+	return fmt.Sprintf("ckbench: cars=%d pause_p50_ms=%s pause_p99_ms=%s operator_pause_p99_ms=%s duration_p50_ms=%s full_bytes=%d written_p50_bytes=%d incremental_bytes=%d incremental_pct=%.2f files_restored=%d restore_load_ms=%s restore_decode_ms=%s",
+		cars, ms(q(pauses, 0.5)), ms(q(pauses, 0.99)), ms(q(opPauses, 0.99)), ms(q(durations, 0.5)), size, written[len(written)/2], onePct.Bytes,
+		100*float64(onePct.Bytes)/float64(full), 1+len(latest.Manifest.Shared), ms(load), ms(decode)), nil
 }
 
 // fullSize is about what snap takes written in full: its sources, sinks

@@ -104,7 +104,9 @@ func TestDeltaSegmentHoldsOnlyChangedKeys(t *testing.T) {
 // gives a new base at once.
 func TestChainCompacts(t *testing.T) {
 	spec := carSpec(time.Second, 1)
-	o, in := fedCars(t, spec, 1, 200, func(int) int64 { return 0 })
+	// Enough keys that 63 deltas of one growing key stay below
+	// dtmMaxDeltaPct of the base: the length bound acts.
+	o, in := fedCars(t, spec, 1, 20000, func(int) int64 { return 0 })
 	var out engine.Output[car]
 	longest := 0
 	for i := range 3 * dtmMaxChain {

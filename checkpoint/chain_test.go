@@ -440,9 +440,9 @@ func damageFile(t *testing.T, f, damage string) {
 // smallChunks makes sources of 64 bytes or more split in chunks of 16
 // bytes, until the returned func is called.
 func smallChunks() func() {
-	size, least := chunkSize, chunkedMin
-	chunkSize, chunkedMin = 16, 64
-	return func() { chunkSize, chunkedMin = size, least }
+	size, smallest, least := chunkSize, chunkMinSize, chunkedMin
+	chunkSize, chunkMinSize, chunkedMin = 16, 16, 64
+	return func() { chunkSize, chunkMinSize, chunkedMin = size, smallest, least }
 }
 
 // TestSourceChunks: a large source blob changed in one place is written

@@ -6,20 +6,27 @@ import (
 )
 
 // Source state in chunks (format 3). A source's state is one opaque blob
-// (the car generator's: about 9 bytes per car, 9 MB at a million cars)
-// that changes only in places between checkpoints. A checkpoint store
-// splits a blob of at least chunkedMin bytes into chunks of chunkSize,
+// (the car generator's: about 9 bytes per car, 90 KB at 10,000 cars, 9 MB
+// at a million) that changes only in places between checkpoints. A
+// checkpoint store splits a blob of at least chunkedMin bytes into chunks
+// (chunkFor: about a 64th of the blob, from chunkMinSize to chunkSize),
 // compares each with the same chunk of the blob it wrote last (same term,
-// same size), and writes only the chunks that differ, referring to the
-// files that hold the others.
+// same size, so the same chunks), and writes only the chunks that differ,
+// referring to the files that hold the others.
 // They are variables for tests only.
 var (
-	// chunkSize is the size of a chunk (the last one may be shorter).
+	// chunkSize is the largest chunk (the last one may be shorter).
 	chunkSize = 64 << 10
+	// chunkMinSize is the smallest chunk, so that a manifest lists at
+	// most about 64 chunks per blob below chunkSize*64 bytes.
+	chunkMinSize = 4 << 10
 	// chunkedMin is the smallest blob split in chunks: smaller ones are
 	// always written whole.
-	chunkedMin = 1 << 20
+	chunkedMin = 64 << 10
 )
+
+// chunkFor is the chunk size of a blob of n bytes.
+func chunkFor(n int) int { return min(max(n/64, chunkMinSize), chunkSize) }
 
 // ChunkedBlob is, in a manifest of format version 3, a source whose state
 // is the concatenation of chunks, each taken from a sources.bin file: the
@@ -58,20 +65,21 @@ func planSources(sources map[string][]byte, prev map[string]writtenSource, p *wr
 		if len(blob) < chunkedMin {
 			continue
 		}
-		n := (len(blob) + chunkSize - 1) / chunkSize
+		size := chunkFor(len(blob))
+		n := (len(blob) + size - 1) / size
 		ws := writtenSource{blob: blob, chunks: make([]chunkLoc, n)}
 		next[name] = ws
 		old, ok := prev[name]
 		if !ok || len(old.blob) != len(blob) {
 			for i := range ws.chunks {
-				ws.chunks[i].off = int64(i * chunkSize)
+				ws.chunks[i].off = int64(i * size)
 			}
 			continue
 		}
-		cb := ChunkedBlob{Size: int64(len(blob)), Chunk: int64(chunkSize), Files: make([]int, n), Offsets: make([]int64, n)}
+		cb := ChunkedBlob{Size: int64(len(blob)), Chunk: int64(size), Files: make([]int, n), Offsets: make([]int64, n)}
 		var mine []byte
 		for i := range n {
-			lo, hi := i*chunkSize, min(len(blob), (i+1)*chunkSize)
+			lo, hi := i*size, min(len(blob), (i+1)*size)
 			if loc := old.chunks[i]; bytes.Equal(blob[lo:hi], old.blob[lo:hi]) {
 				cb.Files[i], cb.Offsets[i] = p.sharedFile(loc.dir, loc.file, files), loc.off
 				ws.chunks[i] = loc

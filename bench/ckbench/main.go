@@ -4,10 +4,12 @@
 // checkpoint writes (incremental: only the segments of key groups that
 // changed, deltas of their changed keys) beside the full size, the bytes
 // of a checkpoint after only 1% of the cars reported, as a percentage of
-// the full size, and the time to restore the newest checkpoint (its chains
-// of files included), at several numbers of cars.
+// the full size, the mean and largest of -steady more such checkpoints
+// (each after the next 1% of the cars: the steady state, compactions
+// included), and the time to restore the newest checkpoint (its chains of
+// files included, after the steady rounds), at several numbers of cars.
 //
-//	go run ./bench/ckbench -cars 100,10000,1000000 -checkpoints 10
+//	go run ./bench/ckbench -cars 100,10000,1000000 -checkpoints 10 -steady 60
 package main
 
 import (
@@ -32,12 +34,13 @@ func main() {
 	carsFlag := flag.String("cars", "100,10000,1000000", "car counts")
 	n := flag.Int("checkpoints", 10, "checkpoints per car count")
 	par := flag.Int("parallelism", 2, "parallelism")
+	steady := flag.Int("steady", 60, "checkpoints after the 1% one, each after the next 1% of the cars reported (0..1000)")
 	flag.Parse()
-	if *n < 2 || *n > 1000 || *par < 1 || *par > 64 {
-		fmt.Fprintf(os.Stderr, "ckbench: -checkpoints %d (2..1000) or -parallelism %d (1..64) out of range\n", *n, *par)
+	if *n < 2 || *n > 1000 || *par < 1 || *par > 64 || *steady < 0 || *steady > 1000 {
+		fmt.Fprintf(os.Stderr, "ckbench: -checkpoints %d (2..1000), -parallelism %d (1..64) or -steady %d (0..1000) out of range\n", *n, *par, *steady)
 		os.Exit(2)
 	}
-	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | operator pause p99 | duration p50 | duration max | full size | written p50 | written after 1%% of cars reported (of full) | files restored | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| cars | events before first checkpoint | pause p50 | pause p99 | operator pause p99 | duration p50 | duration max | full size | written p50 | written after 1%% of cars reported (of full) | ... over the next N such checkpoints: mean / max | files restored | restore (load+verify / decode) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var kvs []string
 	for _, c := range strings.Split(*carsFlag, ",") {
 		cars, err := strconv.Atoi(c)
@@ -45,7 +48,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "ckbench: -cars: %q is not a count from 1 to 10000000\n", c)
 			os.Exit(2)
 		}
-		kv, err := measure(cars, *n, *par)
+		kv, err := measure(cars, *n, *par, *steady)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ckbench:", err)
 			os.Exit(1)
@@ -60,7 +63,7 @@ func main() {
 
 // measure runs the job with cars cars, prints its row of the table and
 // returns its "ckbench:" line of key=value fields.
-func measure(cars, n, par int) (string, error) {
+func measure(cars, n, par, steady int) (string, error) {
 	dir, err := os.MkdirTemp("", "ckbench")
 	if err != nil {
 		return "", err
@@ -136,15 +139,28 @@ func measure(cars, n, par int) (string, error) {
 	if _, err := take(); err != nil {
 		return "", err
 	}
-	counted.limit.Add(int64(max(1, cars/100)))
-	for counted.n.Load() < counted.limit.Load() {
-		time.Sleep(5 * time.Millisecond)
+	onePctOf := func(settle time.Duration) (float64, int64, error) {
+		counted.limit.Add(int64(max(1, cars/100)))
+		for counted.n.Load() < counted.limit.Load() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(settle) // until the operator has them
+		info, err := take()
+		return 100 * float64(info.Bytes) / float64(full), info.Bytes, err
 	}
-	time.Sleep(300 * time.Millisecond) // until the operator has them
-	onePct, err := take()
+	onePctPct, onePctBytes, err := onePctOf(300 * time.Millisecond)
 	if err != nil {
 		return "", err
 	}
+	var steadySum, steadyMax float64
+	for range steady {
+		pct, _, err := onePctOf(50 * time.Millisecond)
+		if err != nil {
+			return "", err
+		}
+		steadySum, steadyMax = steadySum+pct, max(steadyMax, pct)
+	}
+	steadyMean := steadySum / float64(max(steady, 1))
 	cancel()
 	<-done
 
@@ -173,14 +189,14 @@ func measure(cars, n, par int) (string, error) {
 		return "", fmt.Errorf("restored %d cars, want %d", restoredKeys, cars)
 	}
 	slices.Sort(written)
-	fmt.Printf("| %d | %d | %v | %v | %v | %v | %v | %s | %s | %s (%.1f%%) | %d (format %d) | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99), q(opPauses, 0.99),
-		q(durations, 0.5), q(durations, 1), mb(size), mb(written[len(written)/2]), mb(onePct.Bytes),
-		100*float64(onePct.Bytes)/float64(full), 1+len(latest.Manifest.Shared), latest.Manifest.FormatVersion,
+	fmt.Printf("| %d | %d | %v | %v | %v | %v | %v | %s | %s | %s (%.1f%%) | N=%d: %.1f%% / %.1f%% | %d (format %d) | %v / %v |\n", cars, warm, q(pauses, 0.5), q(pauses, 0.99), q(opPauses, 0.99),
+		q(durations, 0.5), q(durations, 1), mb(size), mb(written[len(written)/2]), mb(onePctBytes),
+		onePctPct, steady, steadyMean, steadyMax, 1+len(latest.Manifest.Shared), latest.Manifest.FormatVersion,
 		load.Round(time.Millisecond), decode.Round(time.Millisecond))
 	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64) }
-	return fmt.Sprintf("ckbench: cars=%d pause_p50_ms=%s pause_p99_ms=%s operator_pause_p99_ms=%s duration_p50_ms=%s full_bytes=%d written_p50_bytes=%d incremental_bytes=%d incremental_pct=%.2f files_restored=%d restore_load_ms=%s restore_decode_ms=%s",
-		cars, ms(q(pauses, 0.5)), ms(q(pauses, 0.99)), ms(q(opPauses, 0.99)), ms(q(durations, 0.5)), size, written[len(written)/2], onePct.Bytes,
-		100*float64(onePct.Bytes)/float64(full), 1+len(latest.Manifest.Shared), ms(load), ms(decode)), nil
+	return fmt.Sprintf("ckbench: cars=%d pause_p50_ms=%s pause_p99_ms=%s operator_pause_p99_ms=%s duration_p50_ms=%s full_bytes=%d written_p50_bytes=%d incremental_bytes=%d incremental_pct=%.2f steady_checkpoints=%d steady_mean_pct=%.2f steady_max_pct=%.2f files_restored=%d restore_load_ms=%s restore_decode_ms=%s",
+		cars, ms(q(pauses, 0.5)), ms(q(pauses, 0.99)), ms(q(opPauses, 0.99)), ms(q(durations, 0.5)), size, written[len(written)/2], onePctBytes,
+		onePctPct, steady, steadyMean, steadyMax, 1+len(latest.Manifest.Shared), ms(load), ms(decode)), nil
 }
 
 // fullSize is about what snap takes written in full: its sources, sinks

@@ -52,19 +52,21 @@ func TestCrashInIncrementalCheckpoint(t *testing.T) {
 		t.Fatal("no life died in the middle of an incremental checkpoint")
 	}
 	// Incremental checkpoints were written: some manifest refers to an
-	// earlier checkpoint's files.
-	shared := false
+	// earlier checkpoint's files, and some key group is a chain of a base
+	// and deltas (format 3 "chains").
+	shared, chains := false, false
 	ms, _ := filepath.Glob(filepath.Join(dir, "crash-ck", "*", "chk-*", "MANIFEST.json"))
 	for _, m := range ms {
 		b, _ := os.ReadFile(m)
 		shared = shared || strings.Contains(string(b), `"shared"`)
+		chains = chains || strings.Contains(string(b), `"chains"`)
 	}
 	last := start(t, nil, args("crash")...)
 	if err := last.Wait(t, 2*time.Minute); err != nil {
 		t.Fatalf("final life: %v\n%s", err, last.Stderr)
 	}
-	if !shared {
-		t.Fatalf("no checkpoint among %d refers to earlier files: none was incremental", len(ms))
+	if !shared || !chains {
+		t.Fatalf("among %d checkpoints, one refers to earlier files: %v, one has delta chains: %v", len(ms), shared, chains)
 	}
 	samePerCar(t, perCar(t, filepath.Join(dir, "crash-out")), perCar(t, filepath.Join(dir, "ref-out")))
 	t.Logf("%d kill -9 in the middle of an incremental checkpoint, %d others: output identical to the failure-free run", torn, 8-torn)

@@ -56,8 +56,11 @@ type Coordinator struct {
 	Commit Committer
 	// OnComplete, if set, is called after each successful checkpoint.
 	OnComplete func(Stats)
-	// OnFailure, if set, is called after each failed checkpoint.
-	OnFailure func(error)
+	// OnFailure, if set, is called after each failed checkpoint with its
+	// id (0 if the pipeline failed before the checkpoint had one) and the
+	// cause. A checkpoint skipped because the pipeline is not running, or
+	// abandoned at the barrier, is not a failure.
+	OnFailure func(id uint64, err error)
 	// MaxConsecutiveFailures, if positive, makes Run fail once this many
 	// periodic checkpoints in a row have failed (Flink's tolerable failed
 	// checkpoints plus one); 0 never fails. A checkpoint that is skipped
@@ -218,6 +221,9 @@ func (c *Coordinator) take(ctx context.Context, store *Store, final bool) (Info,
 		snap, err = c.Pipeline.Checkpoint(ctx)
 	}
 	if err != nil {
+		if c.OnFailure != nil && !errors.Is(err, engine.ErrNotRunning) && !errors.Is(err, engine.ErrCheckpointAborted) {
+			c.OnFailure(0, err)
+		}
 		return Info{}, err
 	}
 	info, err := store.Write(ctx, snap, c.Meta)
@@ -230,7 +236,7 @@ func (c *Coordinator) take(ctx context.Context, store *Store, final bool) (Info,
 	}
 	if err != nil {
 		if c.OnFailure != nil {
-			c.OnFailure(err)
+			c.OnFailure(snap.ID, err)
 		}
 		return info, fmt.Errorf("checkpoint %d: %w", snap.ID, err)
 	}

@@ -174,6 +174,7 @@ type stats struct {
 	mu       sync.Mutex
 	done     []checkpoint.Stats
 	failures []error
+	failedID []uint64
 	changed  chan struct{}
 }
 
@@ -188,12 +189,13 @@ func (s *stats) complete(st checkpoint.Stats) {
 
 // fail records a failure. A checkpoint abandoned because the test stopped
 // the coordinator (its context cancelled) is not one.
-func (s *stats) fail(err error) {
+func (s *stats) fail(id uint64, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
 	s.mu.Lock()
 	s.failures = append(s.failures, err)
+	s.failedID = append(s.failedID, id)
 	s.mu.Unlock()
 	s.changed <- struct{}{}
 }
@@ -363,6 +365,11 @@ func TestCoordinatorFailures(t *testing.T) {
 			t.Errorf("OnFailure got %v, want the Committer's error", f)
 		}
 	}
+	st.mu.Lock()
+	if ids := st.failedID; len(ids) < 3 || !slices.Equal(ids[:3], offered[:3]) {
+		t.Errorf("OnFailure ids %v, want the refused checkpoints' %v", ids, offered[:3])
+	}
+	st.mu.Unlock()
 	committed := w.committed()
 	for _, id := range offered[:3] {
 		if slices.Contains(committed, id) {

@@ -84,10 +84,10 @@ func (o *opsRuntime) hookCoordinator(c *checkpoint.Coordinator, interval time.Du
 			prevOK(st)
 		}
 	}
-	c.OnFailure = func(err error) {
-		rec.CheckpointFailedBecause(err)
+	c.OnFailure = func(id uint64, err error) {
+		rec.CheckpointFailedBecause(id, err)
 		if prevFail != nil {
-			prevFail(err)
+			prevFail(id, err)
 		}
 	}
 }

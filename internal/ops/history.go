@@ -93,8 +93,9 @@ func (r *Recorder) CheckpointDone(id uint64, d time.Duration, sizeBytes int64, p
 }
 
 // CheckpointFailedBecause counts a failed checkpoint and records it, with
-// its cause, in the history and as an exception of kind "checkpoint".
-func (r *Recorder) CheckpointFailedBecause(err error) {
+// its id (0: it failed before it had one) and cause, in the history and as
+// an exception of kind "checkpoint".
+func (r *Recorder) CheckpointFailedBecause(id uint64, err error) {
 	if r == nil {
 		return
 	}
@@ -104,7 +105,7 @@ func (r *Recorder) CheckpointFailedBecause(err error) {
 		msg = cut(err.Error())
 	}
 	r.mu.Lock()
-	r.ckHist.add(CheckpointEntry{State: "failed", Time: time.Now().UTC(), Cause: msg}, MaxCheckpointHistory)
+	r.ckHist.add(CheckpointEntry{ID: id, State: "failed", Time: time.Now().UTC(), Cause: msg}, MaxCheckpointHistory)
 	r.mu.Unlock()
 	r.Exception("checkpoint", StageOf(msg), msg)
 }

@@ -91,7 +91,7 @@ func TestDashboardAPI(t *testing.T) {
 		srv.sample(t0.Add(time.Duration(i) * time.Second))
 	}
 	rec.CheckpointDone(7, 20*time.Millisecond, 1234, "/ck/chk-7")
-	rec.CheckpointFailedBecause(errors.New(`engine: sink "out": disk full`))
+	rec.CheckpointFailedBecause(8, errors.New(`engine: sink "out": disk full`))
 	rec.Exception("pipeline", "op", "boom")
 
 	var ov Overview
@@ -113,7 +113,7 @@ func TestDashboardAPI(t *testing.T) {
 	}
 	var ck Checkpoints
 	decode(t, srv.Handler(), "/api/v1/checkpoints", &ck)
-	if ck.Total != 2 || len(ck.History) != 2 || ck.History[0].State != "failed" || ck.History[0].Cause != `engine: sink "out": disk full` ||
+	if ck.Total != 2 || len(ck.History) != 2 || ck.History[0].State != "failed" || ck.History[0].ID != 8 || ck.History[0].Cause != `engine: sink "out": disk full` ||
 		ck.History[1].ID != 7 || ck.History[1].Path != "/ck/chk-7" || ck.History[1].SizeBytes != 1234 || ck.Latest == nil || ck.Latest.ID != 7 {
 		t.Errorf("checkpoints %+v", ck)
 	}

@@ -12,7 +12,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -310,46 +309,25 @@ func TestKafkaGroupRunnerAgrees(t *testing.T) {
 	}
 }
 
-// TestKafkaGroupFirstInstall: docs/deploy.md installs this overlay after
-// deploy/prepare/dev (namespace at baseline, claim, volume owner Job): the
-// claim both render is the same object, so the overlay's apply leaves it
-// as the Job prepared it, and the pods run as the user the Job hands the
-// volume to.
+// TestKafkaGroupFirstInstall: deploy/prepare/kafka-group runs the volume
+// owner Job while the namespace is at baseline, without the Deployment,
+// and changes nothing else of the overlay (the shared claim is the same
+// object, so the overlay's apply leaves it as the Job prepared it); the
+// Job hands the volume to the user the pods run as. The case a prepare
+// that also renders the Deployment must fail.
 func TestKafkaGroupFirstInstall(t *testing.T) {
 	overlay := buildOverlay(t, groupOverlay)
-	prep := buildDeploy(t, "prepare", "dev")
-	find := func(objs []validate.Object, kind, name string) *validate.Object {
-		for i := range objs {
-			if objs[i].Kind == kind && objs[i].Name == name {
-				return &objs[i]
-			}
-		}
-		t.Fatalf("no %s %s", kind, name)
-		return nil
-	}
-	a, b := find(overlay, "PersistentVolumeClaim", validate.SharedClaim), find(prep, "PersistentVolumeClaim", validate.SharedClaim)
-	if string(a.JSON) != string(b.JSON) {
-		t.Errorf("the shared claim differs from deploy/prepare/dev's:\n%s\n%s", a.JSON, b.JSON)
-	}
+	prep := buildDeploy(t, "prepare", groupOverlay)
 	pod, _, err := validate.LoadGroupPod(overlay, topspeedFlags(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var job *batchv1.Job
-	for _, o := range prep {
-		if j, ok := o.Typed.(*batchv1.Job); ok {
-			job = j
+	reportProblems(t, validate.CheckPrepare(prep, overlay, pod))
+	withDeployment := freshCopy(t, prep)
+	for _, x := range overlay {
+		if _, ok := x.Typed.(*appsv1.Deployment); ok {
+			withDeployment = append(withDeployment, freshCopy(t, []validate.Object{x})...)
 		}
 	}
-	if job == nil {
-		t.Fatal("deploy/prepare/dev renders no Job")
-	}
-	own, err := validate.VolumeOwnership(job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := pod.Spec.SecurityContext
-	if int64(own.UID) != *sc.RunAsUser || int64(own.GID) != *sc.RunAsGroup {
-		t.Errorf("the Job hands the volume to %d:%d, the pods run as %d:%d", own.UID, own.GID, *sc.RunAsUser, *sc.RunAsGroup)
-	}
+	wantErr(t, validate.CheckPrepare(withDeployment, overlay, pod), "no topspeed pod may start")
 }

@@ -91,7 +91,7 @@ func volumeNamed(spec *corev1.PodSpec, name string) *corev1.Volume {
 }
 
 // CheckPrepare checks a deploy/prepare build against its overlay's
-// objects and pod: it renders no StatefulSet, a Namespace that admits the
+// objects and pod: it renders no StatefulSet or Deployment, a Namespace that admits the
 // Job (enforce baseline) where the overlay's enforces restricted, the
 // overlay's other objects unchanged (the shared claim with its storage
 // class), and the Job: admitted by baseline, mounting only the shared
@@ -106,7 +106,7 @@ func CheckPrepare(prep, overlay []Object, pod *Pod) []error {
 	var job *batchv1.Job
 	for _, o := range prep {
 		switch t := o.Typed.(type) {
-		case *appsv1.StatefulSet:
+		case *appsv1.StatefulSet, *appsv1.Deployment:
 			p.add("%s: no topspeed pod may start before the volume is owned (and none in a baseline namespace)", o.ID())
 		case *batchv1.Job:
 			job = t

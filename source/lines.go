@@ -3,7 +3,6 @@ package source
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -123,11 +122,12 @@ func WithLogger(l *zap.Logger) Option { return func(o *linesOptions) { o.logger 
 //
 // A Lines is not safe for concurrent use, except for Skipped and Errors.
 type Lines[T any] struct {
-	name  string // for errors: the path, or "stdin"
-	path  string // "" for a reader given to NewLinesReader
-	parse func([]byte) (T, error)
-	opts  linesOptions
-	max   int
+	name     string // for errors: the path, or "stdin"
+	path     string // "" for a reader given to NewLinesReader
+	newParse func() FlatParse[T]
+	parse    FlatParse[T] // made by newParse at the first Open
+	opts     linesOptions
+	max      int
 
 	r         io.Reader
 	file      *os.File // the file Lines opened and must close
@@ -145,6 +145,14 @@ type Lines[T any] struct {
 	line       int64 // lines consumed
 	discarding bool  // inside a too-long line: drop bytes up to '\n'
 	done       bool
+	lineStart  int64 // offset of the line next returned last
+	// The records of the last line parsed, pend[pi:] not yet returned, and
+	// the offset of that line; skip is how many records of the next line
+	// parsed were returned before a restore.
+	pend    []T
+	pi      int
+	pendOff int64
+	skip    int64
 
 	bad BadRecords[*RecordError] // the bad-record policy, count and kept errors
 }
@@ -175,7 +183,7 @@ func NewLinesReader[T any](name string, r io.Reader, parse func(line []byte) (T,
 }
 
 func newLines[T any](name string, parse func([]byte) (T, error), opts []Option) *Lines[T] {
-	l := &Lines[T]{name: name, parse: parse}
+	l := &Lines[T]{name: name, newParse: flatOf(parse)}
 	for _, o := range opts {
 		o(&l.opts)
 	}
@@ -189,8 +197,11 @@ func newLines[T any](name string, parse func([]byte) (T, error), opts []Option) 
 
 // Open opens the file (or takes stdin) and starts at its beginning.
 func (l *Lines[T]) Open(ctx context.Context) error {
-	if l.parse == nil {
+	if l.newParse == nil {
 		return fmt.Errorf("source: %s: nil parse function", l.name)
+	}
+	if l.parse == nil {
+		l.parse = l.newParse()
 	}
 	l.closeFile()
 	switch {
@@ -241,6 +252,7 @@ func (l *Lines[T]) Open(ctx context.Context) error {
 	}
 	l.start, l.end, l.rerr = 0, 0, nil
 	l.offset, l.line, l.discarding, l.done = 0, 0, false, false
+	l.pend, l.pi, l.skip = l.pend[:0], 0, 0
 	return nil
 }
 
@@ -261,7 +273,7 @@ func (l *Lines[T]) Read(ctx context.Context, buf []T) (int, error) {
 	n, skips, t0 := 0, 0, time.Now()
 	// skip applies the policy to a bad record: false to return now, with
 	// err (the record's error, ctx's, or nil when the budget is spent).
-	skip := func(re *RecordError) (bool, error) {
+	skipBad := func(re *RecordError) (bool, error) {
 		if !l.badRecord(re) {
 			return false, re
 		}
@@ -274,9 +286,19 @@ func (l *Lines[T]) Read(ctx context.Context, buf []T) (int, error) {
 		return time.Since(t0) < readBudget, nil
 	}
 	for n < len(buf) {
+		if l.pi < len(l.pend) {
+			k := copy(buf[n:], l.pend[l.pi:])
+			l.pi += k
+			n += k
+			continue
+		}
 		line, err := l.next(n > 0 && l.mayBlock)
 		if err == errNotReady {
 			break
+		}
+		skip := l.skip // only for the first line after a restore
+		if err != io.EOF {
+			l.skip = 0
 		}
 		if err == io.EOF {
 			l.done = true
@@ -287,20 +309,25 @@ func (l *Lines[T]) Read(ctx context.Context, buf []T) (int, error) {
 			if !ok {
 				return n, err
 			}
-			if more, err := skip(re); !more {
+			if more, err := skipBad(re); !more {
 				return n, err
 			}
 			continue
 		}
-		v, perr := l.parse(line)
+		recs, perr := l.parse(l.pend[:0], line)
+		l.pend, l.pi, l.pendOff = recs[:0], 0, l.lineStart
 		if perr != nil {
-			if more, err := skip(&RecordError{File: l.name, Line: l.line, Err: perr}); !more {
+			if more, err := skipBad(&RecordError{File: l.name, Line: l.line, Err: perr}); !more {
 				return n, err
 			}
 			continue
 		}
-		buf[n] = v
-		n++
+		if len(recs) == 1 && skip == 0 {
+			buf[n] = recs[0] // the common case of one record per line
+			n++
+			continue
+		}
+		l.pend, l.pi = recs, int(min(skip, int64(len(recs))))
 	}
 	return n, nil
 }
@@ -343,6 +370,7 @@ func (l *Lines[T]) next(noBlock bool) ([]byte, error) {
 				continue
 			}
 		} else if i >= 0 {
+			l.lineStart = l.offset
 			l.consume(i + 1)
 			return l.finish(data[:i])
 		} else if len(data) > l.max+1 { // +1: room for a "\r"
@@ -353,6 +381,7 @@ func (l *Lines[T]) next(noBlock bool) ([]byte, error) {
 			l.discarding = true
 			return nil, &RecordError{File: l.name, Line: l.line, Err: l.tooLong()}
 		} else if l.rerr == io.EOF && len(data) > 0 {
+			l.lineStart = l.offset
 			l.consume(len(data)) // a last line without "\n"
 			return l.finish(data)
 		}
@@ -459,38 +488,31 @@ func (l *Lines[T]) closeFile() error {
 	return err
 }
 
-// State layout: version, offset (u64), line (u64), discarding (u8).
-const linesStateVersion = 1
-
-// SnapshotState returns the byte offset and line number after the last line
-// read, so that a restored source continues with the next line.
+// SnapshotState returns the position after the records Read returned
+// (see linePos for the format): the byte offset and line number after the
+// last line read, or, when only some of a line's records were returned,
+// the line's offset and number and how many of its records were returned.
 func (l *Lines[T]) SnapshotState() ([]byte, error) {
-	b := make([]byte, 0, 18)
-	b = append(b, linesStateVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(l.offset))
-	b = binary.BigEndian.AppendUint64(b, uint64(l.line))
-	disc := byte(0)
-	if l.discarding {
-		disc = 1
+	pos := linePos{off: l.offset, line: l.line, disc: l.discarding, skip: l.skip}
+	if l.pi < len(l.pend) {
+		pos = linePos{off: l.pendOff, line: l.line - 1, skip: int64(l.pi)}
 	}
-	return append(b, disc), nil
+	return pos.encode(), nil
 }
 
-// RestoreState seeks to a position returned by SnapshotState. It must be
-// called after Open and before Read. It fails with ErrNotRestorable for
-// stdin and other non-seekable inputs (unless the position is the start),
-// and with an error if the file is shorter than the position.
+// RestoreState seeks to a position returned by SnapshotState (of a Lines
+// or a ParallelLines). It must be called after Open and before Read. It
+// fails with ErrNotRestorable for stdin and other non-seekable inputs
+// (unless the position is the start), and with an error if the file is
+// shorter than the position.
 func (l *Lines[T]) RestoreState(state []byte) error {
-	if len(state) != 18 || state[0] != linesStateVersion {
-		return fmt.Errorf("source: %s: not a lines source state", l.name)
+	pos, err := decodeLinePos(l.name, state)
+	if err != nil {
+		return err
 	}
-	offset := int64(binary.BigEndian.Uint64(state[1:]))
-	line := int64(binary.BigEndian.Uint64(state[9:]))
-	discarding := state[17] == 1
-	if offset < 0 || line < 0 || state[17] > 1 {
-		return fmt.Errorf("source: %s: corrupt lines source state", l.name)
-	}
+	offset, line, discarding := pos.off, pos.line, pos.disc
 	if offset == 0 && line == 0 && !discarding && l.offset == 0 && l.line == 0 {
+		l.skip = pos.skip
 		return nil // the start: nothing to seek
 	}
 	if l.seeker == nil {
@@ -509,5 +531,6 @@ func (l *Lines[T]) RestoreState(state []byte) error {
 	}
 	l.start, l.end, l.rerr = 0, 0, nil
 	l.offset, l.line, l.discarding, l.done = offset, line, discarding, false
+	l.pend, l.pi, l.skip = l.pend[:0], 0, pos.skip
 	return nil
 }

@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -129,7 +128,8 @@ func NewFileLines[T any](path string, parse func(line []byte) (T, error), cfg Pa
 // ParallelLines is not safe for concurrent use, except Skipped and Errors.
 type ParallelLines[T any] struct {
 	name, path string
-	parse      func([]byte) (T, error)
+	newParse   func() FlatParse[T]
+	parsers    []FlatParse[T] // one per worker, and Read's last
 	opts       linesOptions
 	cfg        ParallelConfig
 	max        int   // longest line
@@ -143,7 +143,8 @@ type ParallelLines[T any] struct {
 	// The position of the next line not consumed by Read: at the start of
 	// the head chunk (pend[0]) while there is one, else now.
 	off, line int64
-	disc      bool // off is inside a line to drop (a Lines state)
+	disc      bool  // off is inside a line to drop (a Lines state)
+	skip      int64 // records of the line at off delivered before a restore
 	done      bool
 
 	run       *pipeline[T] // nil until the first Read
@@ -160,7 +161,13 @@ type ParallelLines[T any] struct {
 // cfg's workers and chunk size and the options of Lines. It opens nothing:
 // Open does. parse must be safe for concurrent use (see ParallelLines).
 func NewParallelLines[T any](path string, parse func(line []byte) (T, error), cfg ParallelConfig, opts ...Option) *ParallelLines[T] {
-	p := &ParallelLines[T]{name: path, path: path, parse: parse, cfg: cfg}
+	p := newParallelLines[T](path, cfg, opts)
+	p.newParse = flatOf(parse)
+	return p
+}
+
+func newParallelLines[T any](path string, cfg ParallelConfig, opts []Option) *ParallelLines[T] {
+	p := &ParallelLines[T]{name: path, path: path, cfg: cfg}
 	for _, o := range opts {
 		o(&p.opts)
 	}
@@ -176,7 +183,7 @@ func NewParallelLines[T any](path string, parse func(line []byte) (T, error), cf
 // Open opens the file and starts at its beginning. It fails if the file
 // is not a regular file or the config is out of range.
 func (p *ParallelLines[T]) Open(ctx context.Context) error {
-	if p.parse == nil {
+	if p.newParse == nil {
 		return fmt.Errorf("source: %s: nil parse function", p.name)
 	}
 	if err := p.cfg.Validate(); err != nil {
@@ -204,7 +211,7 @@ func (p *ParallelLines[T]) Open(ctx context.Context) error {
 		return err
 	}
 	p.file, p.size = f, fi.Size()
-	p.off, p.line, p.disc, p.done = 0, 0, false, false
+	p.off, p.line, p.disc, p.skip, p.done = 0, 0, false, 0, false
 	return nil
 }
 
@@ -269,8 +276,11 @@ func (p *ParallelLines[T]) Read(ctx context.Context, buf []T) (int, error) {
 		if c == nil {
 			return n, nil
 		}
+		if c.skip > 0 { // the first line's records delivered before a restore
+			c.r, c.skip = int(min(c.skip, int64(c.ends[0]))), 0
+		}
 		switch {
-		case c.b < len(c.bads) && c.bads[c.b].line == c.r+c.b+1:
+		case c.b < len(c.bads) && c.r == int(c.ends[c.bads[c.b].line-1]):
 			bad := c.bads[c.b]
 			c.b++
 			re := &RecordError{File: p.name, Line: p.line + int64(bad.line), Err: bad.err}
@@ -288,7 +298,7 @@ func (p *ParallelLines[T]) Read(ctx context.Context, buf []T) (int, error) {
 		case c.r < len(c.recs):
 			n += c.copyRecords(buf[n:])
 		case c.stopped:
-			p.parseLines(c, c.stopPos, c.stopLine) // the rest after a Fail error
+			p.parseLines(c, p.parsers[p.workers], c.stopPos, c.stopLine) // the rest after a Fail error
 		default:
 			p.release(c)
 		}
@@ -353,6 +363,9 @@ func (p *ParallelLines[T]) taken(c *chunk[T]) error {
 	if len(p.pend) == 0 {
 		p.off, p.disc = c.off, false
 	}
+	if c.seq == 0 {
+		c.skip = p.skip
+	}
 	p.pend = append(p.pend, c)
 	return nil
 }
@@ -364,7 +377,7 @@ func (p *ParallelLines[T]) parsed(c *chunk[T]) bool {
 		return true
 	}
 	if c.claim.CompareAndSwap(2*c.seq, 2*c.seq+1) {
-		p.parseChunk(c)
+		p.parseChunk(c, p.parsers[p.workers])
 	} else {
 		select {
 		case <-c.ready:
@@ -382,7 +395,7 @@ func (p *ParallelLines[T]) parsed(c *chunk[T]) bool {
 func (p *ParallelLines[T]) help() (bool, error) {
 	for _, c := range p.pend[1:] {
 		if !c.parsed && c.claim.CompareAndSwap(2*c.seq, 2*c.seq+1) {
-			p.parseChunk(c)
+			p.parseChunk(c, p.parsers[p.workers])
 			c.parsed = true
 			return true, nil
 		}
@@ -434,7 +447,8 @@ func (p *ParallelLines[T]) pollTimer() *time.Timer {
 // back to the reader.
 func (p *ParallelLines[T]) release(c *chunk[T]) {
 	p.off = c.off + c.size
-	p.line += int64(c.r + c.b)
+	p.line += int64(len(c.ends))
+	p.skip = 0
 	p.pend = p.pend[:copy(p.pend, p.pend[1:])]
 	c.reset()
 	p.run.free <- c // never blocks: free has room for every chunk
@@ -453,44 +467,36 @@ func (p *ParallelLines[T]) Skipped() int64 { return p.bad.Skipped() }
 // to call concurrently with Read.
 func (p *ParallelLines[T]) Errors() []*RecordError { return p.bad.Errors() }
 
-// SnapshotState returns the byte offset and line number of the next line
-// Read has not consumed, in Lines' encoding.
+// SnapshotState returns the position of the next record Read has not
+// returned, in the format of Lines (see linePos): the byte offset and
+// line number of the line it comes from, and how many of that line's
+// records were returned.
 func (p *ParallelLines[T]) SnapshotState() ([]byte, error) {
-	off, line, disc := p.off, p.line, p.disc
+	pos := linePos{off: p.off, line: p.line, disc: p.disc, skip: p.skip}
 	if len(p.pend) > 0 && p.pend[0].parsed {
 		c := p.pend[0]
-		k := c.r + c.b // lines of c consumed
+		k, r := c.consumed()
 		switch {
 		case c.long && k > 0:
-			off = c.off + c.size
+			pos.off = c.off + c.size
 		case !c.long:
-			off = c.off + int64(afterLines(c.buf[:c.n], k))
+			pos.off = c.off + int64(afterLines(c.buf[:c.n], k))
 		}
-		line += int64(k)
+		pos.line += int64(k)
+		pos.skip = int64(r)
 	}
-	b := make([]byte, 0, 18)
-	b = append(b, linesStateVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(off))
-	b = binary.BigEndian.AppendUint64(b, uint64(line))
-	d := byte(0)
-	if disc {
-		d = 1
-	}
-	return append(b, d), nil
+	return pos.encode(), nil
 }
 
 // RestoreState continues from a state of SnapshotState or of Lines. It
 // must be called after Open and before Read; it fails if the file is
 // shorter than the position.
 func (p *ParallelLines[T]) RestoreState(state []byte) error {
-	if len(state) != 18 || state[0] != linesStateVersion {
-		return fmt.Errorf("source: %s: not a lines source state", p.name)
+	pos, err := decodeLinePos(p.name, state)
+	if err != nil {
+		return err
 	}
-	off := int64(binary.BigEndian.Uint64(state[1:]))
-	line := int64(binary.BigEndian.Uint64(state[9:]))
-	if off < 0 || line < 0 || state[17] > 1 {
-		return fmt.Errorf("source: %s: corrupt lines source state", p.name)
-	}
+	off, line := pos.off, pos.line
 	if p.file == nil {
 		return fmt.Errorf("source: %s: RestoreState before Open", p.name)
 	}
@@ -504,6 +510,6 @@ func (p *ParallelLines[T]) RestoreState(state []byte) error {
 	}
 	p.stopRun()
 	p.size = fi.Size()
-	p.off, p.line, p.disc, p.done = off, line, state[17] == 1, false
+	p.off, p.line, p.disc, p.skip, p.done = off, line, pos.disc, pos.skip, false
 	return nil
 }

@@ -53,12 +53,14 @@ type chunk[T any] struct {
 	ready chan struct{} // capacity 1: parsed
 
 	recs     []T       // records, in input order
+	ends     []int32   // ends[i]: len(recs) after line i+1 (0 records if bad)
 	bads     []badLine // bad lines, in input order
 	stopped  bool      // Fail policy: parsing stopped after the last bad line
 	stopPos  int       // ... and continues at this byte of buf
 	stopLine int       // ... after this many lines
 	parsed   bool      // Read knows it is parsed
 	r, b     int       // records and bad lines Read has consumed
+	skip     int64     // records of the first line to skip (a restore)
 }
 
 // badLine is a line of a chunk that is a bad record.
@@ -72,11 +74,33 @@ func (c *chunk[T]) exhausted() bool {
 	return c.r == len(c.recs) && c.b == len(c.bads) && !c.stopped
 }
 
+// consumed returns how many lines of c Read has consumed: k whole lines,
+// and r records of line k+1. Lines without records after the last record
+// count as consumed, but not a bad line Read has not reported.
+func (c *chunk[T]) consumed() (k, r int) {
+	lo, hi := 0, len(c.ends) // k: the first line i with ends[i] > c.r
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); int(c.ends[m]) <= c.r {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	k = lo
+	if c.b < len(c.bads) {
+		k = min(k, c.bads[c.b].line-1)
+	}
+	if k > 0 {
+		return k, c.r - int(c.ends[k-1])
+	}
+	return 0, c.r
+}
+
 // copyRecords copies the records up to the next bad line into dst.
 func (c *chunk[T]) copyRecords(dst []T) int {
 	avail := len(c.recs) - c.r
 	if c.b < len(c.bads) {
-		avail = min(avail, c.bads[c.b].line-1-c.r-c.b)
+		avail = min(avail, int(c.ends[c.bads[c.b].line-1])-c.r)
 	}
 	k := copy(dst, c.recs[c.r:c.r+avail])
 	c.r += k
@@ -86,10 +110,10 @@ func (c *chunk[T]) copyRecords(dst []T) int {
 // reset empties c for reuse, keeping its buffers.
 func (c *chunk[T]) reset() {
 	c.n, c.off, c.size, c.long = 0, 0, 0, false
-	c.recs = c.recs[:0]
+	c.recs, c.ends = c.recs[:0], c.ends[:0]
 	clear(c.bads)
 	c.bads = c.bads[:0]
-	c.stopped, c.stopPos, c.stopLine, c.parsed, c.r, c.b = false, 0, 0, false, 0, 0
+	c.stopped, c.stopPos, c.stopLine, c.parsed, c.r, c.b, c.skip = false, 0, 0, false, 0, 0, 0
 }
 
 // afterLines returns the index after the k-th "\n" of data, or len(data)
@@ -129,6 +153,12 @@ func (p *ParallelLines[T]) startRun() {
 		r.free <- c
 	}
 	p.run, p.pend, p.orderDone, p.nextSeq = r, p.pend[:0], false, 0
+	if len(p.parsers) != p.workers+1 {
+		p.parsers = make([]FlatParse[T], p.workers+1)
+		for i := range p.parsers {
+			p.parsers[i] = p.newParse()
+		}
+	}
 	rd := &reader[T]{p: p, run: r, limit: max(p.chunkBytes, p.max+2)}
 	// A small file gets small buffers.
 	rd.initial = int(min(int64(p.chunkBytes), max(p.size-p.off, 0)+1))
@@ -140,8 +170,8 @@ func (p *ParallelLines[T]) startRun() {
 		close(r.work)
 		close(r.order)
 	}()
-	for range p.workers {
-		go p.parseLoop(r)
+	for i := range p.workers {
+		go p.parseLoop(r, p.parsers[i])
 	}
 }
 
@@ -157,7 +187,7 @@ func (p *ParallelLines[T]) stopRun() {
 
 // parseLoop is a worker: it parses the chunks of work until it is closed
 // or the run stops.
-func (p *ParallelLines[T]) parseLoop(r *pipeline[T]) {
+func (p *ParallelLines[T]) parseLoop(r *pipeline[T], parse FlatParse[T]) {
 	defer r.wg.Done()
 	for {
 		select {
@@ -166,7 +196,7 @@ func (p *ParallelLines[T]) parseLoop(r *pipeline[T]) {
 				return
 			}
 			if j.c.claim.CompareAndSwap(2*j.seq, 2*j.seq+1) {
-				p.parseChunk(j.c)
+				p.parseChunk(j.c, parse)
 				j.c.ready <- struct{}{}
 			}
 		case <-r.stop:
@@ -175,19 +205,21 @@ func (p *ParallelLines[T]) parseLoop(r *pipeline[T]) {
 	}
 }
 
-// parseChunk parses a chunk that was claimed.
-func (p *ParallelLines[T]) parseChunk(c *chunk[T]) {
+// parseChunk parses a chunk that was claimed, with the parse function of
+// the calling goroutine.
+func (p *ParallelLines[T]) parseChunk(c *chunk[T], parse FlatParse[T]) {
 	if c.long {
 		c.bads = append(c.bads, badLine{line: 1, err: p.tooLong})
+		c.ends = append(c.ends, 0)
 	} else {
-		p.parseLines(c, 0, 0)
+		p.parseLines(c, parse, 0, 0)
 	}
 }
 
 // parseLines parses c's lines from byte pos, after line lines, into
-// c.recs and c.bads. Under the Fail policy it stops after a bad line,
-// marking c stopped: Read continues it if it is called again.
-func (p *ParallelLines[T]) parseLines(c *chunk[T], pos, line int) {
+// c.recs, c.ends and c.bads. Under the Fail policy it stops after a bad
+// line, marking c stopped: Read continues it if it is called again.
+func (p *ParallelLines[T]) parseLines(c *chunk[T], parse FlatParse[T], pos, line int) {
 	data := c.buf[:c.n]
 	failFast := p.opts.onBad != Skip
 	c.stopped = false
@@ -203,13 +235,15 @@ func (p *ParallelLines[T]) parseLines(c *chunk[T], pos, line int) {
 		}
 		err := p.tooLong
 		if len(ln) <= p.max {
-			v, perr := p.parse(ln)
+			recs, perr := parse(c.recs, ln)
 			if perr == nil {
-				c.recs = append(c.recs, v)
+				c.recs = recs
+				c.ends = append(c.ends, int32(len(recs)))
 				continue
 			}
 			err = perr
 		}
+		c.ends = append(c.ends, int32(len(c.recs)))
 		c.bads = append(c.bads, badLine{line: line, err: err})
 		if failFast && pos < len(data) {
 			c.stopped, c.stopPos, c.stopLine = true, pos, line

@@ -148,12 +148,14 @@ func (o *options) fingerprint() string {
 
 // build wires the pipeline: text lines from the inputs, the job, the sink.
 func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
-	var srcs []engine.Source[string]
+	// The sources tokenize: their parsing goroutines split the lines into
+	// words (wordcount.NewParse), so tokenizing runs in parallel.
+	var srcs []engine.Source[wordcount.Token]
 	for _, in := range o.inputs {
 		if in == "-" {
-			srcs = append(srcs, source.NewLinesReader("stdin", env.Stdin, wordcount.ParseLine))
+			srcs = append(srcs, source.NewLinesReaderFlat("stdin", env.Stdin, wordcount.NewParse))
 		} else {
-			srcs = append(srcs, source.NewFileLines(in, wordcount.ParseLine, source.ParallelConfig{}))
+			srcs = append(srcs, source.NewFileLinesFlat(in, wordcount.NewParse, source.ParallelConfig{}))
 		}
 	}
 	text := srcs[0]
@@ -161,8 +163,8 @@ func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 		text = wordcount.Concat(srcs...)
 	}
 	p := env.NewPipeline(engine.WithParallelism(o.parallelism), engine.WithBatchSize(o.batchSize), engine.WithProcessingTimeInterval(0))
-	lines := engine.FromSource(p, "text", runner.Source(env, text), engine.NoWatermarks[string]())
-	counts, err := wordcount.Build(lines, o.config())
+	words := engine.FromSource(p, "text", runner.Source(env, text), engine.NoWatermarks[wordcount.Token]())
+	counts, err := wordcount.BuildTokens(words, o.config())
 	if err != nil {
 		return nil, err
 	}

@@ -14,12 +14,12 @@ import (
 // BenchmarkCounter measures the Counter alone: batches of 1024 words
 // (every word already counted) through ProcessBatch.
 func BenchmarkCounter(b *testing.B) {
-	keys := engine.Keys[string, wordcount.Count]{Key: wordcount.Word, Hash: engine.HashString, MaxParallelism: engine.DefaultMaxParallelism}
+	keys := engine.Keys[wordcount.Token, wordcount.Token]{Key: wordcount.TokenKey, Hash: wordcount.TokenHash, MaxParallelism: engine.DefaultMaxParallelism}
 	for _, vocab := range []int{100, 10000} {
 		b.Run(fmt.Sprintf("vocab=%d", vocab), func(b *testing.B) {
-			batch := make([]wordcount.Count, 1024)
+			batch := make([]wordcount.Token, 1024)
 			for i := range batch {
-				batch[i] = wordcount.Count{Word: fmt.Sprint("word", (i*7919)%vocab), N: 1}
+				batch[i] = wordcount.NewToken(fmt.Sprint("word", (i*7919)%vocab))
 			}
 			ctx, err := engine.NewOperatorContext(context.Background(), "counter", keys, 0, 1, nil)
 			if err != nil {
@@ -43,13 +43,13 @@ func BenchmarkCounter(b *testing.B) {
 }
 
 // TestCounterLocalTable counts words arriving as the same string, as other
-// strings with the same bytes, and many distinct words (the local table
-// grows), then checks the emitted running counts against a plain map and
+// strings with the same bytes, many distinct words (the local table
+// grows) and distinct words with the same hash, then checks the emitted running counts against a plain map and
 // that a checkpoint taken mid-way restores into a Counter that goes on
 // with the same counts.
 func TestCounterLocalTable(t *testing.T) {
-	keys := engine.Keys[string, wordcount.Count]{Key: wordcount.Word, Hash: engine.HashString, MaxParallelism: engine.DefaultMaxParallelism}
-	open := func(restored *engine.KeyedState) (engine.Operator[wordcount.Count, wordcount.Count], engine.OperatorContext) {
+	keys := engine.Keys[wordcount.Token, wordcount.Token]{Key: wordcount.TokenKey, Hash: wordcount.TokenHash, MaxParallelism: engine.DefaultMaxParallelism}
+	open := func(restored *engine.KeyedState) (engine.Operator[wordcount.Token, wordcount.Count], engine.OperatorContext) {
 		ctx, err := engine.NewOperatorContext(context.Background(), "counter", keys, 0, 1, restored)
 		if err != nil {
 			t.Fatal(err)
@@ -61,21 +61,28 @@ func TestCounterLocalTable(t *testing.T) {
 		return op, ctx
 	}
 	interned := []string{"alpha", "beta", "gamma"}
-	var batch []wordcount.Count
+	var batch []wordcount.Token
 	for i := range 5000 {
-		var w string
-		switch i % 4 {
+		var tk wordcount.Token
+		switch i % 5 {
 		case 0: // the same string every time
-			w = interned[i%3]
+			tk = wordcount.NewToken(interned[i%3])
 		case 1: // a fresh string with the same bytes
-			w = strings.Clone(interned[i%3])
+			tk = wordcount.NewToken(strings.Clone(interned[i%3]))
+		case 2: // distinct words with one hash, after the checkpoint only
+			// (restored keys get their true hash)
+			if i >= 3000 {
+				tk = wordcount.Token{Word: fmt.Sprint("c", i%7), Hash: 12345}
+			} else {
+				tk = wordcount.NewToken("early")
+			}
 		default: // many distinct words, each seen twice
-			w = fmt.Sprint("w", i/8)
+			tk = wordcount.NewToken(fmt.Sprint("w", i/10))
 		}
-		batch = append(batch, wordcount.Count{Word: w, N: int64(1 + i%2)})
+		batch = append(batch, tk)
 	}
 	want := map[string]int64{}
-	check := func(op engine.Operator[wordcount.Count, wordcount.Count], in []wordcount.Count) {
+	check := func(op engine.Operator[wordcount.Token, wordcount.Count], in []wordcount.Token) {
 		t.Helper()
 		var out engine.Output[wordcount.Count]
 		if err := op.ProcessBatch(in, &out); err != nil {
@@ -86,7 +93,7 @@ func TestCounterLocalTable(t *testing.T) {
 			t.Fatalf("%d records out, want %d", len(got), len(in))
 		}
 		for i, r := range in {
-			want[r.Word] += r.N
+			want[r.Word]++
 			if got[i] != (wordcount.Count{Word: r.Word, N: want[r.Word]}) {
 				t.Fatalf("record %d: got %v, want (%s,%d)", i, got[i], r.Word, want[r.Word])
 			}

@@ -1,14 +1,12 @@
 package wordcount
 
-import (
-	"strings"
-	"unsafe"
-)
+import "unsafe"
 
 // DefaultInternWords is how many distinct words a Tokenizer interns: more
 // than a natural language's vocabulary (S6's Zipf text has 200,000 words).
-// Interning one costs ~40 bytes and the word.
-const DefaultInternWords = 1 << 20
+// Interning one costs ~70 bytes and the word; the source has one
+// Tokenizer per parsing goroutine.
+const DefaultInternWords = 1 << 19
 
 // Tokenizer splits lines into words exactly like the Tokenizer of Flink's
 // WordCount example, value.toLowerCase().split("\\W+") keeping the
@@ -29,12 +27,14 @@ const DefaultInternWords = 1 << 20
 // A Tokenizer interns the words it returns: a word seen before is returned
 // as the same string, so tokenizing allocates only for new words (up to
 // DefaultInternWords of them; after that every new word is allocated each
-// time). Words never share memory with the line. A Tokenizer is not safe
-// for concurrent use.
+// time, so memory stays bounded). Words never share memory with the line.
+// A Tokenizer is not safe for concurrent use.
 //
-// The interned words are in an open-addressing table keyed by a hash that
-// Tokenize computes while it scans the word's bytes, so a known word costs
-// one probe and one comparison, and no second pass over its bytes.
+// The interned words are in an open-addressing table keyed by the word's
+// hash (engine.HashString's, which Tokenize computes while it scans the
+// word's bytes and returns in the Token) and holding its first 8 bytes, so
+// a known word of up to 8 bytes costs one probe and no reading of the
+// interned string, and no second pass over its bytes.
 type Tokenizer struct {
 	words internTable
 	max   int
@@ -51,43 +51,56 @@ func NewTokenizerSize(n int) *Tokenizer {
 	return &Tokenizer{max: max(n, 0)}
 }
 
-// FNV-1a, 64 bits: the hash Tokenize computes byte by byte.
+// FNV-1a, 64 bits: the hash Tokenize computes byte by byte, as
+// engine.HashString does before its final mix.
 const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
 )
 
+// mix64 is engine.HashString's finalizer (murmur3's fmix64).
+func mix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
 // internTable is an open-addressing (linear probing) set of words with
-// their hashes; it doubles at half full.
+// their hashes and first bytes; it doubles at half full.
 type internTable struct {
 	slots []internSlot
 	n     int
 }
 
 type internSlot struct {
-	h uint64
-	w string // "" = empty
+	h   uint64 // engine.HashString(w)
+	pre uint64 // w's first 8 bytes, little-endian, zero-padded
+	w   string // "" = empty
 }
 
-// find returns the interned word equal to b with hash h, or "" and false.
-func (t *internTable) find(h uint64, b []byte) (string, bool) {
+// find returns the interned word equal to b, whose hash is h and first
+// bytes pre, or "" and false.
+func (t *internTable) find(h, pre uint64, b []byte) (string, bool) {
 	if len(t.slots) == 0 {
 		return "", false
 	}
 	mask := uint64(len(t.slots) - 1)
-	for i := (h ^ h>>29) & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.w == "" {
 			return "", false
 		}
-		if s.h == h && s.w == string(b) { // no allocation
+		if s.h == h && s.pre == pre && len(s.w) == len(b) && (len(b) <= 8 || s.w[8:] == string(b[8:])) {
 			return s.w, true
 		}
 	}
 }
 
-// add interns w (not present) with hash h.
-func (t *internTable) add(h uint64, w string) {
+// add interns w (not present).
+func (t *internTable) add(s internSlot) {
 	if 2*(t.n+1) > len(t.slots) {
 		old := t.slots
 		t.slots = make([]internSlot, max(1024, 2*len(old)))
@@ -97,13 +110,13 @@ func (t *internTable) add(h uint64, w string) {
 			}
 		}
 	}
-	t.put(internSlot{h, w})
+	t.put(s)
 	t.n++
 }
 
 func (t *internTable) put(s internSlot) {
 	mask := uint64(len(t.slots) - 1)
-	i := (s.h ^ s.h>>29) & mask
+	i := s.h & mask
 	for t.slots[i].w != "" {
 		i = (i + 1) & mask
 	}
@@ -133,9 +146,28 @@ const (
 
 // Tokenize calls emit with each word of line, in order.
 func (t *Tokenizer) Tokenize(line string, emit func(word string)) {
-	start := -1   // start of the current word in line, or -1
-	plain := true // the word is line[start:i] unchanged; else it is t.buf
-	h := uint64(fnvOffset)
+	var toks [64]Token
+	b := unsafe.Slice(unsafe.StringData(line), len(line)) // read only
+	for _, tk := range t.AppendTokens(toks[:0], b) {
+		emit(tk.Word)
+	}
+}
+
+// wordScan is the word being scanned: its start in the line, its FNV-1a
+// hash, first 8 bytes and length so far (lowercased), and whether it is
+// the line's bytes unchanged (else it is in the Tokenizer's buf).
+type wordScan struct {
+	start    int
+	h, pre   uint64
+	n        int
+	plain    bool
+	scanning bool
+}
+
+// AppendTokens appends the words of line, in order, to dst and returns
+// the extended slice.
+func (t *Tokenizer) AppendTokens(dst []Token, line []byte) []Token {
+	var w wordScan
 	for i := 0; i < len(line); {
 		c := line[i]
 		var lc byte // c lowercased if it is a word character, else 0
@@ -148,55 +180,65 @@ func (t *Tokenizer) Tokenize(line string, emit func(word string)) {
 			case 2:
 				lc = c + ('a' - 'A')
 			}
-		case c == kelvinLead && strings.HasPrefix(line[i:], kelvin):
+		case c == kelvinLead && hasPrefix(line[i:], kelvin):
 			lc, width = 'k', len(kelvin)
-		case c == dottedILead && strings.HasPrefix(line[i:], dottedCapI):
+		case c == dottedILead && hasPrefix(line[i:], dottedCapI):
 			lc, width, last = 'i', len(dottedCapI), true // U+0307 follows the 'i'
 		}
 		if lc == 0 { // a separator (invalid UTF-8 included)
-			if start >= 0 {
-				emit(t.word(line, start, i, plain, h))
-				start = -1
+			if w.scanning {
+				dst = append(dst, t.word(line, i, &w))
+				w.scanning = false
 			}
 			i++
 			continue
 		}
-		if start < 0 {
-			start, plain, h = i, true, fnvOffset
+		if !w.scanning {
+			w = wordScan{start: i, h: fnvOffset, plain: true, scanning: true}
 		}
-		h = (h ^ uint64(lc)) * fnvPrime
-		if plain && (lc != c || width != 1) {
-			t.buf, plain = append(t.buf[:0], line[start:i]...), false
+		w.h = (w.h ^ uint64(lc)) * fnvPrime
+		if w.n < 8 {
+			w.pre |= uint64(lc) << (8 * w.n)
 		}
-		if !plain {
+		w.n++
+		if w.plain && (lc != c || width != 1) {
+			t.buf, w.plain = append(t.buf[:0], line[w.start:i]...), false
+		}
+		if !w.plain {
 			t.buf = append(t.buf, lc)
 		}
 		i += width
 		if last {
-			emit(t.word(line, start, i, plain, h))
-			start = -1
+			dst = append(dst, t.word(line, i, &w))
+			w.scanning = false
 		}
 	}
-	if start >= 0 {
-		emit(t.word(line, start, len(line), plain, h))
+	if w.scanning {
+		dst = append(dst, t.word(line, len(line), &w))
 	}
+	return dst
 }
 
-// word returns the interned word line[start:end] (plain) or t.buf, whose
-// FNV-1a hash is h.
-func (t *Tokenizer) word(line string, start, end int, plain bool, h uint64) string {
+func hasPrefix(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
+}
+
+// word returns the Token of the interned word w, which ends at end:
+// line[w.start:end] if w.plain, else t.buf.
+func (t *Tokenizer) word(line []byte, end int, w *wordScan) Token {
 	b := t.buf
-	if plain {
-		b = unsafe.Slice(unsafe.StringData(line[start:]), end-start) // read only
+	if w.plain {
+		b = line[w.start:end]
 	}
-	if w, ok := t.words.find(h, b); ok {
-		return w
+	h := mix64(w.h)
+	if s, ok := t.words.find(h, w.pre, b); ok {
+		return Token{Word: s, Hash: h}
 	}
-	w := string(b) // a copy: words never share the line's memory
+	s := string(b) // a copy: words never share the line's memory
 	if t.words.n < t.max {
-		t.words.add(h, w)
+		t.words.add(internSlot{h: h, pre: w.pre, w: s})
 	}
-	return w
+	return Token{Word: s, Hash: h}
 }
 
 // Tokenize returns the words of line, like Tokenizer.Tokenize (without

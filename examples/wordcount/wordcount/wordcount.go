@@ -29,6 +29,7 @@ import (
 	"unsafe"
 
 	"github.com/topspeed/topspeed/engine"
+	"github.com/topspeed/topspeed/source"
 	"github.com/topspeed/topspeed/window"
 )
 
@@ -47,13 +48,63 @@ func AppendCount(dst []byte, c Count) []byte {
 	dst = append(dst, '(')
 	dst = append(dst, c.Word...)
 	dst = append(dst, ',')
-	dst = strconv.AppendInt(dst, c.N, 10)
+	if c.N >= 0 && c.N < 10 {
+		dst = append(dst, byte('0'+c.N))
+	} else if c.N >= 10 && c.N < 100 {
+		dst = append(dst, byte('0'+c.N/10), byte('0'+c.N%10))
+	} else {
+		dst = strconv.AppendInt(dst, c.N, 10)
+	}
 	return append(dst, ')')
+}
+
+// Token is a word occurrence, the tokenizer's output: the word and its
+// key hash, engine.HashString(Word), which the Tokenizer computes while it
+// scans the word, so that the key-group exchange and the counter need not
+// hash the word again. A Token is also its own key.
+type Token struct {
+	Word string
+	Hash uint64
+}
+
+// NewToken returns w's Token.
+func NewToken(w string) Token { return Token{Word: w, Hash: engine.HashString(w)} }
+
+// TokenHash is the hash function of the Token key: its Hash.
+func TokenHash(t Token) uint64 { return t.Hash }
+
+// TokenKey is the key function of a Token stream: the Token itself.
+func TokenKey(t Token) Token { return t }
+
+// TokenCodec encodes a Token key as engine.StringCodec encodes its word
+// (so checkpoints keyed by word read either way); Decode recomputes the
+// hash.
+type TokenCodec struct{}
+
+// Append implements engine.Codec.
+func (TokenCodec) Append(dst []byte, t Token) []byte { return engine.StringCodec{}.Append(dst, t.Word) }
+
+// Decode implements engine.Codec.
+func (TokenCodec) Decode(src []byte) (Token, int, error) {
+	w, n, err := engine.StringCodec{}.Decode(src)
+	if err != nil {
+		return Token{}, 0, err
+	}
+	return NewToken(w), n, nil
 }
 
 // ParseLine is the parse function for source.NewLines: a line is a record.
 // It never fails.
 func ParseLine(line []byte) (string, error) { return string(line), nil }
+
+// NewParse is the source.FlatParse factory that tokenizes lines in the
+// source (source.NewFileLinesFlat): each parse function it returns has a
+// Tokenizer of its own, so the source's parsing goroutines tokenize in
+// parallel without locking. It never fails.
+func NewParse() source.FlatParse[Token] {
+	tok := NewTokenizer()
+	return func(dst []Token, line []byte) ([]Token, error) { return tok.AppendTokens(dst, line), nil }
+}
 
 // Word returns a count's key.
 func Word(c Count) string { return c.Word }
@@ -85,32 +136,48 @@ func (c Config) Validate() error {
 }
 
 // Build adds the job selected by cfg to a stream of text lines and returns
-// the stream of counts: Words, keyed by word (engine.HashString), then
-// RunningCount (Window == 0) or CountWindow.
+// the stream of counts: Words, then BuildTokens.
 func Build(lines engine.Stream[string], cfg Config) (engine.Stream[Count], error) {
 	if err := cfg.Validate(); err != nil {
 		return engine.Stream[Count]{}, err
 	}
-	keyed := engine.KeyBy(Words(lines), Word, engine.HashString)
-	if cfg.Window == 0 {
-		return RunningCount(keyed), nil
-	}
-	return CountWindow(keyed, cfg.Window, cfg.Slide), nil
+	return BuildTokens(Words(lines), cfg)
 }
 
-// Words is the tokenizer stage: it splits every line into words with a
-// Tokenizer and emits (word,1) for each. It is chained to its input (no
-// queue, no goroutine of its own).
-func Words(lines engine.Stream[string]) engine.Stream[Count] {
+// BuildTokens adds the job selected by cfg to a stream of words (from
+// Words, or a source parsing with NewParse) and returns the stream of
+// counts: keyed by word, then RunningCount (Window == 0) or CountWindow
+// (keyed by Word and engine.HashString, as before Tokens existed, so its
+// checkpoints are unchanged).
+func BuildTokens(tokens engine.Stream[Token], cfg Config) (engine.Stream[Count], error) {
+	if err := cfg.Validate(); err != nil {
+		return engine.Stream[Count]{}, err
+	}
+	if cfg.Window == 0 {
+		return RunningCount(engine.KeyBy(tokens, TokenKey, TokenHash)), nil
+	}
+	counts := engine.Map(tokens, func(t Token) Count { return Count{Word: t.Word, N: 1} })
+	return CountWindow(engine.KeyBy(counts, Word, engine.HashString), cfg.Window, cfg.Slide), nil
+}
+
+// Words is the tokenizer stage for a stream of lines: it splits every line
+// into words with a Tokenizer. It is chained to its input (no queue, no
+// goroutine of its own). Tokenizing in the source (NewParse) is faster: it
+// runs on the source's parsing goroutines.
+func Words(lines engine.Stream[string]) engine.Stream[Token] {
 	// FlatMap's function may be called by several producers at once (when
 	// lines come from a parallel stage), so the shared tokenizer is locked.
 	// The lock is uncontended after a single source.
 	var mu sync.Mutex
+	var scratch []Token
 	tok := NewTokenizer()
-	return engine.FlatMap(lines, func(line string, emit func(Count)) {
+	return engine.FlatMap(lines, func(line string, emit func(Token)) {
 		mu.Lock()
-		tok.Tokenize(line, func(w string) { emit(Count{Word: w, N: 1}) })
-		mu.Unlock()
+		defer mu.Unlock()
+		scratch = tok.AppendTokens(scratch[:0], unsafe.Slice(unsafe.StringData(line), len(line)))
+		for _, t := range scratch {
+			emit(t)
+		}
 	})
 }
 
@@ -172,15 +239,15 @@ func (CountCodec) Decode(src []byte) (Count, int, error) {
 var errCorrupt = errors.New("wordcount: corrupt checkpoint state")
 
 // RunningCount is Flink's keyBy(word).sum(1) without a window: a stage
-// named "counter" that emits, for every record, its word with the sum of N
-// over the word's records so far. Its state, one count per word, is
+// named "counter" that emits, for every word occurrence, the word with the
+// number of its occurrences so far. Its state, one count per word, is
 // checkpointed by key group.
-func RunningCount(words engine.KeyedStream[string, Count]) engine.Stream[Count] {
+func RunningCount(words engine.KeyedStream[Token, Token]) engine.Stream[Count] {
 	return engine.Process(words, "counter", NewCounter)
 }
 
 // NewCounter is the engine.OperatorFactory of RunningCount.
-func NewCounter(engine.Keys[string, Count]) engine.Operator[Count, Count] { return &Counter{} }
+func NewCounter(engine.Keys[Token, Token]) engine.Operator[Token, Count] { return &Counter{} }
 
 // Counter is RunningCount's operator, written with engine's operator kit:
 // BaseOperator supplies the hooks it does not need, and the counts live in
@@ -188,53 +255,47 @@ func NewCounter(engine.Keys[string, Count]) engine.Operator[Count, Count] { retu
 // group.
 //
 // In front of the ValueState the Counter keeps its own table of the words
-// it has counted (up to maxLocalWords of them), keyed by the identity of
-// the word's string: the Tokenizer interns words, so a known word arrives
-// as the same string and costs one probe with no hashing or comparing of
-// its bytes. Counts in that table are written back to the ValueState on
-// every checkpoint (OnCheckpoint runs before the engine snapshots typed
-// state) and at Close, so the ValueState is exact wherever the engine
-// reads it. A word arriving as another string with the same bytes is found
-// through a map by content. Per record it allocates nothing, except a copy
-// of the word the first time it is seen. A Counter is used by one subtask
+// it has counted (up to maxLocalWords of them), keyed by the Token's hash,
+// so that a known word costs one probe and one comparison (none of the
+// bytes when it arrives as the string the table holds, as interned words
+// do). Counts in that table are written back to the ValueState on every
+// checkpoint (OnCheckpoint runs before the engine snapshots typed state)
+// and at Close, so the ValueState is exact wherever the engine reads it.
+// Per record it allocates nothing. A Counter is used by one subtask
 // goroutine.
 type Counter struct {
-	engine.BaseOperator[Count, Count]
-	counts *engine.ValueState[string, int64]
+	engine.BaseOperator[Token, Count]
+	counts *engine.ValueState[Token, int64]
 	local  localCounts
 }
 
-var _ engine.Operator[Count, Count] = (*Counter)(nil)
+var _ engine.Operator[Token, Count] = (*Counter)(nil)
 
 // Open registers the counts, restored from the checkpoint if there is one.
 func (c *Counter) Open(ctx engine.OperatorContext) (err error) {
-	c.counts, err = engine.NewValueState[string, int64](ctx, "count", engine.StringCodec{}, engine.Int64Codec{})
+	c.counts, err = engine.NewValueState[Token, int64](ctx, "count", TokenCodec{}, engine.Int64Codec{})
 	return err
 }
 
-// ProcessBatch adds each record's N to its word's count and emits the sum.
-func (c *Counter) ProcessBatch(in []Count, out *engine.Output[Count]) error {
-	for _, r := range in {
-		n, ok := c.local.add(r.Word, r.N)
+// ProcessBatch counts each word and emits its count so far.
+func (c *Counter) ProcessBatch(in []Token, out *engine.Output[Count]) error {
+	for _, t := range in {
+		n, ok := c.local.add(t)
 		if !ok {
-			n = c.slowAdd(r.Word, r.N)
+			n = c.slowAdd(t)
 		}
-		out.Emit(Count{Word: r.Word, N: n})
+		out.Emit(Count{Word: t.Word, N: n})
 	}
 	return nil
 }
 
-// slowAdd counts a word not found by identity: by content in the local
-// table, or in the ValueState (then the word joins the local table if it
-// has room).
-func (c *Counter) slowAdd(w string, d int64) int64 {
-	if n, ok := c.local.addByContent(w, d); ok {
-		return n
-	}
-	n, _ := c.counts.Get(w)
-	n += d
-	if !c.local.insert(w, n) {
-		c.counts.Set(w, n)
+// slowAdd counts a word not in the local table, in the ValueState (then
+// the word joins the local table if it has room).
+func (c *Counter) slowAdd(t Token) int64 {
+	n, _ := c.counts.Get(t)
+	n++
+	if !c.local.insert(t, n) {
+		c.counts.Set(t, n)
 	}
 	return n
 }
@@ -257,88 +318,66 @@ func (c *Counter) Close(*engine.Output[Count]) error {
 const maxLocalWords = 1 << 22
 
 // localCounts is an open-addressing table (linear probing, doubling at
-// half full) of words and their counts, keyed by the address and length
-// of the word's string, plus a map by content for words that arrive as
-// another string. Each word is in it at most once; the slot keeps its
-// string alive, so an address is never reused by another word while in
-// the table.
+// half full) of words and their counts, keyed by the Token's hash. Each
+// word is in it at most once.
 type localCounts struct {
-	slots     []localSlot
-	byContent map[string]int32
-	dirty     []int32
+	slots []localSlot
+	n     int
+	dirty []int32
 }
 
 type localSlot struct {
-	w     string // "" = empty
+	t     Token // Word "" = empty
 	n     int64
 	dirty bool
 }
 
-func ptrHash(w string) uint64 {
-	return uint64(uintptr(unsafe.Pointer(unsafe.StringData(w)))) * 0x9e3779b97f4a7c15
-}
+func (t *localCounts) index(h uint64) uint64 { return h >> 32 & uint64(len(t.slots)-1) }
 
-// add adds d to w's count if w, this very string, is in the table.
-func (t *localCounts) add(w string, d int64) (int64, bool) {
-	if len(t.slots) == 0 || w == "" {
+// add adds one to the count of the word w if it is in the table.
+func (t *localCounts) add(w Token) (int64, bool) {
+	if len(t.slots) == 0 {
 		return 0, false
 	}
-	p := unsafe.StringData(w)
 	mask := uint64(len(t.slots) - 1)
-	for i := ptrHash(w) >> 32 & mask; ; i = (i + 1) & mask {
+	for i := t.index(w.Hash); ; i = (i + 1) & mask {
 		s := &t.slots[i]
-		if s.w == "" {
+		if s.t.Word == "" {
 			return 0, false
 		}
-		if unsafe.StringData(s.w) == p && len(s.w) == len(w) {
-			return t.bump(int32(i), d), true
+		if s.t.Hash == w.Hash && s.t.Word == w.Word {
+			s.n++
+			if !s.dirty {
+				s.dirty = true
+				t.dirty = append(t.dirty, int32(i))
+			}
+			return s.n, true
 		}
 	}
-}
-
-func (t *localCounts) bump(i int32, d int64) int64 {
-	s := &t.slots[i]
-	s.n += d
-	if !s.dirty {
-		s.dirty = true
-		t.dirty = append(t.dirty, i)
-	}
-	return s.n
-}
-
-// addByContent adds d to the count of the word equal to w, if present.
-func (t *localCounts) addByContent(w string, d int64) (int64, bool) {
-	i, ok := t.byContent[w]
-	if !ok {
-		return 0, false
-	}
-	return t.bump(i, d), true
 }
 
 // insert adds w (absent) with count n, changed since the last flush;
 // false if the table is full (or w is empty).
-func (t *localCounts) insert(w string, n int64) bool {
-	if w == "" || len(t.byContent) >= maxLocalWords {
+func (t *localCounts) insert(w Token, n int64) bool {
+	if w.Word == "" || t.n >= maxLocalWords {
 		return false
 	}
-	if 2*(len(t.byContent)+1) > len(t.slots) {
+	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
-	i := t.put(localSlot{w: w, n: n})
-	t.byContent[w] = i
-	t.bump(i, 0)
+	i := t.put(localSlot{t: w, n: n, dirty: true})
+	t.dirty = append(t.dirty, i)
+	t.n++
 	return true
 }
 
 func (t *localCounts) grow() {
 	old := t.slots
 	t.slots = make([]localSlot, max(1024, 2*len(old)))
-	t.byContent = make(map[string]int32, len(t.slots)/2)
 	t.dirty = t.dirty[:0]
 	for _, s := range old {
-		if s.w != "" {
+		if s.t.Word != "" {
 			i := t.put(s)
-			t.byContent[s.w] = i
 			if s.dirty {
 				t.dirty = append(t.dirty, i)
 			}
@@ -348,8 +387,8 @@ func (t *localCounts) grow() {
 
 func (t *localCounts) put(s localSlot) int32 {
 	mask := uint64(len(t.slots) - 1)
-	i := ptrHash(s.w) >> 32 & mask
-	for t.slots[i].w != "" {
+	i := t.index(s.t.Hash)
+	for t.slots[i].t.Word != "" {
 		i = (i + 1) & mask
 	}
 	t.slots[i] = s
@@ -357,10 +396,10 @@ func (t *localCounts) put(s localSlot) int32 {
 }
 
 // flush calls set for every count changed since the last flush.
-func (t *localCounts) flush(set func(string, int64)) {
+func (t *localCounts) flush(set func(Token, int64)) {
 	for _, i := range t.dirty {
 		s := &t.slots[i]
-		set(s.w, s.n)
+		set(s.t, s.n)
 		s.dirty = false
 	}
 	t.dirty = t.dirty[:0]

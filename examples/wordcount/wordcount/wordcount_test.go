@@ -153,15 +153,15 @@ func TestCountCodec(t *testing.T) {
 // TestCounterCheckpoint snapshots a Counter and restores its state into
 // two subtasks (another parallelism), which continue the counts.
 func TestCounterCheckpoint(t *testing.T) {
-	keys := engine.Keys[string, wordcount.Count]{Key: wordcount.Word, Hash: engine.HashString, MaxParallelism: 8}
+	keys := engine.Keys[wordcount.Token, wordcount.Token]{Key: wordcount.TokenKey, Hash: wordcount.TokenHash, MaxParallelism: 8}
 	h := tester.NewHarness(wordcount.NewCounter, keys)
 	if err := h.Open(); err != nil {
 		t.Fatal(err)
 	}
 	words := strings.Fields("a b c d e f g h a b a")
-	var in []wordcount.Count
+	var in []wordcount.Token
 	for _, w := range words {
-		in = append(in, wordcount.Count{Word: w, N: 1})
+		in = append(in, wordcount.NewToken(w))
 	}
 	if err := h.Process(in...); err != nil {
 		t.Fatal(err)
@@ -177,19 +177,19 @@ func TestCounterCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := hs.KeyGroups()
-		var mine, all []wordcount.Count
+		var mine, all []wordcount.Token
 		for _, w := range []string{"a", "b", "c", "h"} {
-			if r.Contains(keys.KeyGroup(w)) {
-				mine = append(mine, wordcount.Count{Word: w, N: 1})
+			if r.Contains(keys.KeyGroup(wordcount.NewToken(w))) {
+				mine = append(mine, wordcount.NewToken(w))
 			}
 		}
 		if err := hs.Process(mine...); err != nil {
 			t.Fatal(err)
 		}
-		// Adding 0 to every word of the subtask emits its count.
+		// One more of every word of the subtask emits its count.
 		for _, w := range strings.Fields("a b c d e f g h") {
-			if r.Contains(keys.KeyGroup(w)) {
-				all = append(all, wordcount.Count{Word: w, N: 0})
+			if r.Contains(keys.KeyGroup(wordcount.NewToken(w))) {
+				all = append(all, wordcount.NewToken(w))
 			}
 		}
 		hs.TakeOutput()
@@ -200,7 +200,7 @@ func TestCounterCheckpoint(t *testing.T) {
 			next[c.Word] = c.N
 		}
 	}
-	want := map[string]int64{"a": 4, "b": 3, "c": 2, "d": 1, "e": 1, "f": 1, "g": 1, "h": 2}
+	want := map[string]int64{"a": 5, "b": 4, "c": 3, "d": 2, "e": 2, "f": 2, "g": 2, "h": 3}
 	if fmt.Sprint(next) != fmt.Sprint(want) {
 		t.Errorf("restored and continued: %v, want %v", next, want)
 	}

@@ -149,13 +149,14 @@ func (o *options) fingerprint() string {
 // build wires the pipeline: text lines from the inputs, the job, the sink.
 func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 	// The sources tokenize: their parsing goroutines split the lines into
-	// words (wordcount.NewParse), so tokenizing runs in parallel.
+	// words (wordcount.NewParser), so tokenizing runs in parallel.
 	var srcs []engine.Source[wordcount.Token]
+	newParse := wordcount.NewParser()
 	for _, in := range o.inputs {
 		if in == "-" {
-			srcs = append(srcs, source.NewLinesReaderFlat("stdin", env.Stdin, wordcount.NewParse))
+			srcs = append(srcs, source.NewLinesReaderFlat("stdin", env.Stdin, newParse))
 		} else {
-			srcs = append(srcs, source.NewFileLinesFlat(in, wordcount.NewParse, source.ParallelConfig{}))
+			srcs = append(srcs, source.NewFileLinesFlat(in, newParse, source.ParallelConfig{}))
 		}
 	}
 	text := srcs[0]

@@ -1,6 +1,10 @@
 package wordcount
 
-import "unsafe"
+import (
+	"encoding/binary"
+	"sync"
+	"unsafe"
+)
 
 // DefaultInternWords is how many distinct words a Tokenizer interns: more
 // than a natural language's vocabulary (S6's Zipf text has 200,000 words).
@@ -36,9 +40,11 @@ const DefaultInternWords = 1 << 19
 // a known word of up to 8 bytes costs one probe and no reading of the
 // interned string, and no second pass over its bytes.
 type Tokenizer struct {
-	words internTable
-	max   int
-	buf   []byte
+	words  internTable
+	max    int
+	buf    []byte
+	shared *Interner // nil: none
+	arena  arena
 }
 
 // NewTokenizer returns a Tokenizer that interns up to DefaultInternWords
@@ -49,6 +55,69 @@ func NewTokenizer() *Tokenizer { return NewTokenizerSize(DefaultInternWords) }
 // none).
 func NewTokenizerSize(n int) *Tokenizer {
 	return &Tokenizer{max: max(n, 0)}
+}
+
+// Interner is a set of words shared by several Tokenizers (see
+// NewSharedTokenizer), so that they all return a word as the same string,
+// which makes comparing it where they meet (the counter) a pointer
+// comparison. A Tokenizer consults it only for words it has not interned
+// itself, under a lock. It holds up to DefaultInternWords words. It is
+// safe for concurrent use.
+type Interner struct {
+	mu    sync.Mutex
+	words map[string]string
+	arena arena
+}
+
+// NewInterner returns an empty Interner.
+func NewInterner() *Interner { return &Interner{words: map[string]string{}} }
+
+// word returns the string of b: the shared one, or a new one (then shared
+// if there is room).
+func (in *Interner) word(b []byte) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if w, ok := in.words[string(b)]; ok {
+		return w
+	}
+	if len(in.words) >= DefaultInternWords {
+		return string(b)
+	}
+	w := in.arena.str(b)
+	in.words[w] = w
+	return w
+}
+
+// arena makes the strings of interned words, packed into large blocks so
+// that frequent words (which come first) share cache lines.
+type arena struct {
+	buf []byte
+}
+
+const (
+	arenaBlock = 64 << 10
+	arenaWord  = 256 // longer words get an allocation of their own
+)
+
+// str returns a string with b's bytes, which it never changes.
+func (a *arena) str(b []byte) string {
+	if len(b) == 0 || len(b) > arenaWord {
+		return string(b)
+	}
+	if len(b) > cap(a.buf)-len(a.buf) {
+		a.buf = make([]byte, 0, arenaBlock)
+	}
+	i := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[i], len(b))
+}
+
+// NewSharedTokenizer returns a Tokenizer like NewTokenizer that takes the
+// strings of the words it interns from in.
+func NewSharedTokenizer(in *Interner) *Tokenizer {
+	t := NewTokenizer()
+	t.shared = in
+	return t
 }
 
 // FNV-1a, 64 bits: the hash Tokenize computes byte by byte, as
@@ -69,11 +138,18 @@ func mix64(h uint64) uint64 {
 }
 
 // internTable is an open-addressing (linear probing) set of words with
-// their hashes and first bytes; it doubles at half full.
+// their hashes and first bytes; it doubles at half full. In front of it,
+// hot is a direct-mapped cache of the words found last, small enough for
+// the CPU's caches: frequent words are found there without a cache miss,
+// where the table has one line of memory per word.
 type internTable struct {
 	slots []internSlot
 	n     int
+	hot   *[hotWords]internSlot
 }
+
+// hotWords is the size of an internTable's cache (32 bytes each).
+const hotWords = 4096
 
 type internSlot struct {
 	h   uint64 // engine.HashString(w)
@@ -87,20 +163,35 @@ func (t *internTable) find(h, pre uint64, b []byte) (string, bool) {
 	if len(t.slots) == 0 {
 		return "", false
 	}
+	hot := &t.hot[h>>52]
+	if hot.matches(h, pre, b) {
+		return hot.w, true
+	}
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.w == "" {
 			return "", false
 		}
-		if s.h == h && s.pre == pre && len(s.w) == len(b) && (len(b) <= 8 || s.w[8:] == string(b[8:])) {
+		if s.matches(h, pre, b) {
+			*hot = *s
 			return s.w, true
 		}
 	}
 }
 
+// matches reports whether s holds the word b, whose hash is h and first
+// bytes pre.
+func (s *internSlot) matches(h, pre uint64, b []byte) bool {
+	return s.h == h && s.pre == pre && len(s.w) == len(b) && (len(b) <= 8 || s.w[8:] == string(b[8:]))
+}
+
 // add interns w (not present).
 func (t *internTable) add(s internSlot) {
+	if t.hot == nil {
+		t.hot = new([hotWords]internSlot)
+	}
+	t.hot[s.h>>52] = s
 	if 2*(t.n+1) > len(t.slots) {
 		old := t.slots
 		t.slots = make([]internSlot, max(1024, 2*len(old)))
@@ -123,9 +214,10 @@ func (t *internTable) put(s internSlot) {
 	t.slots[i] = s
 }
 
-// wordClass classifies ASCII bytes: 0 separates words, 1 is a word byte as
-// is, 2 an upper-case letter.
-var wordClass = func() (t [128]uint8) {
+// byteClass classifies bytes: 0 separates words, 1 is a word byte as is,
+// 2 an upper-case letter, 3 the lead byte of a non-ASCII character that
+// may lowercase to a word byte (see kelvin and dottedCapI).
+var byteClass = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = 1
 	}
@@ -134,6 +226,7 @@ var wordClass = func() (t [128]uint8) {
 		t[c-'a'+'A'] = 2
 	}
 	t['_'] = 1
+	t[kelvinLead], t[dottedILead] = 3, 3
 	return t
 }()
 
@@ -153,90 +246,140 @@ func (t *Tokenizer) Tokenize(line string, emit func(word string)) {
 	}
 }
 
-// wordScan is the word being scanned: its start in the line, its FNV-1a
-// hash, first 8 bytes and length so far (lowercased), and whether it is
-// the line's bytes unchanged (else it is in the Tokenizer's buf).
-type wordScan struct {
-	start    int
-	h, pre   uint64
-	n        int
-	plain    bool
-	scanning bool
-}
-
 // AppendTokens appends the words of line, in order, to dst and returns
 // the extended slice.
+//
+// A word of ASCII letters, digits and '_' is scanned by a tight loop that
+// computes its hash; a word with a non-ASCII character that lowercases to
+// a word byte (rare) is scanned again by the general scanWord.
 func (t *Tokenizer) AppendTokens(dst []Token, line []byte) []Token {
-	var w wordScan
 	for i := 0; i < len(line); {
-		c := line[i]
-		var lc byte // c lowercased if it is a word character, else 0
-		width, last := 1, false
-		switch {
-		case c < 0x80:
-			switch wordClass[c] {
-			case 1:
-				lc = c
-			case 2:
-				lc = c + ('a' - 'A')
-			}
-		case c == kelvinLead && hasPrefix(line[i:], kelvin):
-			lc, width = 'k', len(kelvin)
-		case c == dottedILead && hasPrefix(line[i:], dottedCapI):
-			lc, width, last = 'i', len(dottedCapI), true // U+0307 follows the 'i'
-		}
-		if lc == 0 { // a separator (invalid UTF-8 included)
-			if w.scanning {
-				dst = append(dst, t.word(line, i, &w))
-				w.scanning = false
-			}
+		switch byteClass[line[i]] {
+		case 0:
 			i++
 			continue
+		case 3:
+			if special(line[i:]) {
+				var tk Token
+				tk, i = t.scanWord(line, i)
+				dst = append(dst, tk)
+			} else {
+				i++
+			}
+			continue
 		}
-		if !w.scanning {
-			w = wordScan{start: i, h: fnvOffset, plain: true, scanning: true}
+		start, h, upper := i, uint64(fnvOffset), false
+	scan:
+		for ; i < len(line); i++ {
+			switch c := line[i]; byteClass[c] {
+			case 1:
+				h = (h ^ uint64(c)) * fnvPrime
+			case 2:
+				h = (h ^ uint64(c+'a'-'A')) * fnvPrime
+				upper = true
+			default:
+				break scan
+			}
 		}
-		w.h = (w.h ^ uint64(lc)) * fnvPrime
-		if w.n < 8 {
-			w.pre |= uint64(lc) << (8 * w.n)
+		if i < len(line) && byteClass[line[i]] == 3 && special(line[i:]) {
+			var tk Token
+			tk, i = t.scanWord(line, start)
+			dst = append(dst, tk)
+			continue
 		}
-		w.n++
-		if w.plain && (lc != c || width != 1) {
-			t.buf, w.plain = append(t.buf[:0], line[w.start:i]...), false
+		b := line[start:i]
+		if upper {
+			t.buf = append(t.buf[:0], b...)
+			for k, c := range t.buf {
+				if byteClass[c] == 2 {
+					t.buf[k] = c + 'a' - 'A'
+				}
+			}
+			b = t.buf
 		}
-		if !w.plain {
-			t.buf = append(t.buf, lc)
-		}
-		i += width
-		if last {
-			dst = append(dst, t.word(line, i, &w))
-			w.scanning = false
-		}
-	}
-	if w.scanning {
-		dst = append(dst, t.word(line, len(line), &w))
+		dst = append(dst, t.word(b, h))
 	}
 	return dst
+}
+
+// special reports whether b starts with a non-ASCII character that
+// lowercases to a word byte.
+func special(b []byte) bool {
+	return hasPrefix(b, kelvin) || hasPrefix(b, dottedCapI)
 }
 
 func hasPrefix(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
 }
 
-// word returns the Token of the interned word w, which ends at end:
-// line[w.start:end] if w.plain, else t.buf.
-func (t *Tokenizer) word(line []byte, end int, w *wordScan) Token {
-	b := t.buf
-	if w.plain {
-		b = line[w.start:end]
+// scanWord is the general scanner: it scans the word that starts at
+// line[start] (a word character, or a character lowercasing to one),
+// lowercasing it into t.buf, and returns its Token and the index after it.
+func (t *Tokenizer) scanWord(line []byte, start int) (Token, int) {
+	h := uint64(fnvOffset)
+	t.buf = t.buf[:0]
+	i := start
+	for i < len(line) {
+		c := line[i]
+		var lc byte // c lowercased if it is a word character, else 0
+		width, last := 1, false
+		switch byteClass[c] {
+		case 1:
+			lc = c
+		case 2:
+			lc = c + ('a' - 'A')
+		case 3:
+			switch {
+			case hasPrefix(line[i:], kelvin):
+				lc, width = 'k', len(kelvin)
+			case hasPrefix(line[i:], dottedCapI):
+				lc, width, last = 'i', len(dottedCapI), true // U+0307 follows the 'i'
+			}
+		}
+		if lc == 0 { // a separator (invalid UTF-8 included)
+			break
+		}
+		h = (h ^ uint64(lc)) * fnvPrime
+		t.buf = append(t.buf, lc)
+		i += width
+		if last {
+			break
+		}
 	}
-	h := mix64(w.h)
-	if s, ok := t.words.find(h, w.pre, b); ok {
+	return t.word(t.buf, h), i
+}
+
+// prefix8 returns b's first 8 bytes, little-endian, zero-padded.
+func prefix8(b []byte) uint64 {
+	if len(b) >= 8 {
+		return binary.LittleEndian.Uint64(b)
+	}
+	var p uint64
+	for k := len(b) - 1; k >= 0; k-- {
+		p = p<<8 | uint64(b[k])
+	}
+	return p
+}
+
+// word returns the Token of the interned word b (lowercased, not empty),
+// whose FNV-1a hash is h.
+func (t *Tokenizer) word(b []byte, h uint64) Token {
+	h = mix64(h)
+	pre := prefix8(b)
+	if s, ok := t.words.find(h, pre, b); ok {
 		return Token{Word: s, Hash: h}
 	}
-	s := string(b) // a copy: words never share the line's memory
+	var s string // a copy: words never share the line's memory
+	switch {
+	case t.words.n >= t.max:
+		s = string(b)
+	case t.shared != nil:
+		s = t.shared.word(b)
+	default:
+		s = t.arena.str(b)
+	}
 	if t.words.n < t.max {
-		t.words.add(internSlot{h: h, pre: w.pre, w: s})
+		t.words.add(internSlot{h: h, pre: pre, w: s})
 	}
 	return Token{Word: s, Hash: h}
 }

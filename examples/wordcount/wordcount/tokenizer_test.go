@@ -9,7 +9,9 @@ import (
 	"unicode"
 	"unsafe"
 
+	"github.com/topspeed/topspeed/engine"
 	"github.com/topspeed/topspeed/examples/wordcount/wordcount"
+	"github.com/topspeed/topspeed/source"
 )
 
 // The expected words of the non-ASCII cases were produced by Flink 1.20's
@@ -138,5 +140,44 @@ func BenchmarkTokenize(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tok.Tokenize(line, func(string) { n++ })
+	}
+}
+
+// TestParserTokens: the parse functions of one NewParser give Flink's
+// words, each with engine.HashString's hash, and a word made by two of
+// them is the same string (the shared Interner).
+func TestParserTokens(t *testing.T) {
+	pieces := []string{"a", "Z", "q", "0", "_", " ", ",", "İ", "\u212a", "é", "\xe2\x84", "\xc4", "Kelvin", "WORD", "word",
+		"longerwordthaneight", "LongerWordThanEight", "abcdefgh", "ABCDEFGHI"}
+	rng := rand.New(rand.NewPCG(8, 8))
+	newParse := wordcount.NewParser()
+	parsers := []source.FlatParse[wordcount.Token]{newParse(), newParse()}
+	seen := map[string]string{}
+	var toks []wordcount.Token
+	for i := range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		line := b.String()
+		var err error
+		toks, err = parsers[i%2](toks[:0], []byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, tk := range toks {
+			got = append(got, tk.Word)
+			if tk.Hash != engine.HashString(tk.Word) {
+				t.Fatalf("%q: hash %x, want engine.HashString's %x", tk.Word, tk.Hash, engine.HashString(tk.Word))
+			}
+			if s, ok := seen[tk.Word]; ok && !same(s, tk.Word) {
+				t.Fatalf("%q made as two strings", tk.Word)
+			}
+			seen[tk.Word] = tk.Word
+		}
+		if want := javaTokens(line); !slices.Equal(got, want) {
+			t.Fatalf("parse(%q) = %q, want %q", line, got, want)
+		}
 	}
 }

@@ -97,13 +97,18 @@ func (TokenCodec) Decode(src []byte) (Token, int, error) {
 // It never fails.
 func ParseLine(line []byte) (string, error) { return string(line), nil }
 
-// NewParse is the source.FlatParse factory that tokenizes lines in the
-// source (source.NewFileLinesFlat): each parse function it returns has a
+// NewParser returns a source.FlatParse factory that tokenizes lines in
+// the source (source.NewFileLinesFlat): each parse function it makes has a
 // Tokenizer of its own, so the source's parsing goroutines tokenize in
-// parallel without locking. It never fails.
-func NewParse() source.FlatParse[Token] {
-	tok := NewTokenizer()
-	return func(dst []Token, line []byte) ([]Token, error) { return tok.AppendTokens(dst, line), nil }
+// parallel without locking, and all share one Interner, so that a word is
+// the same string whichever made it. The parse functions never fail. Use
+// one factory for all the sources of a job.
+func NewParser() func() source.FlatParse[Token] {
+	in := NewInterner()
+	return func() source.FlatParse[Token] {
+		tok := NewSharedTokenizer(in)
+		return func(dst []Token, line []byte) ([]Token, error) { return tok.AppendTokens(dst, line), nil }
+	}
 }
 
 // Word returns a count's key.
@@ -345,7 +350,7 @@ func (t *localCounts) add(w Token) (int64, bool) {
 		if s.t.Word == "" {
 			return 0, false
 		}
-		if s.t.Hash == w.Hash && s.t.Word == w.Word {
+		if s.t.Hash == w.Hash && (unsafe.StringData(s.t.Word) == unsafe.StringData(w.Word) && len(s.t.Word) == len(w.Word) || s.t.Word == w.Word) {
 			s.n++
 			if !s.dirty {
 				s.dirty = true

@@ -44,7 +44,7 @@ func BenchmarkCounter(b *testing.B) {
 
 // TestCounterLocalTable counts words arriving as the same string, as other
 // strings with the same bytes, many distinct words (the local table
-// grows) and distinct words with the same hash, then checks the emitted running counts against a plain map and
+// grows), distinct words with the same hash and words with IDs, then checks the emitted running counts against a plain map and
 // that a checkpoint taken mid-way restores into a Counter that goes on
 // with the same counts.
 func TestCounterLocalTable(t *testing.T) {
@@ -76,6 +76,9 @@ func TestCounterLocalTable(t *testing.T) {
 			} else {
 				tk = wordcount.NewToken("early")
 			}
+		case 3: // words with an ID (from an Interner)
+			w := fmt.Sprint("i", i%50)
+			tk = wordcount.Token{Word: w, Hash: engine.HashString(w), ID: uint32(1 + i%50)}
 		default: // many distinct words, each seen twice
 			tk = wordcount.NewToken(fmt.Sprint("w", i/10))
 		}

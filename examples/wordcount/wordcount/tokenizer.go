@@ -58,34 +58,41 @@ func NewTokenizerSize(n int) *Tokenizer {
 }
 
 // Interner is a set of words shared by several Tokenizers (see
-// NewSharedTokenizer), so that they all return a word as the same string,
-// which makes comparing it where they meet (the counter) a pointer
-// comparison. A Tokenizer consults it only for words it has not interned
-// itself, under a lock. It holds up to DefaultInternWords words. It is
-// safe for concurrent use.
+// NewSharedTokenizer), so that they all return a word as the same string
+// and with the same Token.ID, a number the Counter uses as an index. A
+// Tokenizer consults it for every word it has not interned itself, under
+// a lock. It holds up to DefaultInternWords words; words beyond them get
+// no ID. It is safe for concurrent use.
 type Interner struct {
 	mu    sync.Mutex
-	words map[string]string
+	words map[string]uint32 // IDs: 1, 2, 3, ...
+	strs  []string          // by ID
 	arena arena
 }
 
 // NewInterner returns an empty Interner.
-func NewInterner() *Interner { return &Interner{words: map[string]string{}} }
+func NewInterner() *Interner { return &Interner{words: map[string]uint32{}} }
 
-// word returns the string of b: the shared one, or a new one (then shared
-// if there is room).
-func (in *Interner) word(b []byte) string {
+// word returns the string of b and its ID: the shared ones, or a new
+// string (with an ID if there is room). A word has an ID from its first
+// occurrence on, or never.
+func (in *Interner) word(b []byte) (string, uint32) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if w, ok := in.words[string(b)]; ok {
-		return w
+	if id, ok := in.words[string(b)]; ok {
+		return in.strs[id], id
 	}
 	if len(in.words) >= DefaultInternWords {
-		return string(b)
+		return string(b), 0
 	}
 	w := in.arena.str(b)
-	in.words[w] = w
-	return w
+	if in.strs == nil {
+		in.strs = []string{""} // IDs start at 1
+	}
+	id := uint32(len(in.strs))
+	in.strs = append(in.strs, w)
+	in.words[w] = id
+	return w, id
 }
 
 // arena makes the strings of interned words, packed into large blocks so
@@ -155,27 +162,28 @@ type internSlot struct {
 	h   uint64 // engine.HashString(w)
 	pre uint64 // w's first 8 bytes, little-endian, zero-padded
 	w   string // "" = empty
+	id  uint32 // the Interner's, or 0
 }
 
 // find returns the interned word equal to b, whose hash is h and first
 // bytes pre, or "" and false.
-func (t *internTable) find(h, pre uint64, b []byte) (string, bool) {
+func (t *internTable) find(h, pre uint64, b []byte) (*internSlot, bool) {
 	if len(t.slots) == 0 {
-		return "", false
+		return nil, false
 	}
 	hot := &t.hot[h>>52]
 	if hot.matches(h, pre, b) {
-		return hot.w, true
+		return hot, true
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.w == "" {
-			return "", false
+			return nil, false
 		}
 		if s.matches(h, pre, b) {
 			*hot = *s
-			return s.w, true
+			return s, true
 		}
 	}
 }
@@ -367,21 +375,22 @@ func (t *Tokenizer) word(b []byte, h uint64) Token {
 	h = mix64(h)
 	pre := prefix8(b)
 	if s, ok := t.words.find(h, pre, b); ok {
-		return Token{Word: s, Hash: h}
+		return Token{Word: s.w, Hash: h, ID: s.id}
 	}
 	var s string // a copy: words never share the line's memory
+	var id uint32
 	switch {
+	case t.shared != nil: // even when t is full: the word may have an ID
+		s, id = t.shared.word(b)
 	case t.words.n >= t.max:
 		s = string(b)
-	case t.shared != nil:
-		s = t.shared.word(b)
 	default:
 		s = t.arena.str(b)
 	}
 	if t.words.n < t.max {
-		t.words.add(internSlot{h: h, pre: pre, w: s})
+		t.words.add(internSlot{h: h, pre: pre, w: s, id: id})
 	}
-	return Token{Word: s, Hash: h}
+	return Token{Word: s, Hash: h, ID: id}
 }
 
 // Tokenize returns the words of line, like Tokenizer.Tokenize (without

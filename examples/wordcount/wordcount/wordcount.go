@@ -61,10 +61,17 @@ func AppendCount(dst []byte, c Count) []byte {
 // Token is a word occurrence, the tokenizer's output: the word and its
 // key hash, engine.HashString(Word), which the Tokenizer computes while it
 // scans the word, so that the key-group exchange and the counter need not
-// hash the word again. A Token is also its own key.
+// hash the word again, and the word's number in the job's Interner (see
+// NewParser), which the Counter uses as an array index. A Token without
+// its ID is its key (TokenKey).
 type Token struct {
 	Word string
 	Hash uint64
+	// ID is the word's number in the Interner of the Tokenizer that made
+	// the Token, or 0. Every Token of a word made by the Tokenizers of one
+	// Interner has the same ID, or all have none. IDs are valid in one
+	// process only: they are not part of the key, nor checkpointed.
+	ID uint32
 }
 
 // NewToken returns w's Token.
@@ -73,8 +80,9 @@ func NewToken(w string) Token { return Token{Word: w, Hash: engine.HashString(w)
 // TokenHash is the hash function of the Token key: its Hash.
 func TokenHash(t Token) uint64 { return t.Hash }
 
-// TokenKey is the key function of a Token stream: the Token itself.
-func TokenKey(t Token) Token { return t }
+// TokenKey is the key function of a Token stream: the Token without its
+// ID.
+func TokenKey(t Token) Token { return Token{Word: t.Word, Hash: t.Hash} }
 
 // TokenCodec encodes a Token key as engine.StringCodec encodes its word
 // (so checkpoints keyed by word read either way); Decode recomputes the
@@ -259,18 +267,20 @@ func NewCounter(engine.Keys[Token, Token]) engine.Operator[Token, Count] { retur
 // a typed ValueState, which the engine checkpoints and restores by key
 // group.
 //
-// In front of the ValueState the Counter keeps its own table of the words
-// it has counted (up to maxLocalWords of them), keyed by the Token's hash,
-// so that a known word costs one probe and one comparison (none of the
-// bytes when it arrives as the string the table holds, as interned words
-// do). Counts in that table are written back to the ValueState on every
-// checkpoint (OnCheckpoint runs before the engine snapshots typed state)
-// and at Close, so the ValueState is exact wherever the engine reads it.
-// Per record it allocates nothing. A Counter is used by one subtask
-// goroutine.
+// In front of the ValueState the Counter keeps the counts of the words it
+// has seen: of words with an ID (Token.ID) in an array indexed by ID, so
+// that counting one is an array access, and of other words in a table
+// keyed by the Token's hash (up to maxLocalWords of them), where a known
+// word costs one probe and one comparison. A word always comes with its
+// ID or always without, so it is in one of them only. Counts there are
+// written back to the ValueState on every checkpoint (OnCheckpoint runs
+// before the engine snapshots typed state) and at Close, so the
+// ValueState is exact wherever the engine reads it. Per record it
+// allocates nothing. A Counter is used by one subtask goroutine.
 type Counter struct {
 	engine.BaseOperator[Token, Count]
 	counts *engine.ValueState[Token, int64]
+	byID   idCounts
 	local  localCounts
 }
 
@@ -284,8 +294,22 @@ func (c *Counter) Open(ctx engine.OperatorContext) (err error) {
 
 // ProcessBatch counts each word and emits its count so far.
 func (c *Counter) ProcessBatch(in []Token, out *engine.Output[Count]) error {
+	ids := &c.byID
 	for _, t := range in {
-		n, ok := c.local.add(t)
+		if t.ID != 0 && int(t.ID) < len(ids.n) && ids.n[t.ID] != 0 {
+			v := ids.n[t.ID] + 1
+			if v&idDirty == 0 {
+				v |= idDirty
+				ids.dirty = append(ids.dirty, t.ID)
+			}
+			ids.n[t.ID] = v
+			out.Emit(Count{Word: t.Word, N: int64(v &^ idDirty)})
+			continue
+		}
+		n, ok := int64(0), false
+		if t.ID == 0 {
+			n, ok = c.local.add(t)
+		}
 		if !ok {
 			n = c.slowAdd(t)
 		}
@@ -294,13 +318,15 @@ func (c *Counter) ProcessBatch(in []Token, out *engine.Output[Count]) error {
 	return nil
 }
 
-// slowAdd counts a word not in the local table, in the ValueState (then
-// the word joins the local table if it has room).
+// slowAdd counts the first occurrence of a word with an ID, or a word
+// without one that is not in the local table: in the ValueState, then in
+// the array or table if it has room.
 func (c *Counter) slowAdd(t Token) int64 {
-	n, _ := c.counts.Get(t)
+	key := TokenKey(t)
+	n, _ := c.counts.Get(key)
 	n++
-	if !c.local.insert(t, n) {
-		c.counts.Set(t, n)
+	if !c.byID.insert(t.ID, key, n) && (t.ID != 0 || !c.local.insert(key, n)) {
+		c.counts.Set(key, n)
 	}
 	return n
 }
@@ -308,14 +334,55 @@ func (c *Counter) slowAdd(t Token) int64 {
 // OnCheckpoint writes the counts changed since the last checkpoint back to
 // the ValueState, which the engine then snapshots.
 func (c *Counter) OnCheckpoint(uint64, *engine.KeyedState) error {
-	c.local.flush(c.counts.Set)
+	c.flush()
 	return nil
 }
 
 // Close writes the changed counts back, like OnCheckpoint.
 func (c *Counter) Close(*engine.Output[Count]) error {
-	c.local.flush(c.counts.Set)
+	c.flush()
 	return nil
+}
+
+func (c *Counter) flush() {
+	c.byID.flush(c.counts.Set)
+	c.local.flush(c.counts.Set)
+}
+
+// idCounts holds the counts of words with an ID: n[id] is the count, 0
+// if unknown, with idDirty set when it changed since the last flush. It
+// has room for every ID an Interner gives.
+type idCounts struct {
+	n     []uint64
+	keys  []Token // by ID
+	dirty []uint32
+}
+
+const idDirty = 1 << 63
+
+// insert sets the count of the word with the given ID and key, changed;
+// false if id is 0 or too large.
+func (t *idCounts) insert(id uint32, key Token, n int64) bool {
+	if id == 0 || id > DefaultInternWords {
+		return false
+	}
+	if int(id) >= len(t.n) {
+		size := min(max(1024, 2*int(id)), DefaultInternWords+1)
+		t.n = append(t.n, make([]uint64, size-len(t.n))...)
+		t.keys = append(t.keys, make([]Token, size-len(t.keys))...)
+	}
+	t.n[id], t.keys[id] = uint64(n)|idDirty, key
+	t.dirty = append(t.dirty, id)
+	return true
+}
+
+// flush calls set for every count changed since the last flush.
+func (t *idCounts) flush(set func(Token, int64)) {
+	for _, id := range t.dirty {
+		t.n[id] &^= idDirty
+		set(t.keys[id], int64(t.n[id]))
+	}
+	t.dirty = t.dirty[:0]
 }
 
 // maxLocalWords bounds a Counter's local table; words beyond it are

@@ -156,12 +156,15 @@ type internTable struct {
 }
 
 // hotWords is the size of an internTable's cache (32 bytes each).
-const hotWords = 4096
+const hotWords = 1 << 12
+
+// hotIndex is where the word with hash h goes in the cache.
+func hotIndex(h uint64) uint64 { return h >> (64 - 12) }
 
 type internSlot struct {
-	h   uint64 // engine.HashString(w)
 	pre uint64 // w's first 8 bytes, little-endian, zero-padded
 	w   string // "" = empty
+	h   uint32 // the low half of engine.HashString(w)
 	id  uint32 // the Interner's, or 0
 }
 
@@ -171,12 +174,12 @@ func (t *internTable) find(h, pre uint64, b []byte) (*internSlot, bool) {
 	if len(t.slots) == 0 {
 		return nil, false
 	}
-	hot := &t.hot[h>>52]
+	hot := &t.hot[hotIndex(h)]
 	if hot.matches(h, pre, b) {
 		return hot, true
 	}
 	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := uint64(uint32(h)) & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.w == "" {
 			return nil, false
@@ -191,15 +194,15 @@ func (t *internTable) find(h, pre uint64, b []byte) (*internSlot, bool) {
 // matches reports whether s holds the word b, whose hash is h and first
 // bytes pre.
 func (s *internSlot) matches(h, pre uint64, b []byte) bool {
-	return s.h == h && s.pre == pre && len(s.w) == len(b) && (len(b) <= 8 || s.w[8:] == string(b[8:]))
+	return s.h == uint32(h) && s.pre == pre && len(s.w) == len(b) && (len(b) <= 8 || s.w[8:] == string(b[8:]))
 }
 
-// add interns w (not present).
-func (t *internTable) add(s internSlot) {
+// add interns s.w (not present), whose hash is h.
+func (t *internTable) add(h uint64, s internSlot) {
 	if t.hot == nil {
 		t.hot = new([hotWords]internSlot)
 	}
-	t.hot[s.h>>52] = s
+	t.hot[hotIndex(h)] = s
 	if 2*(t.n+1) > len(t.slots) {
 		old := t.slots
 		t.slots = make([]internSlot, max(1024, 2*len(old)))
@@ -215,7 +218,7 @@ func (t *internTable) add(s internSlot) {
 
 func (t *internTable) put(s internSlot) {
 	mask := uint64(len(t.slots) - 1)
-	i := s.h & mask
+	i := uint64(s.h) & mask
 	for t.slots[i].w != "" {
 		i = (i + 1) & mask
 	}
@@ -388,7 +391,7 @@ func (t *Tokenizer) word(b []byte, h uint64) Token {
 		s = t.arena.str(b)
 	}
 	if t.words.n < t.max {
-		t.words.add(internSlot{h: h, pre: pre, w: s, id: id})
+		t.words.add(h, internSlot{h: uint32(h), pre: pre, w: s, id: id})
 	}
 	return Token{Word: s, Hash: h, ID: id}
 }

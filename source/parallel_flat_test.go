@@ -241,3 +241,44 @@ func TestFlatLinesRestore(t *testing.T) {
 		t.Error("no state was in the middle of a line")
 	}
 }
+
+// TestFlatParallelLinesNoAllocs: once its chunks have grown, a
+// ParallelLines with a FlatParse that allocates nothing reads without
+// allocating, in the middle of lines too.
+func TestFlatParallelLinesNoAllocs(t *testing.T) {
+	var sb strings.Builder
+	for i := range 300_000 {
+		fmt.Fprintf(&sb, "%d %d %d\n", 1_000_000+i, i%7, i%3) // equal lengths: equal chunks
+	}
+	path := writeFile(t, sb.String())
+	fields := func() FlatParse[int] {
+		return func(dst []int, line []byte) ([]int, error) {
+			n := 0
+			for _, c := range line {
+				if c == ' ' {
+					dst, n = append(dst, n), 0
+				} else {
+					n = 10*n + int(c-'0')
+				}
+			}
+			return append(dst, n), nil
+		}
+	}
+	p := NewParallelLinesFlat(path, fields, ParallelConfig{Workers: 2, ChunkBytes: 64 << 10})
+	if err := p.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	buf := make([]int, 1000) // not a multiple of 3: reads end inside lines
+	read := func() {
+		if _, err := p.Read(context.Background(), buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 200 { // 200k records: every chunk used twice
+		read()
+	}
+	if a := testing.AllocsPerRun(300, read); a != 0 {
+		t.Errorf("%v allocations per Read of 1000 records", a)
+	}
+}

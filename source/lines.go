@@ -105,7 +105,11 @@ func WithLogger(l *zap.Logger) Option { return func(o *linesOptions) { o.logger 
 // to WithBadRecords.
 //
 // Lines implements engine.StatefulSource: its state is the byte offset and
-// line number after the last line read, and RestoreState seeks there. Stdin
+// line number after the last line read, and RestoreState seeks there. With
+// a FlatParse (NewLinesFlat), whose records of one line a Read may return
+// only in part, the state is then that line's position and how many of its
+// records were returned; a restore parses the line again and skips them
+// (the format is described at linePos, in parallel_flat.go). Stdin
 // and other non-seekable inputs cannot be restored (ErrNotRestorable),
 // except to their beginning.
 //

@@ -102,19 +102,31 @@ func NewFileLines[T any](path string, parse func(line []byte) (T, error), cfg Pa
 // and head-of-line waiting costs nothing because Read must deliver the
 // head first anyway. At most 2*Workers+2 chunks exist (reused), so memory
 // is bounded, by that many buffers of ChunkBytes (or of the longest line
-// allowed, if a line needs more) and their records, and a slow pipeline
-// holds the reader back.
+// allowed, if a line needs more) and their records (with a FlatParse, as
+// many as it makes of a chunk's lines), and a slow pipeline holds the
+// reader back.
 //
 // Lines: see Lines (terminator "\n", a "\r" before it dropped, last line
 // without terminator, every line passed to parse, lines longer than
 // WithMaxLineBytes are bad records, never buffered whole). parse is called
-// concurrently from the worker goroutines and Read's; it must be safe for that, and
-// its records must not refer to the line (which is reused).
+// concurrently from the worker goroutines and Read's; it must be safe for
+// that, and its records must not refer to the line (which is reused).
+//
+// Flat parsing (NewParallelLinesFlat): a FlatParse makes zero or more
+// records of a line, so that per-line work such as splitting lines into
+// words runs on the workers rather than after Read on one goroutine. Its
+// factory is called once per parsing goroutine (each worker and Read), at
+// the first Read, and each parse function is only ever called by its
+// goroutine. A line's records stay together and in order; a bad line's
+// records (those it appended before its error) are dropped.
 //
 // Checkpoints: SnapshotState returns one exact input position, the byte
 // offset and line number of the next line Read has not consumed (chunks
-// read or parsed ahead do not count), in Lines' state encoding, so a state
-// of either restores in the other. RestoreState resumes there.
+// read or parsed ahead do not count) and, when Read stopped inside a
+// FlatParse line's records, how many of them it returned, in Lines' state
+// encoding (the format is described at linePos, in parallel_flat.go), so a state of either restores in the other.
+// RestoreState resumes there, parsing that line again and skipping the
+// records already returned.
 //
 // Bad records: under Fail, Read returns the records before the first bad
 // line in input order, then its *RecordError, whichever worker saw an
@@ -468,7 +480,7 @@ func (p *ParallelLines[T]) Skipped() int64 { return p.bad.Skipped() }
 func (p *ParallelLines[T]) Errors() []*RecordError { return p.bad.Errors() }
 
 // SnapshotState returns the position of the next record Read has not
-// returned, in the format of Lines (see linePos): the byte offset and
+// returned, in the format of Lines (the format is described at linePos, in parallel_flat.go): the byte offset and
 // line number of the line it comes from, and how many of that line's
 // records were returned.
 func (p *ParallelLines[T]) SnapshotState() ([]byte, error) {

@@ -124,9 +124,9 @@ func NewFileLines[T any](path string, parse func(line []byte) (T, error), cfg Pa
 // offset and line number of the next line Read has not consumed (chunks
 // read or parsed ahead do not count) and, when Read stopped inside a
 // FlatParse line's records, how many of them it returned, in Lines' state
-// encoding (the format is described at linePos, in parallel_flat.go), so a state of either restores in the other.
-// RestoreState resumes there, parsing that line again and skipping the
-// records already returned.
+// encoding (described at linePos, in parallel_flat.go), so a state of
+// either restores in the other. RestoreState resumes there, parsing that
+// line again and skipping the records already returned.
 //
 // Bad records: under Fail, Read returns the records before the first bad
 // line in input order, then its *RecordError, whichever worker saw an
@@ -480,9 +480,9 @@ func (p *ParallelLines[T]) Skipped() int64 { return p.bad.Skipped() }
 func (p *ParallelLines[T]) Errors() []*RecordError { return p.bad.Errors() }
 
 // SnapshotState returns the position of the next record Read has not
-// returned, in the format of Lines (the format is described at linePos, in parallel_flat.go): the byte offset and
-// line number of the line it comes from, and how many of that line's
-// records were returned.
+// returned, in the format of Lines (see linePos): the byte offset and line
+// number of the line it comes from, and how many of that line's records
+// were returned.
 func (p *ParallelLines[T]) SnapshotState() ([]byte, error) {
 	pos := linePos{off: p.off, line: p.line, disc: p.disc, skip: p.skip}
 	if len(p.pend) > 0 && p.pend[0].parsed {

@@ -265,20 +265,5 @@ func TestFlatParallelLinesNoAllocs(t *testing.T) {
 		}
 	}
 	p := NewParallelLinesFlat(path, fields, ParallelConfig{Workers: 2, ChunkBytes: 64 << 10})
-	if err := p.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	buf := make([]int, 1000) // not a multiple of 3: reads end inside lines
-	read := func() {
-		if _, err := p.Read(context.Background(), buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 200 { // 200k records: every chunk used twice
-		read()
-	}
-	if a := testing.AllocsPerRun(300, read); a != 0 {
-		t.Errorf("%v allocations per Read of 1000 records", a)
-	}
+	checkNoReadAllocs(t, p, make([]int, 1000)) // not a multiple of 3: reads end inside lines
 }

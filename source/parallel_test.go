@@ -386,21 +386,27 @@ func TestParallelLinesNoAllocs(t *testing.T) {
 	}
 	path := writeFile(t, sb.String())
 	p := NewParallelLines(path, parseDigits, ParallelConfig{Workers: 2, ChunkBytes: 64 << 10})
+	checkNoReadAllocs(t, p, make([]int, 1024))
+}
+
+// checkNoReadAllocs opens p, reads 200 times into buf (every chunk is
+// used, twice for 200k records), then fails t if a Read allocates.
+func checkNoReadAllocs[T any](t *testing.T, p *ParallelLines[T], buf []T) {
+	t.Helper()
 	if err := p.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	buf := make([]int, 1024)
 	read := func() {
 		if _, err := p.Read(context.Background(), buf); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for range 200 { // 200k records: every chunk used twice
+	for range 200 {
 		read()
 	}
 	if a := testing.AllocsPerRun(300, read); a != 0 {
-		t.Errorf("%v allocations per Read of 1024 records", a)
+		t.Errorf("%v allocations per Read of %d records", a, len(buf))
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"sync"
 	"unsafe"
+
+	"github.com/topspeed/topspeed/engine"
 )
 
 // DefaultInternWords is how many distinct words a Tokenizer interns: more
@@ -134,15 +136,9 @@ const (
 	fnvPrime  = 1099511628211
 )
 
-// mix64 is engine.HashString's finalizer (murmur3's fmix64).
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
-}
+// mix64 is engine.HashString's finalizer, which engine.HashInt64 applies
+// to its key.
+func mix64(h uint64) uint64 { return engine.HashInt64(int64(h)) }
 
 // internTable is an open-addressing (linear probing) set of words with
 // their hashes and first bytes; it doubles at half full. In front of it,

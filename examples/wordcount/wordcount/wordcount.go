@@ -24,6 +24,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"unsafe"
@@ -43,19 +44,53 @@ type Count struct {
 func (c Count) String() string { return string(AppendCount(nil, c)) }
 
 // AppendCount appends "(word,n)" to dst; it is the format function for
-// sink.NewFile.
+// sink.NewFile. It writes the digits in place, two at a time.
 func AppendCount(dst []byte, c Count) []byte {
 	dst = append(dst, '(')
 	dst = append(dst, c.Word...)
-	dst = append(dst, ',')
-	if c.N >= 0 && c.N < 10 {
-		dst = append(dst, byte('0'+c.N))
-	} else if c.N >= 10 && c.N < 100 {
-		dst = append(dst, byte('0'+c.N/10), byte('0'+c.N%10))
-	} else {
-		dst = strconv.AppendInt(dst, c.N, 10)
+	if c.N < 0 {
+		dst = strconv.AppendInt(append(dst, ','), c.N, 10)
+		return append(dst, ')')
 	}
-	return append(dst, ')')
+	u := uint64(c.N)
+	n := decimalLen(u)
+	l := len(dst)
+	dst = slices.Grow(dst, n+2)[:l+n+2]
+	dst[l], dst[l+n+1] = ',', ')'
+	i := l + n // the last digit
+	for u >= 100 {
+		q := u / 100
+		r := 2 * (u - 100*q)
+		dst[i-1], dst[i] = digitPairs[r], digitPairs[r+1]
+		i -= 2
+		u = q
+	}
+	if u >= 10 {
+		dst[i-1], dst[i] = digitPairs[2*u], digitPairs[2*u+1]
+	} else {
+		dst[i] = byte('0' + u)
+	}
+	return dst
+}
+
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+// decimalLen returns the number of decimal digits of u.
+func decimalLen(u uint64) int {
+	n := 1
+	for ; u >= 10000; u /= 10000 {
+		n += 4
+	}
+	switch {
+	case u >= 1000:
+		return n + 3
+	case u >= 100:
+		return n + 2
+	case u >= 10:
+		return n + 1
+	}
+	return n
 }
 
 // Token is a word occurrence, the tokenizer's output: the word and its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -127,6 +128,19 @@ func TestConfigValidate(t *testing.T) {
 func TestAppendCount(t *testing.T) {
 	if got := string(wordcount.AppendCount([]byte("> "), wordcount.Count{Word: "to", N: 42})); got != "> (to,42)" {
 		t.Errorf("got %q", got)
+	}
+	ns := []int64{0, 1, 9, 10, 99, 100, 101, 999, 1000, 9999, 10000, 12345, 99999, 100000, 1e9, 1e18, math.MaxInt64, -1, -10, math.MinInt64}
+	for p := int64(1); p < 1e18; p *= 10 {
+		ns = append(ns, p-1, p, p+1, 7*p)
+	}
+	for _, n := range ns {
+		want := fmt.Sprintf("x(w,%d)", n)
+		if got := string(wordcount.AppendCount([]byte("x")[:1:1], wordcount.Count{Word: "w", N: n})); got != want {
+			t.Errorf("AppendCount(%d) = %q, want %q", n, got, want)
+		}
+		if got := string(wordcount.AppendCount(make([]byte, 1, 64), wordcount.Count{Word: "w", N: n})[1:]); got != want[1:] {
+			t.Errorf("AppendCount(%d) with room = %q, want %q", n, got, want[1:])
+		}
 	}
 }
 

@@ -363,6 +363,13 @@ func (g *groupRun) startTask(p, gen int32, snap *engine.Snapshot) {
 		if ctx.Err() != nil || errors.Is(err, kafka.ErrRevoked) {
 			err = nil
 		}
+		if newer, fenced := g.fencedBy(t); err != nil && fenced {
+			// A newer owner claimed the partition and may have deleted
+			// this epoch's directory under a checkpoint being written:
+			// this task is the zombie, not a failure of the replica.
+			log.Warn("task stopped: a newer owner claimed the partition", zap.Int32("newer_epoch", newer), zap.Error(err))
+			err = nil
+		}
 		if err != nil {
 			g.fail(fmt.Errorf("partition %d: %w", p, g.explainRestore(err)))
 		}
@@ -400,6 +407,16 @@ func (g *groupRun) newTask(part *kafka.Partition, snap *engine.Snapshot, log *za
 // the partition.
 var errFencedOwner = errors.New("a newer owner claimed this partition")
 
+// fencedBy reports whether an owner of a newer epoch than t's claimed t's
+// partition, and that epoch.
+func (g *groupRun) fencedBy(t *partTask) (int32, bool) {
+	es, err := epochs(g.partitionDir(t.part))
+	if err != nil || len(es) == 0 || es[0] <= t.epoch {
+		return 0, false
+	}
+	return es[0], true
+}
+
 // commit publishes a written checkpoint of t unless a newer owner claimed
 // the partition (then the task stops), deletes older epochs after the
 // first commit, and commits the offset to the group for lag reporting.
@@ -408,10 +425,10 @@ func (g *groupRun) commit(ctx context.Context, t *partTask, info checkpoint.Info
 	if err != nil {
 		return err
 	}
-	if len(es) > 0 && es[0] > t.epoch {
-		log.Warn("fenced: a newer owner claimed the partition; stopping its task here", zap.Int32("newer_epoch", es[0]))
+	if newer, fenced := g.fencedBy(t); fenced {
+		log.Warn("fenced: a newer owner claimed the partition; stopping its task here", zap.Int32("newer_epoch", newer))
 		t.cancel()
-		return fmt.Errorf("partition %d, epoch %d: %w (epoch %d)", t.part, t.epoch, errFencedOwner, es[0])
+		return fmt.Errorf("partition %d, epoch %d: %w (epoch %d)", t.part, t.epoch, errFencedOwner, newer)
 	}
 	if !t.pruned {
 		t.pruned = true

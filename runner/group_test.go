@@ -39,4 +39,12 @@ func TestGroupCommitFencedByNewerEpoch(t *testing.T) {
 	if es, _ := epochs(pdir); len(es) != 1 || es[0] != 7 {
 		t.Fatalf("epochs after the owner's first commit: %v, want [7]", es)
 	}
+	// Its directory gone, a zombie's checkpoint in flight fails; the task
+	// sees it was fenced (the error is not the replica's failure).
+	if newer, fenced := g.fencedBy(zombie); !fenced || newer != 7 {
+		t.Fatalf("zombie fencedBy: %d %t, want 7 true", newer, fenced)
+	}
+	if _, fenced := g.fencedBy(owner); fenced {
+		t.Fatal("the owner is fenced by nobody")
+	}
 }

@@ -144,7 +144,7 @@ type DeltaTimeMax[K comparable, T any] struct {
 	cfg    DeltaTimeMaxSpec[T]
 	err    error
 	size   int64
-	states map[K]*dtmKey[T]
+	states keyIndex[K, dtmKey[T]]
 	less   func(a, b dtmItem[T]) bool
 
 	lastKey K
@@ -248,7 +248,7 @@ func NewDeltaTimeMax[K comparable, T any](keys engine.Keys[K, T], spec DeltaTime
 }
 
 func newDeltaTimeMax[K comparable, T any](keys engine.Keys[K, T], spec DeltaTimeMaxSpec[T]) *DeltaTimeMax[K, T] {
-	o := &DeltaTimeMax[K, T]{keys: keys, cfg: spec, err: spec.Validate(), size: spec.Evict.Milliseconds(), states: map[K]*dtmKey[T]{}}
+	o := &DeltaTimeMax[K, T]{keys: keys, cfg: spec, err: spec.Validate(), size: spec.Evict.Milliseconds(), states: newKeyIndex[K, dtmKey[T]](keys.Hash)}
 	o.less = func(a, b dtmItem[T]) bool {
 		c := spec.Compare(a.e.Value, b.e.Value)
 		return c > 0 || c == 0 && a.seq < b.seq
@@ -273,16 +273,17 @@ func ApplyDeltaTimeMax[K comparable, T any](in engine.KeyedStream[K, T], name st
 }
 
 // Keys returns the number of keys with state.
-func (o *DeltaTimeMax[K, T]) Keys() int { return len(o.states) }
+func (o *DeltaTimeMax[K, T]) Keys() int { return o.states.Len() }
 
 // Retained returns the number of elements kept for all keys (deque entries,
 // heap entries including those awaiting compaction), excluding the
 // last-fired elements.
 func (o *DeltaTimeMax[K, T]) Retained() int {
 	n := 0
-	for _, s := range o.states {
+	o.states.Range(func(_ K, s *dtmKey[T]) bool {
 		n += s.deque.len() + len(s.heap.s)
-	}
+		return true
+	})
 	return n
 }
 
@@ -316,7 +317,7 @@ func (o *DeltaTimeMax[K, T]) state(key K) *dtmKey[T] {
 	if o.last != nil && o.lastKey == key {
 		return o.last
 	}
-	s := o.states[key]
+	s := o.states.Get(key)
 	if s == nil {
 		s = &dtmKey[T]{kg: int32(o.keys.KeyGroup(key))}
 		o.addKey(key, s)
@@ -339,7 +340,7 @@ func (o *DeltaTimeMax[K, T]) addKey(key K, s *dtmKey[T]) {
 	s.g, s.idx, s.ver = g, int32(len(g.keys)), o.epoch
 	g.keys = append(g.keys, s)
 	o.markDirty(s)
-	o.states[key] = s
+	o.states.Set(key, s)
 }
 
 // markDirty marks s's group changed and lists s among the keys the group's
@@ -370,7 +371,7 @@ func (o *DeltaTimeMax[K, T]) writable(s *dtmKey[T]) *dtmKey[T] {
 		g.shared = false
 	}
 	g.keys[s.idx] = &c
-	o.states[o.lastKey] = &c
+	o.states.Set(o.lastKey, &c)
 	o.last = &c
 	return &c
 }
@@ -699,7 +700,7 @@ func (o *DeltaTimeMax[K, T]) restoreEntry(r *reader, kg int, tag byte, inSegment
 		return fmt.Errorf("restored key %v twice", k)
 	}
 	inSegment[k] = true
-	old := o.states[k]
+	old := o.states.Get(k)
 	if tag == dtmDelete {
 		if old == nil {
 			return fmt.Errorf("delete of key %v, which no earlier segment put", k)
@@ -718,7 +719,7 @@ func (o *DeltaTimeMax[K, T]) restoreEntry(r *reader, kg int, tag byte, inSegment
 	if old != nil {
 		s.g, s.idx, s.ver, s.mark = old.g, old.idx, old.ver, old.mark
 		old.g.keys[old.idx] = s
-		o.states[k] = s
+		o.states.Set(k, s)
 		return r.err
 	}
 	o.addKey(k, s)
@@ -734,5 +735,5 @@ func (o *DeltaTimeMax[K, T]) removeKey(k K, s *dtmKey[T]) {
 	g.keys[len(g.keys)-1] = nil
 	g.keys = g.keys[:len(g.keys)-1]
 	g.dirty = true
-	delete(o.states, k)
+	o.states.Delete(k)
 }

@@ -170,7 +170,7 @@ func TestChainEncodingErrors(t *testing.T) {
 		return o, o.Open(engine.OperatorContext{KeyGroups: engine.KeyGroupRange{Start: 0, End: 8}, MaxParallelism: 8, Parallelism: 1, Restored: st})
 	}
 	o, err := restore(slices.Concat(seg(put(a), put(b)), seg(del(a)), seg(put(b))))
-	if err != nil || o.Keys() != 1 || o.states[b.ID] == nil {
+	if err != nil || o.Keys() != 1 || o.states.Get(b.ID) == nil {
 		t.Fatalf("put a, b; delete a; put b: %d keys, %v", o.Keys(), err)
 	}
 	for name, blob := range map[string][]byte{

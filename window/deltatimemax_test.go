@@ -445,7 +445,7 @@ func TestDeltaTimeMaxMemory(t *testing.T) {
 		ts := int64(i)*100 + int64(i%7)*150 // up to 900ms back in time
 		runBatchesNoWM(t, o, car{ID: 1, Speed: 30, Dist: float64(i), TS: ts})
 	}
-	if !o.states[1].heapMode {
+	if !o.states.Get(1).heapMode {
 		t.Error("out-of-order key not in heap mode")
 	}
 	if got := o.Retained(); got > 2*110+16 {

@@ -140,7 +140,9 @@ func measure(cars, n, par, steady int) (string, error) {
 		return "", err
 	}
 	onePctOf := func(settle time.Duration) (float64, int64, error) {
-		counted.limit.Add(int64(max(1, cars/100)))
+		// From what was read: a Read in flight when the limit was first
+		// set may have read past it.
+		counted.limit.Store(counted.n.Load() + int64(max(1, cars/100)))
 		for counted.n.Load() < counted.limit.Load() {
 			time.Sleep(5 * time.Millisecond)
 		}

@@ -152,7 +152,10 @@ public final class TopSpeedToCassandra {
         if (nanos >= 1_000_000L) {
             return String.format(Locale.ROOT, "%.2fms", nanos / 1e6);
         }
-        return String.format(Locale.ROOT, "%.0fµs", Math.floor(nanos / 1e4) * 10);
+        // "us", not "µs": the JVM writes stdout in the locale's charset,
+        // and under a non-UTF-8 locale (LANG unset) "µ" became "?", which
+        // s4report could not parse.
+        return String.format(Locale.ROOT, "%.0fus", Math.floor(nanos / 1e4) * 10);
     }
 
     private TopSpeedToCassandra() {}

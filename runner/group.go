@@ -411,7 +411,16 @@ var errFencedOwner = errors.New("a newer owner claimed this partition")
 // partition, and that epoch.
 func (g *groupRun) fencedBy(t *partTask) (int32, bool) {
 	es, err := epochs(g.partitionDir(t.part))
-	if err != nil || len(es) == 0 || es[0] <= t.epoch {
+	if err != nil {
+		return 0, false
+	}
+	return newerEpoch(es, t.epoch)
+}
+
+// newerEpoch returns the newest of es (newest first, as epochs lists
+// them) if it is newer than epoch.
+func newerEpoch(es []int32, epoch int32) (int32, bool) {
+	if len(es) == 0 || es[0] <= epoch {
 		return 0, false
 	}
 	return es[0], true
@@ -425,7 +434,7 @@ func (g *groupRun) commit(ctx context.Context, t *partTask, info checkpoint.Info
 	if err != nil {
 		return err
 	}
-	if newer, fenced := g.fencedBy(t); fenced {
+	if newer, fenced := newerEpoch(es, t.epoch); fenced {
 		log.Warn("fenced: a newer owner claimed the partition; stopping its task here", zap.Int32("newer_epoch", newer))
 		t.cancel()
 		return fmt.Errorf("partition %d, epoch %d: %w (epoch %d)", t.part, t.epoch, errFencedOwner, newer)

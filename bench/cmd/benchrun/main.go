@@ -364,10 +364,8 @@ func (r *runner) build() error {
 		{"compare", "./bench/parity/compare"},
 		{"benchplot", "./bench/plot"},
 	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(r.bin, b[0]), b[1])
-		cmd.Dir = r.root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
+		if err := r.goTool("build", "-o", filepath.Join(r.bin, b[0]), b[1]); err != nil {
+			return err
 		}
 	}
 	r.logf("caching Flink's jars (bench/flink/run-topspeed.sh --deps)")

@@ -59,7 +59,7 @@ type Coordinator struct {
 	// OnFailure, if set, is called after each failed checkpoint with its
 	// id (0 if the pipeline failed before the checkpoint had one) and the
 	// cause. A checkpoint skipped because the pipeline is not running, or
-	// abandoned at the barrier, is not a failure.
+	// abandoned at the barrier (also because ctx ended), is not a failure.
 	OnFailure func(id uint64, err error)
 	// MaxConsecutiveFailures, if positive, makes Run fail once this many
 	// periodic checkpoints in a row have failed (Flink's tolerable failed
@@ -221,7 +221,7 @@ func (c *Coordinator) take(ctx context.Context, store *Store, final bool) (Info,
 		snap, err = c.Pipeline.Checkpoint(ctx)
 	}
 	if err != nil {
-		if c.OnFailure != nil && !errors.Is(err, engine.ErrNotRunning) && !errors.Is(err, engine.ErrCheckpointAborted) {
+		if c.OnFailure != nil && ctx.Err() == nil && !errors.Is(err, engine.ErrNotRunning) && !errors.Is(err, engine.ErrCheckpointAborted) {
 			c.OnFailure(0, err)
 		}
 		return Info{}, err

@@ -129,7 +129,7 @@ func TestMetrics(t *testing.T) {
 			if lag, ok := value(f, "topspeed_event_time_lag_seconds", "stage", "sum", "subtask", "0"); !ok || lag < 3 || lag > 60 {
 				t.Errorf("subtask lag %v %v, want about 4s", lag, ok)
 			}
-			if c, ok := value(f, "topspeed_queue_capacity_batches", "stage", "collect"); !ok || c != 8 {
+			if c, ok := value(f, "topspeed_queue_capacity_batches", "stage", "collect"); !ok || c != float64(engine.DefaultConfig().QueueBatches) {
 				t.Errorf("sink queue capacity %v %v", c, ok)
 			}
 			if r, ok := value(f, "topspeed_operator_retained_elements", "stage", "sum", "subtask", "1"); !ok || r != 2*keys {

@@ -35,15 +35,25 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: parallelism = number of CPUs, 128 key
-// groups, 1024-record batches, 8 batches per queue, processing-time callbacks
-// every 100 ms, no logging, and metric names prefixed with
+// groups, 8192-record batches, 16 batches per queue, processing-time
+// callbacks every 100 ms, no logging, and metric names prefixed with
 // DefaultMetricsNamespace.
+//
+// Batches and queues are large because every time a stage's queue runs
+// empty or full its goroutine parks and another must wake it, which costs
+// microseconds (more in a VM), while moving a record costs nanoseconds.
+// In a traced run of TopSpeed on 10M reports (bench/, 2 cores), 1024-record
+// batches and 8-batch queues parked goroutines 10,900 times, and the cores
+// ran the job 90% of the time; 8192 and 16 parked them 1,100 times, ran
+// it 94% of the time, and used 10% less CPU. A source returns whatever it
+// has rather than wait to fill a batch, so the size adds no latency; a
+// queue holds at most QueueBatches*BatchSize records.
 func DefaultConfig() Config {
 	return Config{
 		Parallelism:            runtime.NumCPU(),
 		MaxParallelism:         DefaultMaxParallelism,
-		BatchSize:              1024,
-		QueueBatches:           8,
+		BatchSize:              8192,
+		QueueBatches:           16,
 		ProcessingTimeInterval: 100 * time.Millisecond,
 		Logger:                 zap.NewNop(),
 		MetricsNamespace:       DefaultMetricsNamespace,

@@ -405,7 +405,7 @@ func (o *DeltaTimeMax[K, T]) process(e *T) {
 		if s.heapMode {
 			o.heapAdd(s, Element[T]{Value: *e, Timestamp: ts}, cutoff)
 		} else {
-			o.dequeAdd(s, Element[T]{Value: *e, Timestamp: ts}, cutoff)
+			o.dequeAdd(s, e, ts, cutoff)
 		}
 	}
 	if !(o.cfg.Delta(s.lastFired, *e) > o.cfg.Threshold) {
@@ -427,14 +427,20 @@ func (o *DeltaTimeMax[K, T]) process(e *T) {
 	}
 }
 
-func (o *DeltaTimeMax[K, T]) dequeAdd(s *dtmKey[T], e Element[T], cutoff int64) {
-	for s.deque.len() > 0 && s.deque.front().Timestamp <= cutoff {
-		s.deque.popFront()
+func (o *DeltaTimeMax[K, T]) dequeAdd(s *dtmKey[T], e *T, ts, cutoff int64) {
+	d := &s.deque
+	for d.n > 0 && d.front().Timestamp <= cutoff {
+		d.popFront()
 	}
-	for s.deque.len() > 0 && o.cfg.Compare(s.deque.back().Value, e.Value) < 0 {
-		s.deque.popBack()
+	for d.n > 0 && o.cfg.Compare(d.back().Value, *e) < 0 {
+		d.popBack()
 	}
-	s.deque.pushBack(e)
+	if d.n == len(d.buf) {
+		d.grow()
+	}
+	x := d.at(d.n)
+	x.Value, x.Timestamp = *e, ts
+	d.n++
 }
 
 // toHeap moves a key's deque into heap mode, keeping arrival order in seq.

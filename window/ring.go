@@ -18,14 +18,19 @@ func (r *ring[E]) back() *E { return r.at(r.n - 1) }
 
 func (r *ring[E]) pushBack(e E) {
 	if r.n == len(r.buf) {
-		nb := make([]E, max(8, 2*len(r.buf)))
-		for i := 0; i < r.n; i++ {
-			nb[i] = *r.at(i)
-		}
-		r.buf, r.head = nb, 0
+		r.grow()
 	}
 	*r.at(r.n) = e
 	r.n++
+}
+
+// grow doubles the buffer (to at least 8 entries).
+func (r *ring[E]) grow() {
+	nb := make([]E, max(8, 2*len(r.buf)))
+	for i := 0; i < r.n; i++ {
+		nb[i] = *r.at(i)
+	}
+	r.buf, r.head = nb, 0
 }
 
 func (r *ring[E]) popBack() {

@@ -147,12 +147,16 @@ func TestServerLifecycle(t *testing.T) {
 	reg := NewRegistry(BuildInfo{})
 	s := NewServer(Config{Addr: "127.0.0.1:0", Gatherer: reg, Counts: func() (int64, int64) { return 1, 1 }})
 	release := make(chan struct{})
+	// The check blocks once, in the /readyz request made after arming:
+	// the endpoints fetched before (/api/v1/status runs the checks too)
+	// pass through. (It used to block only if the test was already
+	// waiting for it, and hung when /readyz came first.)
 	entered := make(chan struct{})
+	var armed atomic.Bool
 	s.AddReadinessCheck("slow", func() error {
-		select {
-		case entered <- struct{}{}:
+		if armed.CompareAndSwap(true, false) {
+			close(entered)
 			<-release
-		default:
 		}
 		return nil
 	})
@@ -172,6 +176,7 @@ func TestServerLifecycle(t *testing.T) {
 		}
 	}
 	// A slow /readyz in flight when Shutdown starts still gets its answer.
+	armed.Store(true)
 	got := make(chan int, 1)
 	go func() {
 		resp, err := http.Get(base + "/readyz")

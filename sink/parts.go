@@ -117,7 +117,7 @@ func (p *Parts[T]) Write(_ context.Context, batch []T) error {
 		if err != nil {
 			return p.fail(err)
 		}
-		p.f, p.bw = f, bufio.NewWriterSize(f, DefaultBufferSize)
+		p.f, p.bw = f, bufio.NewWriterSize(&writebackFile{f: f}, DefaultBufferSize)
 	}
 	for i := range batch {
 		p.scratch = append(p.format(p.scratch[:0], batch[i]), '\n')

@@ -132,7 +132,11 @@ func (s *Writer[T]) Open(ctx context.Context) error {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
-	s.bw = bufio.NewWriterSize(s.w, size)
+	w := s.w
+	if s.sync {
+		w = &writebackFile{f: s.file}
+	}
+	s.bw = bufio.NewWriterSize(w, size)
 	s.err = nil
 	return nil
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# scripts/pgo/refresh.sh: refresh cmd/topspeed/default.pgo, the CPU profile
+# that go build optimises the topspeed command with (profile-guided
+# optimisation: go build -pgo=auto uses a default.pgo in a main package's
+# directory), from BenchmarkJob on 10M generated reports of 1,000 cars
+# (bench S1's input). See docs/ARCHITECTURE.md, "Profile-guided build".
+#
+# Run it after a change to the hot path (engine, window, source, the
+# codecs), then check the gain with bench/run -only S1. About a minute;
+# needs only go. The input lives in a temporary directory, removed at the end.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+GO="${GO:-go}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+echo "pgo: generating 10M car reports" >&2
+"$GO" run ./cmd/topspeed gen --events 10000000 --cars 1000 --rate 0 --event-clock synthetic --seed 1 --output "$tmp/cars.txt" 2>/dev/null
+echo "pgo: profiling cmd/topspeed" >&2
+TOPSPEED_BENCH_FILE="$tmp/cars.txt" "$GO" test -run '^$' -bench '^BenchmarkJob$' -benchtime 20x -cpuprofile "$tmp/topspeed.pprof" -o "$tmp/topspeed.test" ./cmd/topspeed >&2
+cp "$tmp/topspeed.pprof" cmd/topspeed/default.pgo
+
+echo "pgo: wrote cmd/topspeed/default.pgo" >&2

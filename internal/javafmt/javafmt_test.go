@@ -570,3 +570,18 @@ func BenchmarkParseDoubleJob(b *testing.B) {
 		})
 	}
 }
+
+// TestDecimalToFloatMatchesStrconv checks decimalToFloat's division path
+// (every w, since it has no fast path for w < 2^53) against strconv on
+// every negative exponent, for w of every magnitude.
+func TestDecimalToFloatMatchesStrconv(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		w := rapid.Uint64().Draw(t, "w") >> rapid.IntRange(0, 63).Draw(t, "shift")
+		exp := rapid.IntRange(-19, -1).Draw(t, "exp")
+		got, ok := decimalToFloat(w, exp)
+		want, err := strconv.ParseFloat(strconv.FormatUint(w, 10)+"e"+strconv.Itoa(exp), 64)
+		if !ok || err != nil || got != want {
+			t.Fatalf("decimalToFloat(%d, %d) = %v, %v; strconv: %v, %v", w, exp, got, ok, want, err)
+		}
+	})
+}

@@ -220,6 +220,9 @@ func checkParseCarFast(t interface{ Fatalf(string, ...any) }, line string) {
 	if c, ok := parseCarFast([]byte(line)); ok && (werr != nil || !same(c)) {
 		t.Fatalf("parseCarFast(%q) = %+v; general parser %+v, %v", line, c, want, werr)
 	}
+	if c, ok := parseCarWords([]byte(line)); ok && (werr != nil || !same(c)) {
+		t.Fatalf("parseCarWords(%q) = %+v; general parser %+v, %v", line, c, want, werr)
+	}
 	got, gerr := ParseCar([]byte(line))
 	if !same(got) || fmt.Sprint(gerr) != fmt.Sprint(werr) {
 		t.Fatalf("ParseCar(%q) = %+v, %v; general parser %+v, %v", line, got, gerr, want, werr)
@@ -228,6 +231,19 @@ func checkParseCarFast(t interface{ Fatalf(string, ...any) }, line string) {
 
 func TestParseCarFastMatchesGeneral(t *testing.T) {
 	for _, s := range []string{
+		// around parseCarWords' limits: field lengths, the 24-byte minimum
+		"(1234567,1234567,1234567.1,1424951918630)", "(12345678,1,1.5,1424951918630)",
+		"(1,12345678,1.5,1424951918630)", "(1,1,12345678.5,1424951918630)",
+		"(1,2,3.1234567,1424951918630)", "(1,2,3.12345678,1424951918630)", "(1,2,3.123456789012345,1)",
+		"(1,2,3.1234567890123456,1)", "(1,2,3.12345678901234567,1)", "(1,2,3.1234567890123456,12345678)",
+		"(1,2,1234.123456789012345,1)", "(1,2,3.5,1234567812345678)", "(1,2,3.5,12345678123456789)",
+		"(1,2,3.5,123456789)", "(1,2,3.5,12345678)", "(0,0,0.0,0000000000000)", "(007,08,09.90,0001)",
+		"(1,2,3.5,1424951918630)\r", "(1,2,3.5,1424951918630))", "(1,2,3.5,14249519,8630)",
+		"(1,2,3.5,1424951918630", "(1,2,3..5,1424951918630)", "(1,2,.5,14249519186300)",
+		"(1,2,5.,14249519186300)", "(1,,2.5,1424951918630)", "(,1,2.5,1424951918630)",
+		"(1,2,3.5,)", "(1,2,3.5,1424951918630,)", "(1,2,3.5e1,142495191863)", "(1,2,-3.5,1424951918630)",
+		"(1,2,3.5,-1424951918630)", "(1,-2,3.5,1424951918630)", "(-1,2,3.5,1424951918630)",
+		"(1:2,3.5,1424951918630000)", "(1,2,3.5,1424951918630)\n", "(1,2,3.5,14249519/8630)",
 		"(0,55,15.277777777777777,1424951918630)", "(999999999,-999999999,1.0,999999999999999999)",
 		"(1000000000,0,1.0,1)", "(2147483648,0,1.0,1)", "(0,0,1.0,9223372036854775808)",
 		"(-,0,1.0,1)", "(0,0,1.0,-)", "(0,0,,1)", "(0,0,1.0,1,)", "(0,0,1.0,1)\r", "(0,0,1.0,1)\n",
@@ -235,6 +251,45 @@ func TestParseCarFastMatchesGeneral(t *testing.T) {
 		checkParseCarFast(t, s)
 	}
 	rapid.Check(t, func(t *rapid.T) { checkParseCarFast(t, carLine.Draw(t, "line")) })
+	rapid.Check(t, func(t *rapid.T) { checkParseCarFast(t, wordsLine.Draw(t, "line")) })
+}
+
+// wordsLine draws lines of unsigned fields with lengths around
+// parseCarWords' limits, sometimes with one byte replaced.
+var wordsLine = rapid.Custom(func(t *rapid.T) string {
+	digits := func(label string, max int) string {
+		return rapid.StringOfN(rapid.RuneFrom([]rune("0123456789")), 0, max, -1).Draw(t, label)
+	}
+	line := []byte("(" + digits("id", 9) + "," + digits("speed", 9) + "," + digits("int", 9) + "." +
+		digits("frac", 18) + "," + digits("time", 18) + ")")
+	if rapid.Bool().Draw(t, "corrupt") {
+		line[rapid.IntRange(0, len(line)-1).Draw(t, "at")] = rapid.SampledFrom([]byte("(),.-+e\r 0x")).Draw(t, "by")
+	}
+	return string(line)
+})
+
+// TestParseCarWordsTakesTheJobsLines checks that the word-at-a-time parser
+// is the one that reads the generator's lines (not a path that never
+// runs), on 100,000 of them with its results checked by the general parser.
+func TestParseCarWordsTakesTheJobsLines(t *testing.T) {
+	g, err := NewGenerator(GeneratorConfig{Cars: 1000, Synthetic: true, Seed: 7, StartTime: time.UnixMilli(1424951918630), Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]Car, 100_000)
+	if _, err := g.Read(context.Background(), buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range buf {
+		line := AppendCar(nil, c)
+		got, ok := parseCarWords(line)
+		if !ok {
+			t.Fatalf("parseCarWords(%q) declined a generator line", line)
+		}
+		if got != c {
+			t.Fatalf("parseCarWords(%q) = %+v, want %+v", line, got, c)
+		}
+	}
 }
 
 func FuzzParseCarFast(f *testing.F) {

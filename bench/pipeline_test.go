@@ -186,7 +186,7 @@ func BenchmarkPipeline(b *testing.B) {
 				src := source.NewFileLines(path, topspeed.ParseCar, source.ParallelConfig{})
 				cars := engine.FromSource(p, "cars", engine.Source[topspeed.Car](src), engine.Monotonous(topspeed.CarTime))
 				out := topspeed.Build(cars, topspeed.DefaultConfig())
-				engine.ToSink(out, "discard", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)))
+				engine.ToSink(out, "discard", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.NewCarFormatter().Append)))
 				if err := p.Run(context.Background()); err != nil {
 					b.Fatal(err)
 				}

@@ -253,19 +253,22 @@ func (o *options) build(env runner.BuildEnv) (*engine.Pipeline, error) {
 	}
 	if !o.cassandra.enabled() && !o.kafkaOut.enabled() || o.output != "" {
 		flush := engine.SinkFlushInterval[topspeed.Car](o.outputFlush)
+		// The sink's own formatter: most results repeat their car's last
+		// one, whose text it copies (topspeed.CarFormatter).
+		format := topspeed.NewCarFormatter().Append
 		switch {
 		case o.output == "" || o.output == "-":
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", env.Stdout, topspeed.AppendCar)), flush)
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewWriter("stdout", env.Stdout, format)), flush)
 		case env.Checkpoints && env.Instance != "":
 			// Kafka-group mode: a directory per partition; the hidden names
 			// carry this owner's tag, so a previous owner never shares a file.
-			parts := sink.NewParts(filepath.Join(o.output, env.Instance), topspeed.AppendCar).WithWriter(fmt.Sprintf("%s-%x", env.Instance, time.Now().UnixNano()))
+			parts := sink.NewParts(filepath.Join(o.output, env.Instance), format).WithWriter(fmt.Sprintf("%s-%x", env.Instance, time.Now().UnixNano()))
 			engine.ToSink(results, "output", engine.Sink[topspeed.Car](parts), flush)
 		case env.Checkpoints:
 			// Exactly once: part files published when a checkpoint commits.
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, topspeed.AppendCar)), flush)
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewParts(o.output, format)), flush)
 		default:
-			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, topspeed.AppendCar)), flush)
+			engine.ToSink(results, "output", engine.Sink[topspeed.Car](sink.NewFile(o.output, format)), flush)
 		}
 	}
 	if o.cassandra.enabled() {

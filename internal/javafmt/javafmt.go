@@ -249,6 +249,10 @@ var pow10u = [20]uint64{
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
 }
 
+// Pow10 returns 10^k for k in [0, 19], for parsers that collect a
+// decimal's digits themselves (see DecimalToFloat).
+func Pow10(k int) uint64 { return pow10u[k] }
+
 // parseDecimalFast parses all of b if it is a decimal literal of the
 // form ParseDecimalPrefix reads; otherwise it reports false and
 // ParseDouble takes the general path (whitespace, type suffixes,

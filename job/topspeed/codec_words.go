@@ -83,12 +83,12 @@ func parseCarWords(line []byte) (Car, bool) {
 			return Car{}, false
 		}
 		kf = 8 + k
-		frac = hi*pow10[k] + lo
+		frac = hi*javafmt.Pow10(k) + lo
 	}
 	if ki+kf > 19 {
 		return Car{}, false
 	}
-	dist, ok := javafmt.DecimalToFloat(ip*pow10[kf]+frac, -kf)
+	dist, ok := javafmt.DecimalToFloat(ip*javafmt.Pow10(kf)+frac, -kf)
 	if !ok {
 		return Car{}, false
 	}
@@ -110,12 +110,6 @@ func parseCarWords(line []byte) (Car, bool) {
 		return Car{}, false
 	}
 	return Car{ID: int32(id), Speed: int32(speed), Distance: dist, Time: int64(ts)}, true
-}
-
-// pow10 holds 10^0 to 10^19.
-var pow10 = [20]uint64{
-	1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
 }
 
 const (

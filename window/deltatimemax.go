@@ -435,12 +435,8 @@ func (o *DeltaTimeMax[K, T]) dequeAdd(s *dtmKey[T], e *T, ts, cutoff int64) {
 	for d.n > 0 && o.cfg.Compare(d.back().Value, *e) < 0 {
 		d.popBack()
 	}
-	if d.n == len(d.buf) {
-		d.grow()
-	}
-	x := d.at(d.n)
+	x := d.pushSlot()
 	x.Value, x.Timestamp = *e, ts
-	d.n++
 }
 
 // toHeap moves a key's deque into heap mode, keeping arrival order in seq.

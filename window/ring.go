@@ -16,12 +16,16 @@ func (r *ring[E]) front() *E { return r.at(0) }
 
 func (r *ring[E]) back() *E { return r.at(r.n - 1) }
 
-func (r *ring[E]) pushBack(e E) {
+func (r *ring[E]) pushBack(e E) { *r.pushSlot() = e }
+
+// pushSlot adds an entry at the back and returns it to be filled in place
+// (no element passed by value).
+func (r *ring[E]) pushSlot() *E {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
-	*r.at(r.n) = e
 	r.n++
+	return r.at(r.n - 1)
 }
 
 // grow doubles the buffer (to at least 8 entries).

@@ -85,10 +85,8 @@ func ParseCar(line []byte) (Car, error) {
 // javafmt.ParseDecimalPrefix reads (the form Java prints). It reports false
 // for any other line.
 func parseCarFast(line []byte) (Car, bool) {
+	line = withoutCR(line)
 	n := len(line)
-	if n > 0 && line[n-1] == '\r' {
-		n--
-	}
 	if n < 2 || line[0] != '(' || line[n-1] != ')' {
 		return Car{}, false
 	}
@@ -133,11 +131,18 @@ func fastInt(b []byte, maxDigits int) (v int64, rest []byte, ok bool) {
 	return v, b[i:], true
 }
 
+// withoutCR returns line without one trailing '\r', which every parser
+// ignores (lines ended by "\r\n").
+func withoutCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
+}
+
 // parseCarGeneral is ParseCar for every line, with its errors.
 func parseCarGeneral(line []byte) (Car, error) {
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
+	line = withoutCR(line)
 	if len(line) == 0 {
 		return Car{}, parseError(0, line, "empty line")
 	}

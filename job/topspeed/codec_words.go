@@ -22,14 +22,11 @@ import (
 // Every byte between the parentheses is checked: it reports false for any
 // line not in that form, and ParseCar goes on to parseCarFast.
 func parseCarWords(line []byte) (Car, bool) {
-	n := len(line)
-	if n > 0 && line[n-1] == '\r' {
-		n--
-	}
-	if n < 24 || line[0] != '(' || line[n-1] != ')' {
+	b := withoutCR(line)
+	n := len(b)
+	if n < 24 || b[0] != '(' || b[n-1] != ')' {
 		return Car{}, false
 	}
-	b := line[:n]
 	// id at 1: up to 7 digits, so that the comma is in the word.
 	k1 := indexByte8(le64(b, 1), ',')
 	if k1 == 0 || k1 == 8 {

@@ -117,6 +117,10 @@ func byID(reps []*replica, id string) *replica {
 	return nil
 }
 
+// haStopTimeout is TestHAFailover's --stop-timeout, the bound on the
+// graceful handover's final checkpoint.
+const haStopTimeout = 30 * time.Second
+
 // TestHAFailover runs 3 replicas on loopback with a shared checkpoint
 // directory, writing to the real Cassandra: it kills the leader with
 // SIGKILL repeatedly (restarting it, as a pod would), freezes one with
@@ -135,7 +139,8 @@ func TestHAFailover(t *testing.T) {
 	common := []string{"--cars", "100", "--rate", "10000", "--event-interval", "100us", "--events", "450000", "--start-time", "1424951918630", "--seed", "9",
 		"--checkpoint-interval", "200ms", "--log-format", "json", "--log-level", "debug", "--http-addr", "",
 		"--cassandra-hosts", strings.Join(srv.Hosts, ","), "--cassandra-username", srv.Username,
-		"--cassandra-consistency", "ONE", "--cassandra-create-schema", "--cassandra-keyspace", "topspeed_it"}
+		"--cassandra-consistency", "ONE", "--cassandra-create-schema", "--cassandra-keyspace", "topspeed_it",
+		"--stop-timeout", haStopTimeout.String()}
 	// TOPSPEED_HA_ARGS adds flags (later ones win), e.g. the prod overlay's
 	// raft timing and a longer input for more kills.
 	common = append(common, strings.Fields(os.Getenv("TOPSPEED_HA_ARGS"))...)
@@ -204,7 +209,11 @@ func TestHAFailover(t *testing.T) {
 	leaving := byID(reps, cur.str("replica"))
 	termAt := time.Now()
 	_ = leaving.cmd.Process.Signal(syscall.SIGTERM)
-	next = waitNewLeader(t, reps, cur.num("term"), 20*time.Second)
+	// The leaving leader keeps leadership until its final checkpoint is
+	// committed, and that waits for the sink's flush: when Cassandra
+	// stalls (a CI run once saw 20 s of write timeouts under load), the
+	// handover takes up to --stop-timeout, then the election.
+	next = waitNewLeader(t, reps, cur.num("term"), haStopTimeout+20*time.Second)
 	handover := time.UnixMilli(next.num("unix_ms")).Sub(termAt)
 	if err := <-leaving.done; err != nil {
 		t.Fatalf("leader did not exit cleanly on SIGTERM: %v", err)

@@ -554,18 +554,31 @@ func (r *runner) s1() error {
 	ftWarm := r.flinkTopSpeedTuned(small, filepath.Join(r.outs, "s1-flink-tuned-warm"))
 	c1 := mk("topspeed-p1", "topspeed, parallelism 1", "topspeed", ts1, &ts1, fast)
 	c2 := mk("topspeed-p2", "topspeed, parallelism 2", "topspeed", ts2, &ts2, fast)
+	// The same command on one core: what the second core gives the whole
+	// job (read, parse, window, format, write), beside what it gives the
+	// parsing alone (parse-only-2).
+	ts2one := ts2
+	ts2one.Env = append(append([]string{}, ts2.Env...), "GOMAXPROCS=1")
+	ts2one.Out = filepath.Join(r.outs, "s1-ts2-1core.txt")
+	ts2one.Args = append([]string{}, ts2.Args...)
+	for i, a := range ts2one.Args {
+		if a == ts2.Out {
+			ts2one.Args[i] = ts2one.Out
+		}
+	}
+	c2one := mk("topspeed-p2-1core", "topspeed, parallelism 2, on one core (GOMAXPROCS=1)", "topspeed", ts2one, &ts2one, fast)
 	cp := mk("parse-only", "parse only (read + parse on one core, no job)", "parse-only", parse, &parse, fast)
 	cp2 := mk("parse-only-2", "parse only, the binary's parallel reader (source.ParallelLines, 2 workers), no job", "parse-only", parse2, &parse2, fast)
 	cf := mk("flink-p2", "Flink TopSpeedWindowing, parallelism 2 (the example's defaults)", "flink", fl, &flWarm, slow)
 	cf.Note = "warm-up = Flink on 1,000 events: JVM + mini-cluster start-up cost"
 	ct := mk("flink-tuned", "Flink tuned, parallelism 2 (source p=1 feeding 2 window subtasks)", "flink", ft, &ftWarm, slow)
 	ct.Note = "bench/flink/src/main/java/org/topspeed/bench/TopSpeedTuned.java: " + flinkTunedSummary
-	cases := []*Case{c1, c2, cp, cp2, cf, ct}
+	cases := []*Case{c1, c2, c2one, cp, cp2, cf, ct}
 	r.runCases(cases, func() {
 		for _, p := range []struct {
 			ts   *Case
 			name string
-		}{{c2, "topspeed p=2"}, {c1, "topspeed p=1"}} {
+		}{{c2, "topspeed p=2"}, {c1, "topspeed p=1"}, {c2one, "topspeed p=2 on one core"}} {
 			for _, f := range []*Case{cf, ct} {
 				if !p.ts.ok() || !f.ok() {
 					continue
@@ -594,6 +607,7 @@ func (r *runner) s1() error {
 	}
 	r.s1Ratios(c1, c2, cp, cf, ct)
 	r.s1ParseRatio(cp, cp2)
+	r.s1CoreRatio(c2, c2one)
 	return nil
 }
 
@@ -667,6 +681,15 @@ func (r *runner) s1ParseRatio(cp, cp2 *Case) {
 	if cp.ok() && cp2.ok() {
 		r.ratio("S1", "events/s, parse-only on 2 cores (parallel reader) / on one core", cp2.EvPerS, cp.EvPerS,
 			"what ordered parallel parsing gains on 2 cores (goal >= 1.5: two cores parse about twice what one does)", false, "")
+	}
+}
+
+// s1CoreRatio records what the second core gives the whole job: the
+// same command with GOMAXPROCS=1 against the default 2.
+func (r *runner) s1CoreRatio(c2, c2one *Case) {
+	if c2.ok() && c2one.ok() {
+		r.ratio("S1", "events/s, topspeed p=2 on 2 cores / the same on one core", c2.EvPerS, c2one.EvPerS,
+			"what the second core gives the whole job: read, parse, window, format, write (GOMAXPROCS=1 against the default 2)", false, "")
 	}
 }
 

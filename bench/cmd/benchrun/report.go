@@ -129,6 +129,10 @@ func (r *runner) summaryS1(row func(s, m, t, f string, v float64, ok bool)) {
 			row(s, "parse-only: parallel reader on 2 cores vs one core", human(cp2.EvPerS), "", v, ok)
 		}
 	}
+	if one := r.find("S1", "topspeed-p2-1core"); one != nil {
+		v, ok := r.ratioOf("S1", "events/s, topspeed p=2 on 2 cores / the same on one core")
+		row(s, "whole job: 2 cores vs one core (GOMAXPROCS=1, "+human(one.EvPerS)+"/s)", human(c2.EvPerS), "", v, ok)
+	}
 	if ct := r.find("S1", "flink-tuned"); ct != nil {
 		v, ok := r.ratioOf("S1", "CPU seconds per million events, Flink tuned / topspeed p=2")
 		row(s, "CPU s per million events (Flink tuned ÷ topspeed p=2)", perM(c2), perM(ct), v, ok)

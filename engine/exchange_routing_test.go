@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"sync"
 	"testing"
 
@@ -75,5 +76,23 @@ func TestExchangeRoutesByKeyGroup(t *testing.T) {
 				t.Fatalf("keys went to %d subtasks, want %d", len(subtasks), tc.par)
 			}
 		})
+	}
+}
+
+// TestKeyGroupIsHashModulo: KeyGroup is the hash modulo the number of key
+// groups, whether that is a power of two (a mask) or not (a division).
+func TestKeyGroupIsHashModulo(t *testing.T) {
+	x := uint64(0x9e3779b97f4a7c15)
+	for n := 1; n <= 1<<15; n = n*3/2 + 1 {
+		for _, m := range []int{n, 1 << (63 - bits.LeadingZeros64(uint64(n)))} { // n and a power of two
+			for i := 0; i < 1000; i++ {
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
+				if got, want := engine.KeyGroup(x, m), int(x%uint64(m)); got != want {
+					t.Fatalf("KeyGroup(%#x, %d) = %d, want %d", x, m, got, want)
+				}
+			}
+		}
 	}
 }

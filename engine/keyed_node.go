@@ -38,18 +38,8 @@ func newExchange[K comparable, T any](keys Keys[K, T], to *keyedNode[T]) *exchan
 
 func (e *exchange[K, T]) push(x *execution, from int, batch []T, ingest int64) error {
 	bufs := e.scratch[from]
-	maxPar := uint64(e.keys.MaxParallelism)
-	// A power-of-two number of key groups (the default 128) takes the key
-	// group with a mask rather than a division (KeyGroup's hash % n).
-	mask := maxPar - 1
-	pow2 := maxPar&mask == 0
 	for i := range batch {
-		h := e.keys.Hash(e.keys.Key(batch[i]))
-		kg := h & mask
-		if !pow2 {
-			kg = h % maxPar
-		}
-		st := e.owner[kg]
+		st := e.owner[KeyGroup(e.keys.Hash(e.keys.Key(batch[i])), e.keys.MaxParallelism)]
 		b := bufs[st]
 		if b == nil {
 			b = e.to.getBatch()

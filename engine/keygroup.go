@@ -15,9 +15,16 @@ func (r KeyGroupRange) Contains(kg int) bool { return kg >= r.Start && kg < r.En
 
 func (r KeyGroupRange) String() string { return fmt.Sprintf("[%d,%d)", r.Start, r.End) }
 
-// KeyGroup maps a key's hash to its key group in [0, maxParallelism).
+// KeyGroup maps a key's hash to its key group in [0, maxParallelism):
+// hash modulo maxParallelism, taken with a mask when maxParallelism is a
+// power of two (the default 128), since the exchange calls it per record
+// and a 64-bit division is slow.
 func KeyGroup(hash uint64, maxParallelism int) int {
-	return int(hash % uint64(maxParallelism))
+	n := uint64(maxParallelism)
+	if n&(n-1) == 0 {
+		return int(hash & (n - 1))
+	}
+	return int(hash % n)
 }
 
 // SubtaskForKeyGroup returns the subtask that owns key group kg, using the

@@ -557,15 +557,8 @@ func (r *runner) s1() error {
 	// The same command on one core: what the second core gives the whole
 	// job (read, parse, window, format, write), beside what it gives the
 	// parsing alone (parse-only-2).
-	ts2one := ts2
-	ts2one.Env = append(append([]string{}, ts2.Env...), "GOMAXPROCS=1")
-	ts2one.Out = filepath.Join(r.outs, "s1-ts2-1core.txt")
-	ts2one.Args = append([]string{}, ts2.Args...)
-	for i, a := range ts2one.Args {
-		if a == ts2.Out {
-			ts2one.Args[i] = ts2one.Out
-		}
-	}
+	ts2one := r.topspeed(in, filepath.Join(r.outs, "s1-ts2-1core.txt"), 2)
+	ts2one.Env = []string{"GOMAXPROCS=1"}
 	c2one := mk("topspeed-p2-1core", "topspeed, parallelism 2, on one core (GOMAXPROCS=1)", "topspeed", ts2one, &ts2one, fast)
 	cp := mk("parse-only", "parse only (read + parse on one core, no job)", "parse-only", parse, &parse, fast)
 	cp2 := mk("parse-only-2", "parse only, the binary's parallel reader (source.ParallelLines, 2 workers), no job", "parse-only", parse2, &parse2, fast)

@@ -121,10 +121,10 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		// outcome also runs when ctx ended during take: a checkpoint that
+		// completed (OnComplete was called) resets the failure count, and
+		// a failure that ctx caused is not counted.
 		_, err := c.take(ctx, c.Store, false)
-		if ctx.Err() != nil {
-			return nil
-		}
 		if ferr := c.outcome(ctx, err); ferr != nil {
 			return ferr
 		}

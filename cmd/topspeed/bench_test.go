@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/topspeed/topspeed/job/topspeed"
 )
@@ -26,7 +27,10 @@ func BenchmarkJob(b *testing.B) {
 			b.Fatal(err)
 		}
 		cfg := topspeed.DefaultGeneratorConfig()
+		// Each car every 100 ms of event time, as in Flink's CarSource and
+		// scripts/pgo/refresh.sh: a car's 10 s window holds 100 reports.
 		cfg.Cars, cfg.Events, cfg.Synthetic = 1000, 1_000_000, true
+		cfg.Interval = 100 * time.Microsecond
 		if _, err := topspeed.WriteReports(context.Background(), f, cfg); err != nil {
 			b.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -11,11 +12,19 @@ import (
 // one batch per downstream subtask. Split batches come from a free list and
 // go back to it once the subtask has processed them, so the steady state
 // allocates nothing.
+//
+// A batch is split in two passes: the first computes each record's
+// subtask, the second copies each record into its subtask's batch, sized
+// beforehand. Keeping the hashing apart from the stores into the batches
+// lets each loop keep its state in registers.
 type exchange[K comparable, T any] struct {
-	keys    Keys[K, T]
-	owner   []int32 // key group -> subtask
-	to      *keyedNode[T]
-	scratch [][][]T // [from][subtask] batch being filled
+	keys  Keys[K, T]
+	owner []int32 // key group -> subtask
+	to    *keyedNode[T]
+	// Per producer instance (from), scratch that push reuses:
+	route [][]int32 // [from][i]: the subtask of record i of the batch
+	count [][]int   // [from][subtask]: records of the batch for it
+	outs  [][][]T   // [from][subtask]: its batch being filled
 }
 
 func newExchange[K comparable, T any](keys Keys[K, T], to *keyedNode[T]) *exchange[K, T] {
@@ -24,33 +33,43 @@ func newExchange[K comparable, T any](keys Keys[K, T], to *keyedNode[T]) *exchan
 	for kg := range owner {
 		owner[kg] = int32(SubtaskForKeyGroup(kg, keys.MaxParallelism, par))
 	}
-	scratch := make([][][]T, to.inputs)
-	for i := range scratch {
-		scratch[i] = make([][]T, par)
+	e := &exchange[K, T]{keys: keys, owner: owner, to: to,
+		route: make([][]int32, to.inputs), count: make([][]int, to.inputs), outs: make([][][]T, to.inputs)}
+	for i := 0; i < to.inputs; i++ {
+		e.count[i] = make([]int, par)
+		e.outs[i] = make([][]T, par)
 	}
 	// The exchange is where the stage's key type is known: the subtasks'
 	// typed state hashes keys with the same function.
 	to.newState = func(groups KeyGroupRange) *StateBackend {
 		return newStateBackend(to.n, keys.Hash, keys.MaxParallelism, groups)
 	}
-	return &exchange[K, T]{keys: keys, owner: owner, to: to, scratch: scratch}
+	return e
 }
 
 func (e *exchange[K, T]) push(x *execution, from int, batch []T, ingest int64) error {
-	bufs := e.scratch[from]
+	route, count, outs := e.route[from][:0], e.count[from], e.outs[from]
 	for i := range batch {
 		st := e.owner[KeyGroup(e.keys.Hash(e.keys.Key(batch[i])), e.keys.MaxParallelism)]
-		b := bufs[st]
-		if b == nil {
-			b = e.to.getBatch()
-		}
-		bufs[st] = append(b, batch[i])
+		route = append(route, st)
+		count[st]++
 	}
-	for st, b := range bufs {
-		if len(b) == 0 {
+	e.route[from] = route
+	for st, n := range count {
+		if n > 0 {
+			outs[st] = slices.Grow(e.to.getBatch(), n)[:n]
+			count[st] = 0 // from here on: records copied
+		}
+	}
+	for i, st := range route[:len(batch)] {
+		outs[st][count[st]] = batch[i]
+		count[st]++
+	}
+	for st, b := range outs {
+		if b == nil {
 			continue
 		}
-		bufs[st] = nil
+		outs[st], count[st] = nil, 0
 		if err := send(x.ctx, e.to.subtasks[st].in, message[T]{from: from, records: b, ingest: ingest}); err != nil {
 			return err
 		}

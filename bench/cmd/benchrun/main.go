@@ -535,11 +535,12 @@ func (r *runner) s1() error {
 	if err != nil {
 		return err
 	}
-	// Three Flink runs per configuration (two for the other scenarios):
-	// on this shared machine Flink's runs of S1 differ by up to 30%, and
-	// the headline ratio rests on their median. topspeed's runs take a
-	// second: five of them.
-	slow, fast := int(r.pick(3, 1)), int(r.pick(5, 3))
+	// Five Flink runs per configuration (two for the other scenarios): on
+	// this shared machine Flink's runs of S1 differ by up to 30% (21.1 to
+	// 28.2 s in one run of three), and the headline ratio rests on their
+	// median. topspeed's runs take under a second and differ by up to 25%
+	// (0.52 to 0.67 s in one run of five): eleven of them.
+	slow, fast := int(r.pick(5, 1)), int(r.pick(11, 3))
 	r.rep.Settings["S1"] = fmt.Sprintf("%d events, %d cars (geninputs -kind gen -seed 1), %.0f MB; topspeed/parse-only: warm-up + median of %d; Flink, the example's defaults and tuned: warm-up on 1,000 events + median of %d", events, cars, float64(size)/1e6, fast, slow)
 	mk := func(id, label, engine string, c Cmd, warm *Cmd, reps int) *Case {
 		return &Case{Scenario: "S1", ID: id, Label: label, Engine: engine, Events: events, Bytes: size, cmd: c, warmCmd: warm, reps: reps, timeout: 60 * time.Minute}

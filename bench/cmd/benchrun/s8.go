@@ -201,6 +201,13 @@ func (r *runner) summaryS8(row func(s, m, t, f string, v float64, ok bool)) {
 		mean, ok3 := kv["steady_mean_pct"].(float64)
 		if ok1 && ok2 {
 			m, v := "pause p99; written after 1% of the cars changed, % of full", fmt.Sprintf("%.2f ms; %.2f%%", p99, pct)
+			// The window subtask's pause is what the goals of issue 16
+			// bound; the pause of every stage includes ckbench's
+			// generator source snapshotting its cars.
+			if op, ok := kv["operator_pause_p99_ms"].(float64); ok {
+				m = "pause p99 of the window subtasks (of every stage, ckbench's generator source included); written after 1% of the cars changed, % of full"
+				v = fmt.Sprintf("%.2f ms (%.2f ms); %.2f%%", op, p99, pct)
+			}
 			if ok3 {
 				m, v = m+" (mean of the next such checkpoints)", v+fmt.Sprintf(" (%.2f%%)", mean)
 			}

@@ -79,3 +79,22 @@ func TestParseGoBench(t *testing.T) {
 		t.Fatalf("parseKV: %v", kv)
 	}
 }
+
+// TestSummaryS8PausesOfSubtasks checks that S8's summary gives the window
+// subtasks' pause (what issue 16's goals bound) with every stage's beside
+// it, and falls back to every stage's for reports without the former.
+func TestSummaryS8PausesOfSubtasks(t *testing.T) {
+	r := &runner{rep: &Report{Notes: map[string][]string{}, S8: &S8{CkKV: []map[string]any{
+		{"cars": 1e6, "pause_p99_ms": 25.76, "operator_pause_p99_ms": 1.49, "incremental_pct": 1.23, "steady_mean_pct": 2.37},
+		{"cars": 100.0, "pause_p99_ms": 0.14, "incremental_pct": 3.16},
+	}}}}
+	sum := r.summary()
+	for _, want := range []string{
+		"| S8 checkpoints, 1.00 M cars | pause p99 of the window subtasks (of every stage, ckbench's generator source included); written after 1% of the cars changed, % of full (mean of the next such checkpoints) | 1.49 ms (25.76 ms); 1.23% (2.37%) |",
+		"| S8 checkpoints, 100 cars | pause p99; written after 1% of the cars changed, % of full | 0.14 ms; 3.16% |",
+	} {
+		if !strings.Contains(sum, want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
+		}
+	}
+}

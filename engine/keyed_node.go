@@ -61,7 +61,7 @@ func (e *exchange[K, T]) push(x *execution, from int, batch []T, ingest int64) e
 			count[st] = 0 // from here on: records copied
 		}
 	}
-	for i, st := range route[:len(batch)] {
+	for i, st := range route[:len(batch)] { // the reslice drops batch[i]'s bounds check
 		outs[st][count[st]] = batch[i]
 		count[st]++
 	}

@@ -50,7 +50,7 @@ func newExchange[K comparable, T any](keys Keys[K, T], to *keyedNode[T]) *exchan
 func (e *exchange[K, T]) push(x *execution, from int, batch []T, ingest int64) error {
 	route, count, outs := e.route[from][:0], e.count[from], e.outs[from]
 	for i := range batch {
-		st := e.owner[KeyGroup(e.keys.Hash(e.keys.Key(batch[i])), e.keys.MaxParallelism)]
+		st := e.owner[e.keys.KeyGroup(e.keys.Key(batch[i]))]
 		route = append(route, st)
 		count[st]++
 	}

@@ -563,11 +563,16 @@ func (r *runner) s1() error {
 	c2one := mk("topspeed-p2-1core", "topspeed, parallelism 2, on one core (GOMAXPROCS=1)", "topspeed", ts2one, &ts2one, fast)
 	cp := mk("parse-only", "parse only (read + parse on one core, no job)", "parse-only", parse, &parse, fast)
 	cp2 := mk("parse-only-2", "parse only, the binary's parallel reader (source.ParallelLines, 2 workers), no job", "parse-only", parse2, &parse2, fast)
+	// The job's pipeline with its window replaced by an operator that
+	// drops every record: the most the job's ratio to parse-only could be
+	// if the window and the output cost nothing.
+	noWin := Cmd{Args: []string{filepath.Join(r.bin, "benchtool"), "nowindow", "-input", in, "-parallelism", "2"}}
+	cnw := mk("no-window", "the job's pipeline without its window (parallel reader, key-group exchange, an operator dropping every record), p=2", "parse-only", noWin, &noWin, fast)
 	cf := mk("flink-p2", "Flink TopSpeedWindowing, parallelism 2 (the example's defaults)", "flink", fl, &flWarm, slow)
 	cf.Note = "warm-up = Flink on 1,000 events: JVM + mini-cluster start-up cost"
 	ct := mk("flink-tuned", "Flink tuned, parallelism 2 (source p=1 feeding 2 window subtasks)", "flink", ft, &ftWarm, slow)
 	ct.Note = "bench/flink/src/main/java/org/topspeed/bench/TopSpeedTuned.java: " + flinkTunedSummary
-	cases := []*Case{c1, c2, c2one, cp, cp2, cf, ct}
+	cases := []*Case{c1, c2, c2one, cp, cp2, cnw, cf, ct}
 	r.runCases(cases, func() {
 		for _, p := range []struct {
 			ts   *Case
@@ -586,7 +591,7 @@ func (r *runner) s1() error {
 		}
 	})
 	r.add(cases...)
-	for _, c := range []*Case{cp, cp2} {
+	for _, c := range []*Case{cp, cp2, cnw} {
 		if !c.ok() {
 			continue
 		}
@@ -600,7 +605,7 @@ func (r *runner) s1() error {
 		return errors.New("topspeed p=2 or both Flink runs did not run")
 	}
 	r.s1Ratios(c1, c2, cp, cf, ct)
-	r.s1ParseRatio(cp, cp2)
+	r.s1ParseRatio(cp, cp2, cnw)
 	r.s1CoreRatio(c2, c2one)
 	return nil
 }
@@ -671,10 +676,14 @@ func (r *runner) s1Ratios(c1, c2, cp, cf, ct *Case) {
 
 // s1ParseRatio records what the parallel reader gains over one parsing
 // core, parse only (no job): item 1 of the throughput issue.
-func (r *runner) s1ParseRatio(cp, cp2 *Case) {
+func (r *runner) s1ParseRatio(cp, cp2, cnw *Case) {
 	if cp.ok() && cp2.ok() {
 		r.ratio("S1", "events/s, parse-only on 2 cores (parallel reader) / on one core", cp2.EvPerS, cp.EvPerS,
 			"what ordered parallel parsing gains on 2 cores (goal >= 1.5: two cores parse about twice what one does)", false, "")
+	}
+	if cp.ok() && cnw.ok() {
+		r.ratio("S1", "events/s, the pipeline without its window / parse-only", cnw.EvPerS, cp.EvPerS,
+			"the bound on topspeed p=2 / parse-only: the job's pipeline at p=2 with the window and the output left out", false, "")
 	}
 }
 

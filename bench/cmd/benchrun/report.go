@@ -128,6 +128,10 @@ func (r *runner) summaryS1(row func(s, m, t, f string, v float64, ok bool)) {
 			v, ok := r.ratioOf("S1", "events/s, parse-only on 2 cores (parallel reader) / on one core")
 			row(s, "parse-only: parallel reader on 2 cores vs one core", human(cp2.EvPerS), "", v, ok)
 		}
+		if nw := r.find("S1", "no-window"); nw != nil {
+			v, ok := r.ratioOf("S1", "events/s, the pipeline without its window / parse-only")
+			row(s, "bound: the job's pipeline without its window vs parse-only on one core", human(nw.EvPerS), "", v, ok)
+		}
 	}
 	if one := r.find("S1", "topspeed-p2-1core"); one != nil {
 		v, ok := r.ratioOf("S1", "events/s, topspeed p=2 on 2 cores / the same on one core")

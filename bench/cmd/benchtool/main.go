@@ -4,6 +4,11 @@
 //	benchtool parse -input F
 //	    read and parse car reports only (source.Lines + topspeed.ParseCar, as
 //	    the job does, nothing downstream): the parse-only baseline of S1.
+//	benchtool nowindow -input F [-parallelism 2]
+//	    the job's pipeline as the binary builds it for a regular file
+//	    (parallel parsing, key by car, the key-group exchange) with the
+//	    window replaced by an operator that counts and drops every record,
+//	    and so no output: what bounds S1's ratio of the job to parse-only.
 //	benchtool state -input F [-evict 10s] [-parallelism 2]
 //	    run the TopSpeed job on F (results discarded) and report its state at
 //	    the end: keys, retained elements (window.DeltaTimeMax Retained) and
@@ -33,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/topspeed/topspeed/engine"
@@ -50,6 +56,8 @@ func main() {
 	switch os.Args[1] {
 	case "parse":
 		err = parseCmd(os.Args[2:])
+	case "nowindow":
+		err = noWindowCmd(os.Args[2:])
 	case "state":
 		err = stateCmd(os.Args[2:])
 	case "zipf":
@@ -70,7 +78,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool parse|state|zipf|wccheck [flags] (see the package doc)")
+	fmt.Fprintln(os.Stderr, "usage: benchtool parse|nowindow|state|zipf|wccheck [flags] (see the package doc)")
 	os.Exit(2)
 }
 
@@ -115,6 +123,54 @@ func parseCmd(args []string) error {
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Printf("events=%d seconds=%.3f events_per_s=%.0f checksum=%d\n", n, secs, float64(n)/secs, sum)
+	return nil
+}
+
+// noWindowCmd runs the job's pipeline without its window (see the
+// package doc).
+func noWindowCmd(args []string) error {
+	fl := flag.NewFlagSet("nowindow", flag.ExitOnError)
+	input := fl.String("input", "", "car reports (a regular file: read in parallel, as the binary does)")
+	par := fl.Int("parallelism", 2, "keyed subtasks")
+	_ = fl.Parse(args)
+	if *input == "" {
+		return errors.New("nowindow: -input is required")
+	}
+	start := time.Now()
+	n, err := runNoWindow(*input, *par)
+	if err != nil {
+		return fmt.Errorf("nowindow: %w", err)
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("events=%d seconds=%.3f events_per_s=%.0f parallelism=%d\n", n, secs, float64(n)/secs, *par)
+	return nil
+}
+
+// runNoWindow runs the pipeline of noWindowCmd and returns the number of
+// records that reached the keyed stage.
+func runNoWindow(input string, par int) (int64, error) {
+	var events atomic.Int64
+	drop := func(engine.Keys[int32, topspeed.Car]) engine.Operator[topspeed.Car, topspeed.Car] {
+		return &dropOperator{events: &events}
+	}
+	p := engine.New(engine.WithParallelism(par))
+	src := source.NewFileLines(input, topspeed.ParseCar, source.ParallelConfig{})
+	cars := engine.FromSource(p, "cars", engine.Source[topspeed.Car](src), engine.Monotonous(topspeed.CarTime))
+	keyed := engine.KeyBy(cars, topspeed.CarID, engine.HashInt32)
+	out := engine.Process(keyed, topspeed.StageName, drop)
+	engine.ToSink(out, "discard", engine.Sink[topspeed.Car](sink.NewWriter("discard", io.Discard, topspeed.AppendCar)))
+	err := p.Run(context.Background())
+	return events.Load(), err
+}
+
+// dropOperator counts the records it is given and emits none.
+type dropOperator struct {
+	engine.BaseOperator[topspeed.Car, topspeed.Car]
+	events *atomic.Int64
+}
+
+func (d *dropOperator) ProcessBatch(in []topspeed.Car, _ *engine.Output[topspeed.Car]) error {
+	d.events.Add(int64(len(in)))
 	return nil
 }
 

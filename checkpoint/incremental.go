@@ -141,7 +141,7 @@ func (p *writePlan) planGroup(k groupKey, segs []engine.Segment, old []piece, mi
 		i += len(pc.gens)
 	}
 	if i < len(segs) {
-		mine.PutSegments(k.kg, segs[i:])
+		mine.PutSegments(k.kg, slices.Clone(segs[i:]))
 		chain = append(chain, 0)
 		if gens := segmentGens(segs[i:]); gens != nil {
 			pieces = append(pieces, piece{gens: gens})

@@ -24,8 +24,14 @@ type Segment struct {
 // PutSegments stores key group kg's state as segs, in order, replacing any
 // earlier value. A single segment is the same as PutGen or PutFunc; no
 // segment removes the key group. Encoders run as for PutFunc (Resolve),
-// and the state they read must stay frozen until they returned. The engine
-// owns segs and their bytes after the call.
+// and the state they read must stay frozen until they returned.
+//
+// The engine keeps segs itself, without copying it (PutSegments runs at
+// every barrier, for every key group, on the subtask's goroutine): it owns
+// the bytes, and it writes to a segment only to resolve it (Data set,
+// Encode cleared). A caller may therefore put the same slice again, or a
+// slice sharing its array, as long as its segments all hold Data; it must
+// not change segs after the call.
 func (s *KeyedState) PutSegments(kg int, segs []Segment) {
 	switch {
 	case len(segs) == 0:
@@ -44,7 +50,7 @@ func (s *KeyedState) PutSegments(kg int, segs []Segment) {
 		if s.chains == nil {
 			s.chains = map[int][]Segment{}
 		}
-		s.chains[kg] = append([]Segment(nil), segs...)
+		s.chains[kg] = segs
 	}
 }
 

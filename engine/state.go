@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 )
@@ -224,7 +225,7 @@ func (s *KeyedState) Merge(o *KeyedState) {
 
 func (s *KeyedState) copyGroup(o *KeyedState, kg int) {
 	if c, ok := o.chains[kg]; ok {
-		s.PutSegments(kg, c)
+		s.PutSegments(kg, slices.Clone(c)) // o keeps resolving its own
 		return
 	}
 	if d, ok := o.pending[kg]; ok {

@@ -104,3 +104,49 @@ func BenchmarkTopSpeed(b *testing.B) {
 		benchFeed(b, o, in, rounds)
 	})
 }
+
+// BenchmarkCheckpointPause measures what a checkpoint costs the subtask's
+// goroutine (OnCheckpoint; the encoders run elsewhere): one subtask of
+// ckbench's 10k cars (5,000 keys in 64 key groups) where 1% of the keys
+// changed since the last checkpoint, with the chains of deltas that such
+// checkpoints build up (compactions included).
+func BenchmarkCheckpointPause(b *testing.B) {
+	const keys, changed = 5000, 50
+	o, in := fedCars(b, carSpec(10*time.Second, 50), 64, keys, func(int) int64 { return 0 })
+	var out engine.Output[car]
+	ts, next := int64(0), 0
+	step := func() {
+		ts++
+		batch := in[:0:0]
+		for range changed {
+			c := in[next%keys]
+			c.TS, c.Dist = ts, float64(ts)
+			batch = append(batch, c)
+			next++
+		}
+		if err := o.ProcessBatch(batch, &out); err != nil {
+			b.Fatal(err)
+		}
+		out.Reset()
+	}
+	for i := 0; i < 200; i++ { // chains of every length up to compaction
+		step()
+		checkpointNow(b, o, uint64(i+1))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		step()
+		st := engine.NewKeyedState()
+		b.StartTimer()
+		if err := o.OnCheckpoint(uint64(1000+i), st); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := st.Resolve(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}

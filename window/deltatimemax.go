@@ -582,11 +582,16 @@ func (o *DeltaTimeMax[K, T]) baseSegment(g *dtmGroup[T], c *dtmChain) []engine.S
 
 // deltaSegment returns chain c extended by a delta of the keys listed in
 // g.encIdx at the barrier, encoded later.
+//
+// The delta is appended in place when c.segs has room (the encoder leaves
+// room: it publishes each chain in a new array grown by append), so that
+// a barrier does not copy the chain: only this checkpoint's slice reaches
+// past len(c.segs), and c is extended at most once, since the next
+// barrier uses the chain this delta's encoder publishes or, if it did not
+// run, a new base.
 func (o *DeltaTimeMax[K, T]) deltaSegment(g *dtmGroup[T], c *dtmChain) []engine.Segment {
 	gen, keys, idx := g.gen, g.keys, g.encIdx
-	segs := make([]engine.Segment, len(c.segs), len(c.segs)+1)
-	copy(segs, c.segs)
-	return append(segs, engine.Segment{Gen: gen, Encode: func() ([]byte, error) {
+	return append(c.segs, engine.Segment{Gen: gen, Encode: func() ([]byte, error) {
 		b := o.encodeGroup(nil, keys, idx)
 		next := *c
 		next.segs = append(c.segs[:len(c.segs):len(c.segs)], engine.Segment{Gen: gen, Data: b})

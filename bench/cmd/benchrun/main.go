@@ -39,6 +39,7 @@ type runner struct {
 	javaOpts                    []string // bench/flink/jdk17.opts
 	rep                         *Report
 	logFile                     io.Writer
+	localServers                []localServer // nil: localServers
 }
 
 // Report is everything one run of benchrun measured; the .json file.
@@ -173,7 +174,8 @@ func main() {
 		id string
 		fn func() error
 	}{{"S1", r.s1}, {"S2", r.s2}, {"S3", r.s3}, {"S4", r.s4}, {"S5", r.s5}, {"S6", r.s6}, {"S7", r.s7}, {"S8", r.s8}}
-	for _, s := range scen {
+	serversBefore := r.serversRunning()
+	for i, s := range scen {
 		if !want[s.id] {
 			continue
 		}
@@ -184,6 +186,13 @@ func main() {
 			r.logf("%s FAILED: %v", s.id, err)
 		}
 		r.logf("=== %s done in %v", s.id, time.Since(t0).Round(time.Second))
+		var left []string
+		for _, l := range scen[i+1:] {
+			if want[l.id] {
+				left = append(left, l.id)
+			}
+		}
+		r.stopServersDone(serversBefore, left)
 	}
 	r.rep.Finished = time.Now().UTC()
 	r.rep.Machine.LoadEnd = loadavg()

@@ -132,8 +132,8 @@ func (r *runner) s7Cases(events int64, brokers, topic, cp string) s7Set {
 }
 
 // kafkaBrokers returns BENCH_S7_BROKERS, or starts the local Kafka
-// (scripts/kafka/kafka.sh up, left running like the local Cassandra) and
-// returns its KAFKA_BROKERS.
+// (scripts/kafka/kafka.sh up; stopped once no scenario left needs it, see
+// stopServersDone) and returns its KAFKA_BROKERS.
 func (r *runner) kafkaBrokers() (string, error) {
 	if b := os.Getenv("BENCH_S7_BROKERS"); b != "" {
 		return b, nil

@@ -39,7 +39,7 @@ type runner struct {
 	javaOpts                    []string // bench/flink/jdk17.opts
 	rep                         *Report
 	logFile                     io.Writer
-	localServers                []localServer // nil: localServers
+	localServers                []localServer // localServers; tests give fakes
 }
 
 // Report is everything one run of benchrun measured; the .json file.
@@ -123,7 +123,7 @@ func main() {
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		fatalf("run from the repository root (bench/run does)")
 	}
-	r := &runner{root: root, quick: *quick, keep: *keep}
+	r := &runner{root: root, quick: *quick, keep: *keep, localServers: localServers}
 	cleanup := func() {}
 	if *render != "" {
 		if err := r.rerender(*render, *readme); err != nil {

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// localServer is a local server that a scenario starts (itself or through
-// a script it runs) and a full run leaves running afterwards unless stopped.
+// localServer is a local server that some scenarios start, themselves or
+// through a script they run, and that stays up until it is stopped.
 type localServer struct {
 	name   string
 	script string   // its scripts/... control script: info, down
@@ -26,19 +26,10 @@ func (r *runner) running(s localServer) bool {
 	return cmd.Run() == nil
 }
 
-// servers returns the local servers of this run (r.localServers, for
-// tests, or localServers).
-func (r *runner) servers() []localServer {
-	if r.localServers != nil {
-		return r.localServers
-	}
-	return localServers
-}
-
 // serversRunning returns the local servers that run now.
 func (r *runner) serversRunning() map[string]bool {
 	up := map[string]bool{}
-	for _, s := range r.servers() {
+	for _, s := range r.localServers {
 		up[s.name] = r.running(s)
 	}
 	return up
@@ -49,7 +40,7 @@ func (r *runner) serversRunning() map[string]bool {
 // the scenarios after it measure on a machine without its background work
 // (an idle Cassandra took ~8% of a core here, and sat beside S6-S8).
 func (r *runner) stopServersDone(before map[string]bool, left []string) {
-	for _, s := range r.servers() {
+	for _, s := range r.localServers {
 		if before[s.name] || slices.ContainsFunc(s.users, func(u string) bool { return slices.Contains(left, u) }) || !r.running(s) {
 			continue
 		}
